@@ -1,0 +1,15 @@
+-- Source table of the IoT event log, as the earlier RDB-to-RDB job defined it.
+-- {{db}} is replaced by the quoted source database name.
+CREATE TABLE IF NOT EXISTS {{db}}.raw_records (
+  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  date        DATE NOT NULL,
+  timestamp   DATETIME NOT NULL,
+  device_type VARCHAR(255) NOT NULL,
+  event_type  VARCHAR(255) NOT NULL,
+  message     TEXT,
+  created_at  TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at  TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  UNIQUE KEY uniq_dedupe (device_type, event_type, timestamp),
+  KEY idx_timestamp (timestamp)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
