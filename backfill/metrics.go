@@ -1,0 +1,33 @@
+package backfill
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the backfill's Prometheus metrics, listed in the package doc.
+type Metrics struct {
+	rowsRead      prometheus.Counter
+	chunksPlanned prometheus.Gauge
+	chunksDone    prometheus.Counter
+	progress      prometheus.Gauge
+	chunkRead     prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg, if not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		rowsRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_backfill_rows_read_total", Help: "Rows read from the source table by the backfill."}),
+		chunksPlanned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_backfill_chunks_planned", Help: "Keyset chunks in the current backfill plan."}),
+		chunksDone: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_backfill_chunks_done_total", Help: "Chunks read and acknowledged by Kafka."}),
+		progress: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_backfill_progress_ratio", Help: "Share of the planned id range read and acknowledged, 0 to 1."}),
+		chunkRead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_backfill_chunk_read_seconds", Help: "Time to read one chunk from the source.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rowsRead, m.chunksPlanned, m.chunksDone, m.progress, m.chunkRead)
+	}
+	return m
+}
