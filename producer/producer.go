@@ -1,0 +1,236 @@
+// Package producer writes change events to Kafka: it creates the topic when
+// missing and produces each event keyed by its dedupe key, so every change of
+// one logical event lands in the same partition, in order.
+//
+// The client is idempotent with acks=all: a retried batch is never written
+// twice and never reordered. Produce blocks once MaxBufferedRecords are in
+// flight, which is the backpressure that keeps the readers' memory bounded.
+// A record that cannot be delivered within DeliveryTimeout fails its chunk.
+//
+// Metrics:
+//
+//	sluice_producer_records_total   records acknowledged by Kafka
+//	sluice_producer_bytes_total     key and value bytes acknowledged
+//	sluice_producer_errors_total    records that failed delivery
+//	sluice_kafka_*                  franz-go client metrics (kprom)
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// Config says where and how to produce.
+type Config struct {
+	Brokers            []string
+	Topic              string
+	Partitions         int32         // used when the topic is created
+	ReplicationFactor  int16         // used when the topic is created; -1 is the broker default
+	ClientID           string        // shows in broker logs and quotas
+	MaxBufferedRecords int           // records in flight before Send blocks
+	Linger             time.Duration // how long a partition batch waits to fill
+	Compression        string        // none, snappy, lz4 or zstd
+	DeliveryTimeout    time.Duration // give up on a record after this long
+	DialTimeout        time.Duration // how long to wait for the brokers at start
+}
+
+// DefaultConfig returns the defaults: topic sluice.raw_records with 12
+// partitions, 20,000 records in flight, 5 ms linger, lz4.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:            []string{"127.0.0.1:9092"},
+		Topic:              "sluice.raw_records",
+		Partitions:         12,
+		ReplicationFactor:  -1,
+		ClientID:           "sluice-producer",
+		MaxBufferedRecords: 20000,
+		Linger:             5 * time.Millisecond,
+		Compression:        "lz4",
+		DeliveryTimeout:    2 * time.Minute,
+		DialTimeout:        10 * time.Second,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("brokers: at least one is required")
+	case c.Topic == "":
+		return errors.New("topic: required")
+	case c.Partitions < 1:
+		return fmt.Errorf("partitions: must be at least 1, got %d", c.Partitions)
+	case c.MaxBufferedRecords < 1:
+		return fmt.Errorf("max buffered records: must be at least 1, got %d", c.MaxBufferedRecords)
+	}
+	if _, err := compression(c.Compression); err != nil {
+		return err
+	}
+	return nil
+}
+
+func compression(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("compression: %q is not one of none, snappy, lz4, zstd", name)
+}
+
+// Producer produces change events to one topic.
+type Producer struct {
+	cfg     Config
+	cl      *kgo.Client
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// New connects to the brokers and makes sure the topic exists. It fails,
+// naming the brokers, when none answers within DialTimeout.
+func New(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	codec, _ := compression(cfg.Compression)
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchCompression(codec),
+		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
+		kgo.DialTimeout(cfg.DialTimeout),
+	}
+	if reg != nil {
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("sluice_kafka", kprom.Registerer(reg), kprom.Subsystem("producer"))))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+	}
+	p := &Producer{cfg: cfg, cl: cl, metrics: NewMetrics(reg), log: log}
+	if err := EnsureTopic(ctx, cl, cfg, log); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// EnsureTopic checks that the brokers answer and creates the topic with
+// cfg.Partitions when it does not exist. An existing topic is used as it is.
+func EnsureTopic(ctx context.Context, cl *kgo.Client, cfg Config, log *slog.Logger) error {
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+	}
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, cfg.Topic)
+	switch {
+	case err == nil && resp.Err == nil:
+		log.Info("kafka: created topic", "topic", cfg.Topic, "partitions", cfg.Partitions)
+		return nil
+	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
+		return nil
+	case err != nil:
+		return fmt.Errorf("kafka: create topic %s: %w", cfg.Topic, err)
+	default:
+		return fmt.Errorf("kafka: create topic %s: %w", cfg.Topic, resp.Err)
+	}
+}
+
+// Client exposes the underlying client, for admin calls that share its
+// connections (end offsets, group offsets).
+func (p *Producer) Client() *kgo.Client { return p.cl }
+
+// Send encodes and produces events. It returns once every event is handed to
+// the client (blocking while the buffer is full) and does not keep events.
+// acked is called once, after the last event is acknowledged, with the first
+// delivery error if any.
+func (p *Producer) Send(ctx context.Context, events []schema.Event, acked func(error)) error {
+	if len(events) == 0 {
+		acked(nil)
+		return nil
+	}
+	s := &sendState{acked: acked, p: p}
+	s.remaining.Store(int64(len(events)))
+	for i := range events {
+		e := &events[i]
+		key, err := schema.EncodeKey(e.Key())
+		if err == nil {
+			var value []byte
+			if value, err = schema.EncodeEvent(e); err == nil {
+				p.cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, s.promise)
+				continue
+			}
+		}
+		err = fmt.Errorf("encode event for key %s: %w", e.Key(), err)
+		s.fail(err)
+		s.done(int64(len(events) - i)) // the events not handed over
+		return err
+	}
+	return nil
+}
+
+// sendState tracks one Send's records until the last is acknowledged.
+type sendState struct {
+	p         *Producer
+	acked     func(error)
+	remaining atomic.Int64
+	errOnce   sync.Once
+	err       error
+}
+
+func (s *sendState) promise(r *kgo.Record, err error) {
+	if err != nil {
+		s.p.metrics.errors.Inc()
+		s.fail(fmt.Errorf("topic %s partition %d key %s: %w", r.Topic, r.Partition, r.Key, err))
+	} else {
+		s.p.metrics.records.Inc()
+		s.p.metrics.bytes.Add(float64(len(r.Key) + len(r.Value)))
+	}
+	s.done(1)
+}
+
+func (s *sendState) fail(err error) { s.errOnce.Do(func() { s.err = err }) }
+
+func (s *sendState) done(n int64) {
+	if s.remaining.Add(-n) == 0 {
+		s.acked(s.err)
+	}
+}
+
+// Flush waits until every buffered record is acknowledged or failed.
+func (p *Producer) Flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("kafka: flush topic %s: %w", p.cfg.Topic, err)
+	}
+	return nil
+}
+
+// Close flushes what it can and closes the client.
+func (p *Producer) Close() { p.cl.Close() }
