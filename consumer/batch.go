@@ -1,0 +1,99 @@
+package consumer
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// item is one decoded record waiting in a batch.
+type item struct {
+	event     schema.Event
+	key       schema.Key
+	partition int32
+	offset    int64
+}
+
+// batch collects records until it is full or its linger time is up. It keeps
+// the next offset to commit for every partition it holds records of,
+// including records that carried nothing to apply (tombstones).
+type batch struct {
+	size    int
+	linger  time.Duration
+	items   []item
+	offsets map[string]map[int32]kgo.EpochOffset
+	records int       // records taken, applied or not
+	started time.Time // when the first record arrived
+}
+
+func newBatch(size int, linger time.Duration) *batch {
+	return &batch{size: size, linger: linger, items: make([]item, 0, size), offsets: map[string]map[int32]kgo.EpochOffset{}}
+}
+
+// add takes a record; ev is nil for a record with nothing to apply.
+func (b *batch) add(r *kgo.Record, ev *schema.Event, now time.Time) {
+	if b.records == 0 {
+		b.started = now
+	}
+	b.records++
+	if ev != nil {
+		b.items = append(b.items, item{event: *ev, key: ev.Key(), partition: r.Partition, offset: r.Offset})
+	}
+	t := b.offsets[r.Topic]
+	if t == nil {
+		t = map[int32]kgo.EpochOffset{}
+		b.offsets[r.Topic] = t
+	}
+	t[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+}
+
+// room is how many more records the batch takes.
+func (b *batch) room() int { return b.size - b.records }
+
+// full reports whether the batch holds its size.
+func (b *batch) full() bool { return b.records >= b.size }
+
+// deadline is when the batch must be flushed even if not full.
+func (b *batch) deadline() time.Time { return b.started.Add(b.linger) }
+
+// due reports whether the batch must be flushed now: full, or non-empty and
+// past its linger time.
+func (b *batch) due(now time.Time) bool {
+	return b.records > 0 && (b.full() || !now.Before(b.deadline()))
+}
+
+// reset empties the batch for reuse.
+func (b *batch) reset() {
+	b.items = b.items[:0]
+	clear(b.offsets)
+	b.records = 0
+	b.started = time.Time{}
+}
+
+// final sorts the items by key, so that concurrent members take row locks in
+// the same order, and keeps only the last change of each key (the latest
+// offset: one key is always in one partition). It returns how many earlier
+// changes were merged away.
+func (b *batch) final() (merged int) {
+	slices.SortStableFunc(b.items, func(x, y item) int {
+		if c := x.key.Compare(y.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.offset, y.offset)
+	})
+	out := b.items[:0]
+	for i := range b.items {
+		if len(out) > 0 && out[len(out)-1].key.Compare(b.items[i].key) == 0 {
+			out[len(out)-1] = b.items[i]
+			merged++
+			continue
+		}
+		out = append(out, b.items[i])
+	}
+	b.items = out
+	return merged
+}

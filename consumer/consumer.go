@@ -1,0 +1,348 @@
+// Package consumer is a member of a Kafka consumer group that applies change
+// events to the target table.
+//
+// Each member polls up to BatchSize records, decodes them, transforms them
+// (message upper-cased) and writes the batch in ONE database transaction: a
+// multi-row INSERT … ON DUPLICATE KEY UPDATE for creates, updates and reads,
+// and a delete by dedupe key for deletes, with the rows sorted by key so that
+// members take row locks in the same order. Only after the transaction has
+// committed are the offsets of exactly that batch committed to Kafka.
+//
+// Guarantees: at-least-once. An offset is never committed ahead of the
+// database: the group rebalances only between batches (BlockRebalanceOnPoll),
+// and on shutdown or revocation an in-flight batch is abandoned before its
+// database commit, so its records are delivered again. Applying a record
+// twice is harmless because the write is an upsert by dedupe key. A batch
+// flushes when full or when Linger has passed since its first record, so a
+// quiet topic is not held back. A record that cannot be decoded stops the
+// member with an error naming its topic, partition, offset and key.
+//
+// Metrics:
+//
+//	sluice_consumer_records_total            records polled
+//	sluice_consumer_rows_upserted_total      rows written by the upsert
+//	sluice_consumer_rows_inserted_total      rows new to the target
+//	sluice_consumer_duplicates_merged_total  records merged into a row the target or the batch already had
+//	sluice_consumer_rows_deleted_total       rows deleted by delete events
+//	sluice_consumer_batches_total            batches committed
+//	sluice_consumer_batch_records            records per batch (histogram)
+//	sluice_consumer_db_commit_seconds        time of one batch transaction (histogram)
+//	sluice_consumer_db_errors_total          failed transaction attempts
+//	sluice_consumer_db_retries_total         transaction attempts retried
+//	sluice_consumer_offset_commit_errors_total  offset commits that failed after the DB commit
+//	sluice_consumer_lag_records{topic,partition}  records behind the partition's end
+//	sluice_kafka_*                           franz-go client metrics (kprom)
+package consumer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// Config says which topic and group to consume and where to write.
+type Config struct {
+	Brokers       []string
+	Topic         string
+	Group         string
+	ClientID      string
+	Database      string        // target database, e.g. target_db
+	Table         string        // target table, e.g. records
+	BatchSize     int           // records per transaction
+	Linger        time.Duration // flush a non-full batch this long after its first record
+	DBAttempts    int           // tries of one batch transaction on transient errors
+	DBBackoff     time.Duration // first retry delay, doubled each time
+	CommitTimeout time.Duration // how long an offset commit may take after the DB commit
+	DialTimeout   time.Duration // how long to wait for the brokers at start
+	FetchMaxBytes int32         // bytes one fetch may return: bounds the buffered records
+}
+
+// DefaultConfig returns the defaults: 10,000-record batches, 1 s linger.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:       []string{"127.0.0.1:9092"},
+		Topic:         "sluice.raw_records",
+		Group:         "sluice",
+		ClientID:      "sluice-consumer",
+		Database:      "target_db",
+		Table:         schema.TargetTable,
+		BatchSize:     10000,
+		Linger:        time.Second,
+		DBAttempts:    5,
+		DBBackoff:     100 * time.Millisecond,
+		CommitTimeout: 30 * time.Second,
+		DialTimeout:   10 * time.Second,
+		FetchMaxBytes: 8 << 20,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("brokers: at least one is required")
+	case c.Topic == "":
+		return errors.New("topic: required")
+	case c.Group == "":
+		return errors.New("group: required")
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch size: must be at least 1, got %d", c.BatchSize)
+	case c.Linger <= 0:
+		return fmt.Errorf("linger: must be positive, got %s", c.Linger)
+	case c.DBAttempts < 1:
+		return fmt.Errorf("db attempts: must be at least 1, got %d", c.DBAttempts)
+	}
+	return nil
+}
+
+// Stats counts what a member did.
+type Stats struct {
+	Records  int64 // records polled and applied (or skipped as tombstones)
+	Upserted int64 // rows written by upserts
+	Inserted int64 // rows new to the target
+	Merged   int64 // records merged into an existing row or a later record of the same key
+	Deleted  int64
+	Batches  int64
+}
+
+// Consumer is one group member. Create it with New and call Run once.
+type Consumer struct {
+	cfg     Config
+	cl      *kgo.Client
+	w       *writer
+	metrics *Metrics
+	log     *slog.Logger
+	stats   struct{ records, upserted, inserted, merged, deleted, batches atomic.Int64 }
+}
+
+// New joins nothing yet: it builds the client and checks that the brokers
+// answer, naming them when none does. db is the target.
+// m may be nil; several members of one process share one Metrics.
+func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	w, err := newWriter(db, cfg.Database, cfg.Table, cfg.BatchSize, cfg.DBAttempts, cfg.DBBackoff, m)
+	if err != nil {
+		return nil, err
+	}
+	c := &Consumer{cfg: cfg, w: w, metrics: m, log: log}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.DialTimeout(cfg.DialTimeout),
+		kgo.OnPartitionsRevoked(c.forget),
+		kgo.OnPartitionsLost(c.forget),
+		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+	}
+	if m.kafka != nil {
+		opts = append(opts, kgo.WithHooks(m.kafka))
+	}
+	if c.cl, err = kgo.NewClient(opts...); err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if err := c.cl.Ping(pctx); err != nil {
+		c.cl.Close()
+		return nil, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+	}
+	return c, nil
+}
+
+// forget drops the lag gauges of partitions this member no longer owns. It
+// runs only between batches (BlockRebalanceOnPoll), so no batch holds records
+// of the partitions it is told about, except after a lost session, where the
+// batch's offsets commit fails harmlessly and the new owner re-applies them.
+func (c *Consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+	for topic, parts := range gone {
+		for _, p := range parts {
+			c.metrics.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
+}
+
+// Stats returns what the member has done so far.
+func (c *Consumer) Stats() Stats {
+	s := &c.stats
+	return Stats{Records: s.records.Load(), Upserted: s.upserted.Load(), Inserted: s.inserted.Load(),
+		Merged: s.merged.Load(), Deleted: s.deleted.Load(), Batches: s.batches.Load()}
+}
+
+// Run consumes until ctx is cancelled (returning nil) or a record or the
+// database fails (returning the error). Either way the in-flight batch is
+// left uncommitted unless its database transaction had already committed.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.cl.CloseAllowingRebalance()
+	b := newBatch(c.cfg.BatchSize, c.cfg.Linger)
+	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", c.cfg.Topic, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
+	for {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if b.records > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, b.deadline())
+		}
+		fetches := c.cl.PollRecords(pollCtx, b.room())
+		cancel()
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			if b.records > 0 {
+				c.log.Info("consumer: shutting down; abandoning the uncommitted batch, its records will be delivered again", "records", b.records)
+			}
+			return nil
+		}
+		if err := c.fetchErrors(fetches); err != nil {
+			return err
+		}
+		var recErr error
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			for _, r := range p.Records {
+				if recErr != nil {
+					return
+				}
+				recErr = c.take(b, r)
+			}
+			if n := len(p.Records); n > 0 {
+				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
+				c.metrics.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+			}
+		})
+		if recErr != nil {
+			return recErr
+		}
+		if b.due(time.Now()) {
+			if err := c.flush(ctx, b); err != nil {
+				return err
+			}
+		}
+		if b.records == 0 {
+			c.cl.AllowRebalance()
+		}
+	}
+}
+
+// fetchErrors returns the first fetch error that should stop the member.
+// Retriable broker errors are retried by the client itself and only logged.
+func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
+	for _, fe := range fetches.Errors() {
+		switch {
+		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
+			// the poll deadline of a lingering batch
+		case kerr.IsRetriable(fe.Err):
+			c.log.Warn("consumer: retriable fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		default:
+			var dl *kgo.ErrDataLoss
+			if errors.As(fe.Err, &dl) {
+				c.log.Error("consumer: data loss reported by the broker; consuming from the reset offset", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+				continue
+			}
+			return fmt.Errorf("consumer: fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+	}
+	return nil
+}
+
+// take decodes and transforms one record into the batch.
+func (c *Consumer) take(b *batch, r *kgo.Record) error {
+	c.metrics.records.Inc()
+	if len(r.Value) == 0 { // a tombstone after a delete: nothing to apply
+		b.add(r, nil, time.Now())
+		return nil
+	}
+	ev, err := schema.DecodeEvent(r.Value)
+	if err != nil {
+		return &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
+	}
+	if ev.After != nil {
+		Transform(ev.After)
+	}
+	b.add(r, &ev, time.Now())
+	return nil
+}
+
+// flush writes the batch to the database and then commits its offsets.
+func (c *Consumer) flush(ctx context.Context, b *batch) error {
+	merged := b.final()
+	res, err := c.w.write(ctx, b.items)
+	if err != nil {
+		if ctx.Err() != nil {
+			c.log.Info("consumer: shutting down during a batch write; nothing of it was committed", "records", b.records)
+			return nil
+		}
+		return fmt.Errorf("consumer: group %s: %w (offsets not committed)", c.cfg.Group, err)
+	}
+	// The database has the batch: commit its offsets even if shutdown has
+	// begun, within CommitTimeout.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CommitTimeout)
+	defer cancel()
+	if err := c.commit(cctx, b); err != nil {
+		c.metrics.commitErrors.Inc()
+		if errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
+			errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID) {
+			// The group moved on (a lost session): the new owner resumes
+			// from the last commit and applies these records again.
+			c.log.Warn("consumer: offset commit rejected after the DB commit; the records will be applied again", "err", err)
+		} else {
+			return fmt.Errorf("consumer: group %s: %w", c.cfg.Group, err)
+		}
+	}
+	upserted := len(b.items) - res.deleted
+	s := &c.stats
+	s.records.Add(int64(b.records))
+	s.upserted.Add(int64(res.inserted + res.updated))
+	s.inserted.Add(int64(res.inserted))
+	s.merged.Add(int64(merged + res.updated))
+	s.deleted.Add(int64(res.deleted))
+	s.batches.Add(1)
+	m := c.metrics
+	m.upserted.Add(float64(res.inserted + res.updated))
+	m.inserted.Add(float64(res.inserted))
+	m.merged.Add(float64(merged + res.updated))
+	m.deleted.Add(float64(res.deleted))
+	m.batches.Inc()
+	m.batchRecords.Observe(float64(b.records))
+	c.log.Debug("consumer: batch committed", "records", b.records, "rows", upserted, "inserted", res.inserted, "merged", merged+res.updated)
+	b.reset()
+	return nil
+}
+
+// commit commits exactly the batch's offsets and checks every partition's
+// answer: a commit can fail for one partition and succeed for another.
+func (c *Consumer) commit(ctx context.Context, b *batch) error {
+	var rerr error
+	c.cl.CommitOffsetsSync(ctx, b.offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			rerr = fmt.Errorf("commit offsets: %w", err)
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && rerr == nil {
+					rerr = fmt.Errorf("commit offset %d for %s/%d: %w", b.offsets[t.Topic][p.Partition].Offset, t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return rerr
+}

@@ -1,0 +1,48 @@
+package consumer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/plugin/kprom"
+)
+
+// Metrics are the consumer's Prometheus metrics, listed in the package doc.
+type Metrics struct {
+	records, upserted, inserted, merged, deleted, batches prometheus.Counter
+	dbErrors, dbRetries, commitErrors                     prometheus.Counter
+	batchRecords, commitSeconds                           prometheus.Histogram
+	lag                                                   *prometheus.GaugeVec
+	kafka                                                 *kprom.Metrics // client metrics, labelled by client id
+}
+
+// NewMetrics creates the metrics and registers them with reg, if not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_consumer_" + name, Help: help})
+	}
+	m := &Metrics{
+		records:      counter("records_total", "Kafka records polled by the consumer."),
+		upserted:     counter("rows_upserted_total", "Rows written to the target by upserts."),
+		inserted:     counter("rows_inserted_total", "Rows new to the target."),
+		merged:       counter("duplicates_merged_total", "Records merged into a row the target already had or into a later record of the same key in the batch."),
+		deleted:      counter("rows_deleted_total", "Target rows deleted by delete events."),
+		batches:      counter("batches_total", "Batches committed to the target and then to Kafka."),
+		dbErrors:     counter("db_errors_total", "Failed attempts of a batch transaction."),
+		dbRetries:    counter("db_retries_total", "Batch transactions retried after a transient error."),
+		commitErrors: counter("offset_commit_errors_total", "Offset commits that failed after the database commit."),
+		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_consumer_batch_records", Help: "Records per committed batch.",
+			Buckets: []float64{1, 10, 100, 1000, 2500, 5000, 7500, 10000}}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_consumer_db_commit_seconds", Help: "Time of one batch transaction, begin to commit.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_consumer_lag_records", Help: "Records between the last one polled and the partition's end."},
+			[]string{"topic", "partition"}),
+	}
+	if reg != nil {
+		m.kafka = kprom.NewMetrics("sluice_kafka", kprom.Registerer(reg), kprom.Subsystem("consumer"), kprom.WithClientLabel())
+		reg.MustRegister(m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
+			m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag)
+	}
+	return m
+}

@@ -1,0 +1,157 @@
+package consumer
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// upsertCols are the target columns the consumer writes, in argument order.
+const upsertCols = "date, timestamp, device_type, event_type, message, created_at, updated_at, source_id, source_version, loaded_at"
+
+const argsPerRow = 10
+
+// writer applies batches to the target table, each in one transaction.
+type writer struct {
+	db       *sql.DB
+	prefix   string // INSERT … VALUES
+	suffix   string // ON DUPLICATE KEY UPDATE …
+	delete   string
+	full     string // the statement for a full batch, built once
+	fullRows int
+	args     []any // reused between batches
+	attempts int
+	backoff  time.Duration
+	metrics  *Metrics
+}
+
+func newWriter(db *sql.DB, database, table string, batchSize, attempts int, backoff time.Duration, m *Metrics) (*writer, error) {
+	qdb, err := schema.QuoteIdent(database)
+	if err != nil {
+		return nil, fmt.Errorf("target database: %w", err)
+	}
+	qt, err := schema.QuoteIdent(table)
+	if err != nil {
+		return nil, fmt.Errorf("target table: %w", err)
+	}
+	w := &writer{
+		db:     db,
+		prefix: "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
+		suffix: " ON DUPLICATE KEY UPDATE date = VALUES(date), message = VALUES(message), created_at = VALUES(created_at)," +
+			" updated_at = VALUES(updated_at), source_id = VALUES(source_id), source_version = VALUES(source_version), loaded_at = VALUES(loaded_at)",
+		delete:   "DELETE FROM " + qdb + "." + qt + " WHERE device_type = ? AND event_type = ? AND timestamp = ?",
+		args:     make([]any, 0, batchSize*argsPerRow),
+		attempts: attempts,
+		backoff:  backoff,
+		metrics:  m,
+	}
+	w.fullRows = batchSize
+	w.full = w.statement(batchSize)
+	return w, nil
+}
+
+// statement builds the multi-row upsert for n rows.
+func (w *writer) statement(n int) string {
+	if n == w.fullRows && w.full != "" {
+		return w.full
+	}
+	const tuple = "(?,?,?,?,?,?,?,?,?,?)"
+	var sb strings.Builder
+	sb.Grow(len(w.prefix) + n*(len(tuple)+1) + len(w.suffix))
+	sb.WriteString(w.prefix)
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(tuple)
+	}
+	sb.WriteString(w.suffix)
+	return sb.String()
+}
+
+// writeResult counts what one batch did to the target.
+type writeResult struct {
+	inserted int // keys new to the target
+	updated  int // keys the target had: duplicates merged into existing rows
+	deleted  int
+}
+
+// write applies the batch's final items in one transaction, retrying the
+// whole transaction on transient errors with exponential backoff and jitter.
+func (w *writer) write(ctx context.Context, items []item) (writeResult, error) {
+	var err error
+	delay := w.backoff
+	for attempt := 1; ; attempt++ {
+		var res writeResult
+		res, err = w.writeOnce(ctx, items)
+		if err == nil {
+			return res, nil
+		}
+		w.metrics.dbErrors.Inc()
+		if !retriableDB(err) || attempt >= w.attempts {
+			return writeResult{}, fmt.Errorf("write batch of %d rows (attempt %d of %d): %w", len(items), attempt, w.attempts, err)
+		}
+		w.metrics.dbRetries.Inc()
+		sleep := delay/2 + rand.N(delay/2+1)
+		select {
+		case <-ctx.Done():
+			return writeResult{}, fmt.Errorf("write batch of %d rows: interrupted while retrying %v: %w", len(items), err, ctx.Err())
+		case <-time.After(sleep):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, err error) {
+	t0 := time.Now()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	loadedAt := time.Now().UTC().Truncate(time.Microsecond)
+	w.args = w.args[:0]
+	rows := 0
+	for i := range items {
+		e := &items[i].event
+		if e.Op == schema.OpDelete {
+			k := items[i].key
+			r, err := tx.ExecContext(ctx, w.delete, k.DeviceType, k.EventType, k.Timestamp)
+			if err != nil {
+				return res, fmt.Errorf("delete key %s: %w", k, err)
+			}
+			n, _ := r.RowsAffected()
+			res.deleted += int(n)
+			continue
+		}
+		a := e.After
+		var version any
+		if v, ok := e.Source.Version(); ok {
+			version = v
+		}
+		w.args = append(w.args, a.Date, a.Timestamp, a.DeviceType, a.EventType, a.Message, a.CreatedAt, a.UpdatedAt, a.ID, version, loadedAt)
+		rows++
+	}
+	if rows > 0 {
+		r, err := tx.ExecContext(ctx, w.statement(rows), w.args...)
+		if err != nil {
+			return res, fmt.Errorf("upsert: %w", err)
+		}
+		// With ON DUPLICATE KEY UPDATE a new row counts 1 and a changed row 2.
+		// Every write sets a new loaded_at, so every existing row changes.
+		affected, _ := r.RowsAffected()
+		res.inserted = 2*rows - int(affected)
+		res.updated = int(affected) - rows
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	w.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
+	return res, nil
+}
