@@ -1,0 +1,174 @@
+// Command sluice moves IoT event logs from a MySQL source to a MySQL target
+// through Kafka. main only wires the stages together: flags and environment
+// into stage configs, the lifecycle (signals, errgroup), and the metrics
+// endpoint.
+//
+// Exit status: 0 success; 1 failure (the run did not complete: see the error);
+// 2 usage error (a bad flag or value); 3 verify found differences.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+// Exit statuses, documented in the README.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitMismatch = 3
+)
+
+// errMismatch marks a verify that ran and found differences.
+var errMismatch = errors.New("source and target differ")
+
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		{"migrate", "Create the source and target databases and tables if missing, and add Sluice's lineage columns to an existing records table. Idempotent.", runMigrate},
+		{"seed", "Write deterministic synthetic IoT logs into the source table for a window.", runSeed},
+		{"backfill", "Read a window of the source in keyset chunks and produce every row to the Kafka topic.", runBackfill},
+		{"consume", "Join the consumer group and apply change events to the target in transactional batches, until stopped.", runConsume},
+		{"run", "The nightly job: backfill a window, consume until the group has applied all of it, print a summary.", runRun},
+		{"verify", "Reconcile source and target for a window, slice by slice; exit 3 on any difference.", runVerify},
+		{"version", "Print the version.", runVersion},
+	}
+}
+
+func main() {
+	// A soft memory limit makes the collector work harder before the heap
+	// grows past it, keeping RSS flat whatever the window size. GOMEMLIMIT
+	// overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(160 << 20)
+	}
+	os.Exit(mainExit(os.Args[1:]))
+}
+
+func mainExit(args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			return mainExit([]string{args[1], "--help"})
+		}
+		printHelp()
+		return exitOK
+	}
+	for _, sc := range subcommands() {
+		if sc.name != args[0] {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() { // a second signal exits at once
+			<-ctx.Done()
+			stop()
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			<-sig
+			fmt.Fprintln(os.Stderr, "sluice: second signal, exiting now")
+			os.Exit(exitFailed)
+		}()
+		err := sc.run(ctx, args[1:])
+		var ue usageError
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(os.Stderr, "sluice %s: %v\nrun 'sluice %s --help' for its flags\n", sc.name, err, sc.name)
+			return exitUsage
+		case errors.Is(err, errMismatch):
+			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
+			return exitMismatch
+		default:
+			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
+			return exitFailed
+		}
+	}
+	fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n", args[0])
+	printHelp()
+	return exitUsage
+}
+
+func printHelp() {
+	fmt.Println("sluice moves IoT event logs from MySQL to MySQL through Kafka.\n\nusage: sluice <command> [flags]\n\ncommands:")
+	for _, sc := range subcommands() {
+		fmt.Printf("  %-9s %s\n", sc.name, sc.summary)
+	}
+	fmt.Println("\nEvery flag can also be set by its environment variable, SLUICE_<FLAG> (e.g. SLUICE_SOURCE_DSN).\nRun 'sluice <command> --help' for a command's flags.\nExit status: 0 ok, 1 failed, 2 usage error, 3 verify found differences.")
+}
+
+func summaryOf(name string) string {
+	for _, sc := range subcommands() {
+		if sc.name == name {
+			return sc.summary
+		}
+	}
+	return ""
+}
+
+// parseOrHelp parses a command's flags, printing its help for --help.
+func parseOrHelp(c *command, args []string) error {
+	err := c.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.usage(os.Stdout, summaryOf(c.fs.Name()))
+	}
+	return err
+}
+
+func runVersion(_ context.Context, args []string) error {
+	c := newCommand("version")
+	if err := parseOrHelp(c, args); err != nil {
+		return err
+	}
+	fmt.Println("sluice", versionString())
+	return nil
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if dirty {
+				rev += "-dirty"
+			}
+			return "dev-" + rev
+		}
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

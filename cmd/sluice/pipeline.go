@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluice-dev/sluice/backfill"
+	"github.com/sluice-dev/sluice/consumer"
+	"github.com/sluice-dev/sluice/producer"
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// stage holds what the pipeline commands share once flags are parsed.
+type stage struct {
+	o     *options
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	start time.Time
+	end   time.Time
+}
+
+func newStage(c *command, name string, args []string, windowed bool) (*stage, error) {
+	if err := parseOrHelp(c, args); err != nil {
+		return nil, err
+	}
+	log, err := newLogger(c.o, name, newRunID())
+	if err != nil {
+		return nil, err
+	}
+	s := &stage{o: c.o, log: log, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if windowed {
+		if s.start, s.end, err = parseWindow(c.o, time.Now()); err != nil {
+			return nil, err
+		}
+		s.log = s.log.With(slog.Group("window", "start", s.start.Format(time.DateTime), "end", s.end.Format(time.DateTime)))
+	}
+	return s, nil
+}
+
+func (s *stage) producerConfig() (producer.Config, error) {
+	cfg := producer.DefaultConfig()
+	cfg.Brokers = splitList(s.o.brokers)
+	cfg.Topic = s.o.topic
+	cfg.Partitions = int32(s.o.partitions)
+	cfg.Linger = s.o.produceLinger
+	cfg.Compression = s.o.compression
+	cfg.MaxBufferedRecords = s.o.maxBuffered
+	cfg.DeliveryTimeout = s.o.deliveryTimeout
+	cfg.DialTimeout = s.o.kafkaTimeout
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("kafka producer: %v", err)
+	}
+	return cfg, nil
+}
+
+func (s *stage) consumerConfig(database string) (consumer.Config, error) {
+	cfg := consumer.DefaultConfig()
+	cfg.Brokers = splitList(s.o.brokers)
+	cfg.Topic = s.o.topic
+	cfg.Group = s.o.group
+	cfg.Database = database
+	cfg.BatchSize = s.o.batchSize
+	cfg.Linger = s.o.linger
+	cfg.DialTimeout = s.o.kafkaTimeout
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("consumer: %v", err)
+	}
+	return cfg, nil
+}
+
+func (s *stage) backfillConfig(database string) (backfill.Config, error) {
+	cfg := backfill.DefaultConfig()
+	cfg.Database = database
+	cfg.Start, cfg.End = s.start, s.end
+	cfg.ChunkSize = s.o.chunkSize
+	cfg.Readers = s.o.readers
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("backfill: %v", err)
+	}
+	return cfg, nil
+}
+
+// openTarget connects to the target and makes sure records is ready,
+// creating it (or adding the lineage columns) when the user may.
+func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, error) {
+	db, database, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", conns)
+	if err != nil {
+		return nil, "", err
+	}
+	ready, err := schema.TargetReady(ctx, db, database)
+	if err == nil && !ready {
+		s.log.Info("target table missing or without lineage columns; migrating it", "database", database)
+		if err = schema.MigrateTarget(ctx, db, database); err != nil {
+			err = fmt.Errorf("%w (run 'sluice migrate' as a user with CREATE and ALTER on %s)", err, database)
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	return db, database, nil
+}
+
+// runBackfill runs the backfill of one window into Kafka.
+func runBackfill(ctx context.Context, args []string) error {
+	c := newCommand("backfill")
+	c.source()
+	c.kafka()
+	c.produce()
+	c.window()
+	c.read()
+	c.serve()
+	c.logging()
+	s, err := newStage(c, "backfill", args, true)
+	if err != nil {
+		return err
+	}
+	return s.withMetrics(ctx, func(ctx context.Context) error {
+		t0 := time.Now()
+		bf, p, cleanup, err := s.openBackfill(ctx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		stopProgress := startProgress(func(el time.Duration) string { return backfillLine(bf.Progress(), el) })
+		err = bf.Run(ctx)
+		stopProgress()
+		if err == nil {
+			err = p.Flush(ctx)
+		}
+		pr := bf.Progress()
+		secs := time.Since(t0).Seconds()
+		if err != nil {
+			s.log.Error("backfill failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "err", err)
+			return err
+		}
+		s.log.Info("backfill summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "chunks", pr.Chunks,
+			"seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
+		fmt.Printf("backfill: %d rows read, %d produced to %s in %d chunks, %.1f s, %.0f rows/s\n",
+			pr.RowsRead, pr.RowsAcked, s.o.topic, pr.Chunks, secs, float64(pr.RowsAcked)/secs)
+		return nil
+	})
+}
+
+// openBackfill connects the source and the producer and builds the backfill.
+func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer.Producer, func(), error) {
+	pcfg, err := s.producerConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bcfg, err := s.backfillConfig(database)
+	if err != nil {
+		src.Close()
+		return nil, nil, nil, err
+	}
+	p, err := producer.New(ctx, pcfg, s.reg, s.log)
+	if err != nil {
+		src.Close()
+		return nil, nil, nil, err
+	}
+	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), s.log)
+	if err != nil {
+		p.Close()
+		src.Close()
+		return nil, nil, nil, err
+	}
+	return bf, p, func() { p.Close(); src.Close() }, nil
+}
+
+// runConsume is one consumer-group member, until SIGINT/SIGTERM.
+func runConsume(ctx context.Context, args []string) error {
+	c := newCommand("consume")
+	c.target()
+	c.kafka()
+	c.consume()
+	c.serve()
+	c.logging()
+	s, err := newStage(c, "consume", args, false)
+	if err != nil {
+		return err
+	}
+	return s.withMetrics(ctx, func(ctx context.Context) error {
+		t0 := time.Now()
+		dst, database, err := s.openTarget(ctx, 4)
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		ccfg, err := s.consumerConfig(database)
+		if err != nil {
+			return err
+		}
+		cons, err := consumer.New(ctx, ccfg, dst, consumer.NewMetrics(s.reg), s.log)
+		if err != nil {
+			return err
+		}
+		stopProgress := startProgress(func(el time.Duration) string { return consumeLine(cons.Stats(), el) })
+		err = cons.Run(ctx)
+		stopProgress()
+		st := cons.Stats()
+		s.log.Info("consumer summary", "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted,
+			"duplicates_merged", st.Merged, "rows_deleted", st.Deleted, "batches", st.Batches, "seconds", round(time.Since(t0).Seconds()))
+		return err
+	})
+}
+
+// runRun is the nightly job: backfill the window while a consumer-group member
+// applies it, then wait until the group has committed everything the backfill
+// produced. Offsets are committed only after the database commit, so a caught
+// up group means every row of the window is in the target.
+func runRun(ctx context.Context, args []string) error {
+	c := newCommand("run")
+	c.source()
+	c.target()
+	c.kafka()
+	c.produce()
+	c.window()
+	c.read()
+	c.consume()
+	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
+	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
+	c.serve()
+	c.logging()
+	s, err := newStage(c, "run", args, true)
+	if err != nil {
+		return err
+	}
+	return s.withMetrics(ctx, func(ctx context.Context) error {
+		t0 := time.Now()
+		if s.o.consumers < 1 {
+			return usagef("--consumers %d: must be at least 1", s.o.consumers)
+		}
+		dst, tdb, err := s.openTarget(ctx, s.o.consumers+2)
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		ccfg, err := s.consumerConfig(tdb)
+		if err != nil {
+			return err
+		}
+		bf, p, cleanup, err := s.openBackfill(ctx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		cm := consumer.NewMetrics(s.reg)
+		members := make([]*consumer.Consumer, s.o.consumers)
+		for i := range members {
+			mcfg := ccfg
+			mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
+			if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.log.With("member", i+1)); err != nil {
+				return err
+			}
+		}
+		stats := func() consumer.Stats {
+			var t consumer.Stats
+			for _, m := range members {
+				st := m.Stats()
+				t.Records += st.Records
+				t.Upserted += st.Upserted
+				t.Inserted += st.Inserted
+				t.Merged += st.Merged
+				t.Deleted += st.Deleted
+				t.Batches += st.Batches
+			}
+			return t
+		}
+		adm := kadm.NewClient(p.Client())
+
+		g, gctx := errgroup.WithContext(ctx)
+		consCtx, stopConsumer := context.WithCancel(gctx)
+		defer stopConsumer()
+		for _, m := range members {
+			g.Go(func() error {
+				if err := m.Run(consCtx); err != nil {
+					return err
+				}
+				if gctx.Err() == nil && consCtx.Err() != nil {
+					return nil // stopped by us, after catching up
+				}
+				return gctx.Err()
+			})
+		}
+		var produced int64
+		g.Go(func() error {
+			defer stopConsumer()
+			if err := bf.Run(gctx); err != nil {
+				return err
+			}
+			if err := p.Flush(gctx); err != nil {
+				return err
+			}
+			produced = bf.Progress().RowsAcked
+			ends, err := consumer.EndOffsets(gctx, adm, s.o.topic)
+			if err != nil {
+				return err
+			}
+			s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "group", s.o.group)
+			return consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, 200*time.Millisecond)
+		})
+		stopProgress := startProgress(func(el time.Duration) string {
+			return backfillLine(bf.Progress(), el) + " | " + consumeLine(stats(), el)
+		})
+		err = g.Wait()
+		stopProgress()
+		pr, st := bf.Progress(), stats()
+		secs := time.Since(t0).Seconds()
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			s.log.Error("run failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted, "err", err)
+			return fmt.Errorf("run of window [%s, %s) failed: %w", s.start.Format(time.DateTime), s.end.Format(time.DateTime), err)
+		}
+		s.log.Info("run summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
+			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
+		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged), %.1f s, %.0f rows/s\n",
+			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged, secs, float64(pr.RowsRead)/secs)
+		if s.o.verify {
+			return verifyWindow(ctx, s, nil, dst, tdb)
+		}
+		return nil
+	})
+}
+
+func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-dev/sluice/schema"
+	"github.com/sluice-dev/sluice/seed"
+	"github.com/sluice-dev/sluice/verify"
+)
+
+func runMigrate(ctx context.Context, args []string) error {
+	c := newCommand("migrate")
+	c.source()
+	c.target()
+	c.logging()
+	s, err := newStage(c, "migrate", args, false)
+	if err != nil {
+		return err
+	}
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := schema.MigrateSource(ctx, src, sdb); err != nil {
+		return err
+	}
+	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 1)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := schema.MigrateTarget(ctx, dst, tdb); err != nil {
+		return err
+	}
+	fmt.Printf("migrate: %s.%s and %s.%s are ready\n", sdb, schema.SourceTable, tdb, schema.TargetTable)
+	return nil
+}
+
+func runSeed(ctx context.Context, args []string) error {
+	c := newCommand("seed")
+	c.source()
+	c.window()
+	c.fs.IntVar(&c.o.rows, "rows", 1000000, "rows to write, spread evenly over the window")
+	c.logging()
+	s, err := newStage(c, "seed", args, true)
+	if err != nil {
+		return err
+	}
+	cfg := seed.DefaultConfig()
+	cfg.Rows, cfg.Start, cfg.End = s.o.rows, s.start, s.end
+	if err := cfg.Validate(); err != nil {
+		return usagef("seed: %v", err)
+	}
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Writers+1)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := schema.MigrateSource(ctx, src, sdb); err != nil {
+		return err
+	}
+	cfg.Database = sdb
+	t0 := time.Now()
+	var written atomic.Int64
+	stop := startProgress(func(el time.Duration) string {
+		n := written.Load()
+		return fmt.Sprintf("seed %5.1f%% %d rows %.0f rows/s", 100*float64(n)/float64(max(cfg.Rows, 1)), n, float64(n)/el.Seconds())
+	})
+	err = seed.Run(ctx, src, cfg, func(n int64) { written.Store(n) })
+	stop()
+	if err != nil {
+		return err
+	}
+	secs := time.Since(t0).Seconds()
+	fmt.Printf("seed: %d rows in %s.%s for [%s, %s), %.1f s, %.0f rows/s\n", cfg.Rows, sdb, schema.SourceTable,
+		s.start.Format(time.DateTime), s.end.Format(time.DateTime), secs, float64(cfg.Rows)/secs)
+	return nil
+}
+
+func runVerify(ctx context.Context, args []string) error {
+	c := newCommand("verify")
+	c.source()
+	c.target()
+	c.window()
+	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "source rows per compared time slice")
+	c.logging()
+	s, err := newStage(c, "verify", args, true)
+	if err != nil {
+		return err
+	}
+	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 3)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	return verifyWindow(ctx, s, nil, dst, tdb)
+}
+
+// verifyWindow reconciles the stage's window and prints the table; src is
+// opened from --source-dsn when nil.
+func verifyWindow(ctx context.Context, s *stage, src *sql.DB, dst *sql.DB, tdb string) error {
+	cfg := verify.DefaultConfig()
+	var sdb string
+	var err error
+	if src == nil {
+		if src, sdb, err = openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1); err != nil {
+			return err
+		}
+		defer src.Close()
+	}
+	cfg.SourceDatabase, cfg.TargetDatabase = sdb, tdb
+	cfg.Start, cfg.End = s.start, s.end
+	if s.o.chunkRows > 0 {
+		cfg.ChunkRows = s.o.chunkRows
+	}
+	t0 := time.Now()
+	rep, err := verify.Run(ctx, src, dst, cfg)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "slice\tstart\tend\tsource rows\ttarget rows\tsource sum\ttarget sum\tstatus\t")
+	for i, sl := range rep.Slices {
+		status := "ok"
+		if !sl.Match() {
+			status = "DIFFERS"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%016x\t%016x\t%s\t\n", i+1, sl.Start.Format(time.DateTime), sl.End.Format(time.DateTime),
+			sl.SourceRows, sl.TargetRows, sl.SourceSum, sl.TargetSum, status)
+	}
+	tw.Flush()
+	fmt.Printf("verify [%s, %s): %d slices, %d source rows, %d target rows, %.1f s\n", s.start.Format(time.DateTime),
+		s.end.Format(time.DateTime), len(rep.Slices), rep.SourceRows, rep.TargetRows, time.Since(t0).Seconds())
+	if rep.OK() {
+		fmt.Println("verify: source and target match")
+		return nil
+	}
+	first := rep.Slices[rep.FirstDiff]
+	fmt.Printf("verify: first differing slice %d [%s, %s): source %d rows, target %d rows\n", rep.FirstDiff+1,
+		first.Start.Format(time.DateTime), first.End.Format(time.DateTime), first.SourceRows, first.TargetRows)
+	for _, d := range rep.DiffKeys {
+		fmt.Printf("  key %s: %s\n", d.Key, d.How)
+	}
+	bad := 0
+	for _, sl := range rep.Slices {
+		if !sl.Match() {
+			bad++
+		}
+	}
+	return fmt.Errorf("%w: %d of %d slices of [%s, %s), first at slice %d", errMismatch, bad, len(rep.Slices),
+		s.start.Format(time.DateTime), s.end.Format(time.DateTime), rep.FirstDiff+1)
+}
