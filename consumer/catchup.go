@@ -2,10 +2,12 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // EndOffsets returns the end offset of every partition of topic: the offset
@@ -31,6 +33,9 @@ func EndOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 // with no commit counts from offset 0.
 func Behind(ctx context.Context, adm *kadm.Client, group, topic string, ends map[int32]int64) (map[int32]int64, error) {
 	committed, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = nil, nil // a group that has not joined yet has committed nothing
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", group, err)
 	}

@@ -158,8 +158,8 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		kgo.OnPartitionsLost(c.forget),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 	}
-	if m.kafka != nil {
-		opts = append(opts, kgo.WithHooks(m.kafka))
+	if hook := m.kafkaHook(); hook != nil {
+		opts = append(opts, kgo.WithHooks(hook))
 	}
 	if c.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)

@@ -11,7 +11,17 @@ type Metrics struct {
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
-	kafka                                                 *kprom.Metrics // client metrics, labelled by client id
+	reg                                                   prometheus.Registerer // for each member's own kprom hook
+}
+
+// kafkaHook returns franz-go client metrics for one member, labelled by its
+// client id, or nil without a registry. kprom keeps one client's series per
+// hook, so every member needs its own.
+func (m *Metrics) kafkaHook() *kprom.Metrics {
+	if m.reg == nil {
+		return nil
+	}
+	return kprom.NewMetrics("sluice_kafka", kprom.Registerer(m.reg), kprom.Subsystem("consumer"), kprom.WithClientLabel())
 }
 
 // NewMetrics creates the metrics and registers them with reg, if not nil.
@@ -40,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"topic", "partition"}),
 	}
 	if reg != nil {
-		m.kafka = kprom.NewMetrics("sluice_kafka", kprom.Registerer(reg), kprom.Subsystem("consumer"), kprom.WithClientLabel())
+		m.reg = reg
 		reg.MustRegister(m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
 			m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag)
 	}

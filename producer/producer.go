@@ -232,5 +232,6 @@ func (p *Producer) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close flushes what it can and closes the client.
+// Close closes the client; records not yet acknowledged fail. Call Flush
+// first to wait for them.
 func (p *Producer) Close() { p.cl.Close() }

@@ -47,6 +47,7 @@ func subcommands() []subcommand {
 		{"consume", "Join the consumer group and apply change events to the target in transactional batches, until stopped.", runConsume},
 		{"run", "The nightly job: backfill a window, consume until the group has applied all of it, print a summary.", runRun},
 		{"verify", "Reconcile source and target for a window, slice by slice; exit 3 on any difference.", runVerify},
+		{"peek", "Print the first records of the topic with their partition, offset, key and value.", runPeek},
 		{"version", "Print the version.", runVersion},
 	}
 }

@@ -232,6 +232,7 @@ func runRun(ctx context.Context, args []string) error {
 	c.consume()
 	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
 	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
+	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "with --verify: source rows per compared time slice")
 	c.serve()
 	c.logging()
 	s, err := newStage(c, "run", args, true)
@@ -331,7 +332,7 @@ func runRun(ctx context.Context, args []string) error {
 		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged), %.1f s, %.0f rows/s\n",
 			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged, secs, float64(pr.RowsRead)/secs)
 		if s.o.verify {
-			return verifyWindow(ctx, s, nil, dst, tdb)
+			return verifyWindow(ctx, s, dst, tdb)
 		}
 		return nil
 	})

@@ -94,4 +94,3 @@ func backfillLine(p backfill.Progress, el time.Duration) string {
 func consumeLine(st consumer.Stats, el time.Duration) string {
 	return fmt.Sprintf("applied %d rows %.0f rows/s (%d batches)", st.Upserted+st.Deleted, float64(st.Upserted+st.Deleted)/el.Seconds(), st.Batches)
 }
-

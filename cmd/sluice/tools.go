@@ -100,26 +100,24 @@ func runVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	defer dst.Close()
-	return verifyWindow(ctx, s, nil, dst, tdb)
+	return verifyWindow(ctx, s, dst, tdb)
 }
 
-// verifyWindow reconciles the stage's window and prints the table; src is
-// opened from --source-dsn when nil.
-func verifyWindow(ctx context.Context, s *stage, src *sql.DB, dst *sql.DB, tdb string) error {
+// verifyWindow reconciles the stage's window against the source of
+// --source-dsn and prints the table.
+func verifyWindow(ctx context.Context, s *stage, dst *sql.DB, tdb string) error {
 	cfg := verify.DefaultConfig()
-	var sdb string
-	var err error
-	if src == nil {
-		if src, sdb, err = openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1); err != nil {
-			return err
-		}
-		defer src.Close()
+	if s.o.chunkRows < 1 {
+		return usagef("--chunk-rows %d: must be at least 1", s.o.chunkRows)
 	}
+	cfg.ChunkRows = s.o.chunkRows
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
 	cfg.SourceDatabase, cfg.TargetDatabase = sdb, tdb
 	cfg.Start, cfg.End = s.start, s.end
-	if s.o.chunkRows > 0 {
-		cfg.ChunkRows = s.o.chunkRows
-	}
 	t0 := time.Now()
 	rep, err := verify.Run(ctx, src, dst, cfg)
 	if err != nil {
