@@ -1,0 +1,256 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// servers returns the project's MariaDB (an admin connection with no default
+// database) and the kfake broker, as `make test` starts them; with
+// SLUICE_REQUIRE_INTEGRATION=1 or CI=true, missing servers fail the test.
+func servers(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: -short")
+	}
+	required := os.Getenv("SLUICE_REQUIRE_INTEGRATION") == "1" || os.Getenv("CI") == "true"
+	dsn, brokers := os.Getenv("SLUICE_TEST_MYSQL_DSN"), os.Getenv("SLUICE_TEST_BROKERS")
+	var problem error
+	if dsn == "" || brokers == "" {
+		problem = errors.New("SLUICE_TEST_MYSQL_DSN and SLUICE_TEST_BROKERS are not set")
+	} else if c, err := net.DialTimeout("tcp", brokers, 3*time.Second); err != nil {
+		problem = fmt.Errorf("kafka broker %s unreachable: %w", brokers, err)
+	} else {
+		c.Close()
+	}
+	var db *sql.DB
+	if problem == nil {
+		var err error
+		db, err = sql.Open("mysql", dsn+"?parseTime=true&loc=UTC&interpolateParams=true&time_zone=%27%2B00%3A00%27")
+		if err == nil {
+			err = db.Ping()
+		}
+		if err != nil {
+			problem = fmt.Errorf("MySQL %s unreachable: %w", dsn, err)
+		}
+	}
+	if problem != nil {
+		if required {
+			t.Fatal(problem)
+		}
+		t.Skip(problem)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, brokers
+}
+
+func testRow(i int, device string) *schema.Row {
+	ts := time.Date(2025, 10, 1, 0, 0, i, 0, time.UTC)
+	return &schema.Row{
+		ID: uint64(i + 1), Date: time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC), Timestamp: ts,
+		DeviceType: device, EventType: "reading",
+		Message: sql.NullString{String: fmt.Sprintf("message %d", i), Valid: true},
+	}
+}
+
+// TestIntegrationFailedWriteCommitsNoOffset stages a database failure in the
+// third batch (a trigger rejects one row) and checks that the member stops
+// with the error, that the first two batches are in the target with their
+// offsets committed, and that nothing of the third batch is: neither rows
+// nor offsets.
+func TestIntegrationFailedWriteCommitsNoOffset(t *testing.T) {
+	db, brokers := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	database, topic, group := "it_consumer_"+id, "it.consumer."+id, "it-consumer-"+id
+	if err := schema.MigrateTarget(ctx, db, database); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
+	trigger := "CREATE TRIGGER " + database + ".poison BEFORE INSERT ON " + database + ".records FOR EACH ROW " +
+		"BEGIN IF NEW.device_type = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison row'; END IF; END"
+	if _, err := db.ExecContext(ctx, trigger); err != nil {
+		t.Fatal(err)
+	}
+
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kcl.Close()
+	adm := kadm.NewClient(kcl)
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	const total, poisonAt, batchSize = 250, 230, 100
+	for i := range total {
+		device := "sensor-1"
+		if i == poisonAt {
+			device = "poison"
+		}
+		ev := schema.Event{After: testRow(i, device), Op: schema.OpRead, Source: schema.Source{Snapshot: "true"}}
+		value, _ := schema.EncodeEvent(&ev)
+		key, _ := schema.EncodeKey(ev.Key())
+		if err := kcl.ProduceSync(ctx, &kgo.Record{Key: key, Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, topic, group, database
+	cfg.BatchSize, cfg.Linger, cfg.DBAttempts = batchSize, 200*time.Millisecond, 3
+	m := NewMetrics(prometheus.NewRegistry())
+	c, err := New(ctx, cfg, db, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := c.Run(ctx)
+	if runErr == nil || !strings.Contains(runErr.Error(), "poison row") || !strings.Contains(runErr.Error(), "offsets not committed") {
+		t.Fatalf("Run returned %v, want the trigger's error and a word that offsets were not committed", runErr)
+	}
+
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := offs.Lookup(topic, 0)
+	if !ok || o.At != 2*batchSize {
+		t.Errorf("committed offset %d (found %v), want %d: the two good batches and nothing of the failed one", o.At, ok, 2*batchSize)
+	}
+	var rows, maxTS int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(MAX(SECOND(timestamp) + 60*MINUTE(timestamp)), -1) FROM "+database+".records").Scan(&rows, &maxTS); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2*batchSize || maxTS != 2*batchSize-1 {
+		t.Errorf("target holds %d rows up to record %d, want %d rows up to record %d", rows, maxTS, 2*batchSize, 2*batchSize-1)
+	}
+	var upper int
+	db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+database+".records WHERE BINARY message = BINARY UPPER(message) AND message LIKE 'MESSAGE %'").Scan(&upper)
+	if upper != rows {
+		t.Errorf("%d of %d target messages are upper-cased", upper, rows)
+	}
+	if got := testutil.ToFloat64(m.batches); got != 2 {
+		t.Errorf("sluice_consumer_batches_total = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.dbErrors); got != 1 {
+		t.Errorf("sluice_consumer_db_errors_total = %v, want 1 (a trigger error is not retried)", got)
+	}
+	if got := testutil.ToFloat64(m.dbRetries); got != 0 {
+		t.Errorf("sluice_consumer_db_retries_total = %v, want 0", got)
+	}
+}
+
+// TestIntegrationDeletesAndLastChangeWins applies creates, updates and
+// deletes of the same keys within one batch and across batches.
+func TestIntegrationDeletesAndLastChangeWins(t *testing.T) {
+	db, brokers := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	database, topic, group := "it_consumer_"+id, "it.consumer."+id, "it-consumer-"+id
+	if err := schema.MigrateTarget(ctx, db, database); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kcl.Close()
+	adm := kadm.NewClient(kcl)
+	if _, err := adm.CreateTopic(ctx, 3, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(ev schema.Event) {
+		t.Helper()
+		value, _ := schema.EncodeEvent(&ev)
+		key, _ := schema.EncodeKey(ev.Key())
+		if err := kcl.ProduceSync(ctx, &kgo.Record{Key: key, Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upd := func(i int, msg string) *schema.Row {
+		r := testRow(i, "meter-7")
+		r.Message.String = msg
+		return r
+	}
+	produce(schema.Event{After: testRow(0, "meter-7"), Op: schema.OpCreate})
+	produce(schema.Event{Before: testRow(0, "meter-7"), After: upd(0, "second"), Op: schema.OpUpdate})
+	produce(schema.Event{After: testRow(1, "meter-7"), Op: schema.OpCreate})
+	produce(schema.Event{Before: testRow(1, "meter-7"), Op: schema.OpDelete})
+	produce(schema.Event{After: testRow(2, "meter-7"), Op: schema.OpRead})
+	kcl.Produce(ctx, &kgo.Record{Key: []byte("tombstone"), Value: nil}, nil) // Debezium's tombstone: skipped
+	if err := kcl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, topic, group, database
+	cfg.Linger = 100 * time.Millisecond
+	c, err := New(ctx, cfg, db, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	ends, err := EndOffsets(ctx, adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// A later batch deletes a key an earlier batch wrote.
+	produce(schema.Event{Before: testRow(2, "meter-7"), Op: schema.OpDelete})
+	if ends, err = EndOffsets(ctx, adm, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	got := map[int]string{}
+	rows, err := db.QueryContext(ctx, "SELECT SECOND(timestamp), message FROM "+database+".records")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s int
+		var msg string
+		rows.Scan(&s, &msg)
+		got[s] = msg
+	}
+	rows.Close()
+	if len(got) != 1 || got[0] != "SECOND" {
+		t.Errorf("target rows %v, want only key 0 with its last message SECOND (key 1 deleted in-batch, key 2 deleted later)", got)
+	}
+	if st := c.Stats(); st.Records != 7 || st.Deleted != 1 {
+		t.Errorf("stats %+v: want 7 records (tombstone included) and 1 row deleted", st)
+	}
+}
