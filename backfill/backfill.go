@@ -2,7 +2,8 @@
 // row to a Sink as a snapshot-read change event (op "r").
 //
 // The window [Start, End) is turned into the id range it covers, through the
-// timestamp index, and that range into keyset chunks (WHERE id > ? AND id <= ?
+// timestamp index, and that range into keyset chunks, planned lazily so that
+// gaps in the ids are skipped with one primary-key lookup (WHERE id > ? AND id <= ?
 // AND timestamp >= ? AND timestamp < ?), never OFFSET. Readers take chunks in
 // parallel. Run returns nil only after the Sink has acknowledged every row of
 // every chunk; any read or delivery failure fails the run and names the chunk.
@@ -15,7 +16,7 @@
 // Metrics:
 //
 //	sluice_backfill_rows_read_total       rows read from the source
-//	sluice_backfill_chunks_planned        chunks in the current plan
+//	sluice_backfill_chunks_planned        chunks planned so far (the plan is walked lazily)
 //	sluice_backfill_chunks_done_total     chunks read and acknowledged
 //	sluice_backfill_progress_ratio        share of the planned id range acknowledged (0..1)
 //	sluice_backfill_chunk_read_seconds    time to read one chunk
@@ -103,7 +104,7 @@ type Backfill struct {
 	sink    Sink
 	metrics *Metrics
 	log     *slog.Logger
-	query   [2]string // chunk query: exclusive and inclusive lower bound
+	query   [3]string // chunk query with exclusive and inclusive lower bound; next id
 
 	chunks, chunksDone atomic.Int64
 	ids, idsDone       atomic.Uint64
@@ -127,9 +128,10 @@ func New(cfg Config, db *sql.DB, sink Sink, m *Metrics, log *slog.Logger) (*Back
 	sel := "SELECT id, date, timestamp, device_type, event_type, message, created_at, updated_at FROM " + qdb + "." + qt
 	return &Backfill{
 		cfg: cfg, db: db, sink: sink, metrics: m, log: log,
-		query: [2]string{
+		query: [3]string{
 			sel + " WHERE id > ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
 			sel + " WHERE id >= ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
+			"SELECT MIN(id) FROM " + qdb + "." + qt + " WHERE id >= ?",
 		},
 		position: schema.Source{Connector: "sluice", Name: "sluice", Snapshot: "true", DB: cfg.Database, Table: cfg.Table},
 	}, nil
@@ -208,12 +210,14 @@ func (b *Backfill) Run(ctx context.Context) error {
 		return nil
 	}
 	b.capturePosition(ctx)
-	chunks := Plan(lo, hi, b.cfg.ChunkSize)
-	b.chunks.Store(int64(len(chunks)))
-	b.ids.Store(hi - lo + 1)
-	b.metrics.chunksPlanned.Set(float64(len(chunks)))
-	b.log.Info("backfill: planned", "min_id", lo, "max_id", hi, "chunks", len(chunks),
-		"chunk_size", b.cfg.ChunkSize, "readers", b.cfg.Readers, "binlog_file", b.position.File, "binlog_pos", b.position.Pos)
+	total := hi - lo + 1
+	b.ids.Store(total)
+	b.log.Info("backfill: planned", "min_id", lo, "max_id", hi, "chunk_size", b.cfg.ChunkSize, "readers", b.cfg.Readers,
+		"binlog_file", b.position.File, "binlog_pos", b.position.Pos)
+	idsDone := func(n uint64) {
+		done := b.idsDone.Add(n)
+		b.metrics.progress.Set(float64(done) / float64(total))
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	todo := make(chan Chunk)
@@ -221,9 +225,20 @@ func (b *Backfill) Run(ctx context.Context) error {
 	var ackErr error
 	var ackOnce sync.Once
 	failed := make(chan struct{})
+	planner := NewPlanner(lo, hi, b.cfg.ChunkSize, b.nextID)
 	g.Go(func() error {
 		defer close(todo)
-		for _, c := range chunks {
+		for {
+			c, skipped, ok, err := planner.Next(gctx)
+			if err != nil {
+				return err
+			}
+			idsDone(skipped)
+			if !ok {
+				return nil
+			}
+			b.chunks.Add(1)
+			b.metrics.chunksPlanned.Inc()
 			select {
 			case todo <- c:
 			case <-gctx.Done():
@@ -232,7 +247,6 @@ func (b *Backfill) Run(ctx context.Context) error {
 				return nil
 			}
 		}
-		return nil
 	})
 	for range b.cfg.Readers {
 		g.Go(func() error {
@@ -260,9 +274,8 @@ func (b *Backfill) Run(ctx context.Context) error {
 					}
 					b.acked.Add(n)
 					b.chunksDone.Add(1)
-					done := b.idsDone.Add(c.Span())
 					b.metrics.chunksDone.Inc()
-					b.metrics.progress.Set(float64(done) / float64(hi-lo+1))
+					idsDone(c.Span())
 				})
 				if err != nil {
 					pending.Done() // Send failed before taking the chunk: acked will not be called
@@ -278,7 +291,7 @@ func (b *Backfill) Run(ctx context.Context) error {
 	select {
 	case <-acksDone:
 	case <-ctx.Done():
-		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), len(chunks), ctx.Err())
+		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), b.chunks.Load(), ctx.Err())
 	}
 	if ackErr != nil {
 		return ackErr
@@ -287,10 +300,26 @@ func (b *Backfill) Run(ctx context.Context) error {
 		return readErr
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), len(chunks), err)
+		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), b.chunks.Load(), err)
 	}
-	b.log.Info("backfill: done", "rows", b.acked.Load(), "chunks", len(chunks), "seconds", time.Since(start).Seconds())
+	b.log.Info("backfill: done", "rows", b.acked.Load(), "chunks", b.chunks.Load(), "seconds", time.Since(start).Seconds())
 	return nil
+}
+
+// nextID returns the smallest id at or after from, through the primary key.
+func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error) {
+	var id sql.NullString // text keeps the full unsigned range
+	if err := b.db.QueryRowContext(ctx, b.query[2], from).Scan(&id); err != nil {
+		return 0, false, fmt.Errorf("backfill: next id from %d in %s.%s: %w", from, b.cfg.Database, b.cfg.Table, err)
+	}
+	if !id.Valid {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(id.String, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("backfill: next id %q: %w", id.String, err)
+	}
+	return n, true, nil
 }
 
 // readChunk reads the window's rows of one chunk, appending them to rows.

@@ -17,7 +17,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		rowsRead: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_backfill_rows_read_total", Help: "Rows read from the source table by the backfill."}),
 		chunksPlanned: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sluice_backfill_chunks_planned", Help: "Keyset chunks in the current backfill plan."}),
+			Name: "sluice_backfill_chunks_planned", Help: "Keyset chunks planned so far; the plan is walked lazily, skipping id gaps."}),
 		chunksDone: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_backfill_chunks_done_total", Help: "Chunks read and acknowledged by Kafka."}),
 		progress: prometheus.NewGauge(prometheus.GaugeOpts{
