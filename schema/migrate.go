@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 var (
@@ -27,7 +28,7 @@ const (
 // QuoteIdent quotes a database or table name for MySQL. Names come from flags,
 // so they are quoted, never formatted in raw.
 func QuoteIdent(name string) (string, error) {
-	if name == "" || len(name) > 64 {
+	if name == "" || utf8.RuneCountInString(name) > 64 {
 		return "", fmt.Errorf("identifier %q: must be 1 to 64 characters", name)
 	}
 	if strings.ContainsRune(name, 0) {

@@ -167,11 +167,15 @@ type wireKey struct {
 
 const msPerDay = 24 * 60 * 60 * 1000
 
+// The days since the epoch of 0000-01-01 and 9999-12-31.
+const minDay, maxDay = -719528, 2932896
+
 func toWire(r *Row) *wireRow {
 	if r == nil {
 		return nil
 	}
-	days := r.Date.UTC().UnixMilli() / msPerDay
+	y, m, d := r.Date.Date() // the calendar day as labelled, whatever the zone
+	days := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).UnixMilli() / msPerDay
 	ts := r.Timestamp.UnixMilli()
 	w := &wireRow{ID: r.ID, Date: &days, Timestamp: &ts, DeviceType: r.DeviceType, EventType: r.EventType}
 	if r.Message.Valid {
@@ -196,6 +200,14 @@ func fromWire(w *wireRow, which string) (*Row, error) {
 	}
 	if w.Date == nil || w.Timestamp == nil {
 		return nil, fmt.Errorf("%s: date and timestamp are required", which)
+	}
+	// MySQL's DATE and DATETIME hold years 1000 to 9999; years 0 to 9999 keep
+	// every value representable and the arithmetic below far from overflow.
+	if *w.Date < minDay || *w.Date > maxDay {
+		return nil, fmt.Errorf("%s.date: %d days is outside years 0 to 9999", which, *w.Date)
+	}
+	if *w.Timestamp < minDay*msPerDay || *w.Timestamp >= (maxDay+1)*msPerDay {
+		return nil, fmt.Errorf("%s.timestamp: %d ms is outside years 0 to 9999", which, *w.Timestamp)
 	}
 	r := &Row{
 		ID:         w.ID,
@@ -224,6 +236,9 @@ func parseZoned(s *string) (sql.NullTime, error) {
 	t, err := time.Parse(time.RFC3339Nano, *s)
 	if err != nil {
 		return sql.NullTime{}, err
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return sql.NullTime{}, fmt.Errorf("%q is outside years 0 to 9999 in UTC", *s)
 	}
 	return sql.NullTime{Time: t.UTC(), Valid: true}, nil
 }

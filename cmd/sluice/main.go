@@ -75,15 +75,23 @@ func mainExit(args []string) int {
 			continue
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		go func() { // a second signal exits at once
-			<-ctx.Done()
-			stop()
+		finished := make(chan struct{})
+		defer func() { stop(); close(finished) }()
+		go func() { // after the first signal, a second one exits at once
+			select {
+			case <-ctx.Done():
+			case <-finished:
+				return
+			}
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-			<-sig
-			fmt.Fprintln(os.Stderr, "sluice: second signal, exiting now")
-			os.Exit(exitFailed)
+			defer signal.Stop(sig)
+			select {
+			case <-sig:
+				fmt.Fprintln(os.Stderr, "sluice: second signal, exiting now")
+				os.Exit(exitFailed)
+			case <-finished:
+			}
 		}()
 		err := sc.run(ctx, args[1:])
 		var ue usageError
