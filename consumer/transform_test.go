@@ -1,0 +1,53 @@
+package consumer
+
+import (
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+func TestTransform(t *testing.T) {
+	tests := []struct {
+		name string
+		in   sql.NullString
+		want sql.NullString
+	}{
+		{name: "ASCII", in: sql.NullString{String: "door opened in zone 3", Valid: true}, want: sql.NullString{String: "DOOR OPENED IN ZONE 3", Valid: true}},
+		{name: "already upper", in: sql.NullString{String: "OK", Valid: true}, want: sql.NullString{String: "OK", Valid: true}},
+		// ß has no one-rune upper case; simple case mapping keeps it (as
+		// verify must, since it applies this same function).
+		{name: "sharp s", in: sql.NullString{String: "straße", Valid: true}, want: sql.NullString{String: "STRAßE", Valid: true}},
+		{name: "y diaeresis", in: sql.NullString{String: "ÿ", Valid: true}, want: sql.NullString{String: "Ÿ", Valid: true}},
+		{name: "Latin, Greek, Cyrillic", in: sql.NullString{String: "élan αβγ жук", Valid: true}, want: sql.NullString{String: "ÉLAN ΑΒΓ ЖУК", Valid: true}},
+		{name: "no case", in: sql.NullString{String: "日本 123 🚪 -_", Valid: true}, want: sql.NullString{String: "日本 123 🚪 -_", Valid: true}},
+		{name: "empty stays empty, not NULL", in: sql.NullString{String: "", Valid: true}, want: sql.NullString{String: "", Valid: true}},
+		{name: "NULL stays NULL", in: sql.NullString{}, want: sql.NullString{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := time.Date(2024, 3, 5, 1, 2, 3, 0, time.UTC)
+			r := schema.Row{ID: 9, DeviceType: "sensor-00001", EventType: "reading", Timestamp: ts, Message: tt.in,
+				CreatedAt: sql.NullTime{Time: ts, Valid: true}}
+			Transform(&r)
+			if r.Message != tt.want {
+				t.Errorf("Transform(%+v) message = %+v, want %+v", tt.in, r.Message, tt.want)
+			}
+			// Only the message changes: the key must stay as it was.
+			if r.DeviceType != "sensor-00001" || r.EventType != "reading" || !r.Timestamp.Equal(ts) || r.ID != 9 || !r.CreatedAt.Time.Equal(ts) {
+				t.Errorf("Transform changed more than the message: %+v", r)
+			}
+		})
+	}
+}
+
+func TestTransformIdempotent(t *testing.T) {
+	r := schema.Row{Message: sql.NullString{String: "Straße ÿ mixed Case", Valid: true}}
+	Transform(&r)
+	once := r.Message
+	Transform(&r)
+	if r.Message != once {
+		t.Errorf("Transform twice = %q, once = %q", r.Message.String, once.String)
+	}
+}
