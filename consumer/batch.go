@@ -10,10 +10,14 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// item is one decoded record waiting in a batch.
+// item is one decoded record waiting in a batch: only what the write needs,
+// so sorting a 10,000-item batch moves little memory.
 type item struct {
-	event     schema.Event
 	key       schema.Key
+	row       *schema.Row // the after image; nil for a delete
+	op        schema.Op
+	version   uint64 // source binlog position, when hasVersion
+	hasVer    bool
 	partition int32
 	offset    int64
 }
@@ -41,7 +45,12 @@ func (b *batch) add(r *kgo.Record, ev *schema.Event, now time.Time) {
 	}
 	b.records++
 	if ev != nil {
-		b.items = append(b.items, item{event: *ev, key: ev.Key(), partition: r.Partition, offset: r.Offset})
+		it := item{key: ev.Key(), row: ev.After, op: ev.Op, partition: r.Partition, offset: r.Offset}
+		if ev.Op == schema.OpDelete {
+			it.row = nil
+		}
+		it.version, it.hasVer = ev.Source.Version()
+		b.items = append(b.items, it)
 	}
 	t := b.offsets[r.Topic]
 	if t == nil {
@@ -79,7 +88,9 @@ func (b *batch) reset() {
 // offset: one key is always in one partition). It returns how many earlier
 // changes were merged away.
 func (b *batch) final() (merged int) {
-	slices.SortStableFunc(b.items, func(x, y item) int {
+	// Offsets break ties, so an unstable sort keeps each key's changes in
+	// order: one key is always in one partition.
+	slices.SortFunc(b.items, func(x, y item) int {
 		if c := x.key.Compare(y.key); c != 0 {
 			return c
 		}

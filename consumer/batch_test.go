@@ -182,8 +182,8 @@ func TestBatchFinal(t *testing.T) {
 	}
 	for i, w := range want {
 		it := b.items[i]
-		if it.key.DeviceType != w.device || !it.key.Timestamp.Equal(w.ts) || it.event.After.Message.String != w.msg || it.offset != w.offset {
-			t.Errorf("item %d = %v %q @%d, want (%s, %v) %q @%d", i, it.key, it.event.After.Message.String, it.offset, w.device, w.ts, w.msg, w.offset)
+		if it.key.DeviceType != w.device || !it.key.Timestamp.Equal(w.ts) || it.row.Message.String != w.msg || it.offset != w.offset {
+			t.Errorf("item %d = %v %q @%d, want (%s, %v) %q @%d", i, it.key, it.row.Message.String, it.offset, w.device, w.ts, w.msg, w.offset)
 		}
 	}
 	// The offsets to commit are untouched by merging.
@@ -219,11 +219,11 @@ func TestBatchFinalMixedOps(t *testing.T) {
 				t.Fatalf("%d items left, want 1", len(b.items))
 			}
 			it := b.items[0]
-			if it.event.Op != tt.wantOp || it.offset != int64(100+len(tt.events)-1) {
-				t.Errorf("kept op %q @%d, want %q @%d", it.event.Op, it.offset, tt.wantOp, 100+len(tt.events)-1)
+			if it.op != tt.wantOp || it.offset != int64(100+len(tt.events)-1) {
+				t.Errorf("kept op %q @%d, want %q @%d", it.op, it.offset, tt.wantOp, 100+len(tt.events)-1)
 			}
-			if tt.wantMsg != "" && it.event.After.Message.String != tt.wantMsg {
-				t.Errorf("kept message %q, want %q", it.event.After.Message.String, tt.wantMsg)
+			if tt.wantMsg != "" && it.row.Message.String != tt.wantMsg {
+				t.Errorf("kept message %q, want %q", it.row.Message.String, tt.wantMsg)
 			}
 		})
 	}
@@ -235,7 +235,7 @@ func TestBatchFinalKeepsHighestOffset(t *testing.T) {
 	b.add(rec("t", 0, 21), del("d", t0), t0)
 	b.add(rec("t", 0, 20), upsert("d", t0, "older"), t0)
 	b.final()
-	if len(b.items) != 1 || b.items[0].offset != 21 || b.items[0].event.Op != schema.OpDelete {
+	if len(b.items) != 1 || b.items[0].offset != 21 || b.items[0].op != schema.OpDelete {
 		t.Errorf("kept %+v, want the delete at offset 21", b.items)
 	}
 }

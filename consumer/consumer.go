@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	w, err := newWriter(db, cfg.Database, cfg.Table, cfg.BatchSize, cfg.DBAttempts, cfg.DBBackoff, m)
+	w, err := newWriter(ctx, db, cfg.Database, cfg.Table, cfg.DBAttempts, cfg.DBBackoff, m)
 	if err != nil {
 		return nil, err
 	}

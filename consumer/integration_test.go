@@ -254,3 +254,118 @@ func TestIntegrationDeletesAndLastChangeWins(t *testing.T) {
 		t.Errorf("stats %+v: want 7 records (tombstone included) and 1 row deleted", st)
 	}
 }
+
+// TestIntegrationTrickyValuesRoundTrip writes values that need quoting
+// through the hand-built upsert, under both quoting modes of the server,
+// and reads them back unchanged (but for the upper-casing).
+func TestIntegrationTrickyValuesRoundTrip(t *testing.T) {
+	admin, brokers := servers(t)
+	dsn := os.Getenv("SLUICE_TEST_MYSQL_DSN")
+	messages := []string{
+		`it's "quoted"`, `back\slash\`, "nul\x00byte", "ctrl-z\x1a", "new\nline\r\n", "tab\there",
+		`\'; DROP TABLE records; --`, "ünïcödé ß 日本語 😀", "", "''", `\\`,
+	}
+	for _, mode := range []string{"", "NO_BACKSLASH_ESCAPES"} {
+		t.Run("sql_mode="+mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			params := "?parseTime=true&loc=UTC&time_zone=%27%2B00%3A00%27"
+			if mode != "" {
+				params += "&sql_mode=%27" + mode + "%27"
+			}
+			db, err := sql.Open("mysql", dsn+params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var b [4]byte
+			_, _ = rand.Read(b[:])
+			id := hex.EncodeToString(b[:])
+			database, topic, group := "it_quote_"+id, "it.quote."+id, "it-quote-"+id
+			if err := schema.MigrateTarget(ctx, admin, database); err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Exec("DROP DATABASE IF EXISTS " + database)
+			kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kcl.Close()
+			adm := kadm.NewClient(kcl)
+			if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			for i, m := range messages {
+				r := testRow(i, "quote-test")
+				r.Message = sql.NullString{String: m, Valid: true}
+				r.CreatedAt = sql.NullTime{Time: r.Timestamp.Add(123456 * time.Microsecond), Valid: true}
+				ev := schema.Event{After: r, Op: schema.OpCreate, Source: schema.Source{File: "mysql-bin.000007", Pos: uint64(1000 + i)}}
+				value, _ := schema.EncodeEvent(&ev)
+				key, _ := schema.EncodeKey(ev.Key())
+				if err := kcl.ProduceSync(ctx, &kgo.Record{Key: key, Value: value}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nullRow := testRow(len(messages), "quote-test") // NULL message and timestamps
+			nullRow.Message = sql.NullString{}
+			ev := schema.Event{After: nullRow, Op: schema.OpRead}
+			value, _ := schema.EncodeEvent(&ev)
+			if err := kcl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: value}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+
+			cfg := DefaultConfig()
+			cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 100*time.Millisecond
+			c, err := New(ctx, cfg, db, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- c.Run(rctx) }()
+			ends, _ := EndOffsets(ctx, adm, topic)
+			if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			stop()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			rows, err := admin.QueryContext(ctx, "SELECT SECOND(timestamp), message, created_at, source_version FROM "+database+".records ORDER BY timestamp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			n := 0
+			for rows.Next() {
+				var sec int
+				var msg sql.NullString
+				var created sql.NullTime
+				var version sql.NullInt64
+				if err := rows.Scan(&sec, &msg, &created, &version); err != nil {
+					t.Fatal(err)
+				}
+				n++
+				if sec == len(messages) {
+					if msg.Valid || created.Valid || version.Valid {
+						t.Errorf("NULL row came back as %v %v %v", msg, created, version)
+					}
+					continue
+				}
+				want := strings.ToUpper(messages[sec])
+				if !msg.Valid || msg.String != want {
+					t.Errorf("message %d: got %q, want %q", sec, msg.String, want)
+				}
+				if wantTS := testRow(sec, "").Timestamp.Add(123456 * time.Microsecond).Truncate(time.Second); !created.Valid || !created.Time.Equal(wantTS) {
+					t.Errorf("created_at %d: got %v, want %v (TIMESTAMP keeps whole seconds)", sec, created.Time, wantTS)
+				}
+				if want := int64(7<<32 | (1000 + sec)); version.Int64 != want {
+					t.Errorf("source_version %d: got %d, want %d", sec, version.Int64, want)
+				}
+			}
+			if n != len(messages)+1 {
+				t.Errorf("read back %d rows, want %d", n, len(messages)+1)
+			}
+		})
+	}
+}

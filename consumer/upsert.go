@@ -14,23 +14,20 @@ import (
 // upsertCols are the target columns the consumer writes, in argument order.
 const upsertCols = "date, timestamp, device_type, event_type, message, created_at, updated_at, source_id, source_version, loaded_at"
 
-const argsPerRow = 10
-
 // writer applies batches to the target table, each in one transaction.
 type writer struct {
-	db       *sql.DB
-	prefix   string // INSERT … VALUES
-	suffix   string // ON DUPLICATE KEY UPDATE …
-	delete   string
-	full     string // the statement for a full batch, built once
-	fullRows int
-	args     []any // reused between batches
-	attempts int
-	backoff  time.Duration
-	metrics  *Metrics
+	db        *sql.DB
+	prefix    string // INSERT … VALUES
+	suffix    string // ON DUPLICATE KEY UPDATE …
+	delete    string
+	backslash bool   // the session's sql_mode lets backslashes escape
+	buf       []byte // the statement, reused between batches
+	attempts  int
+	backoff   time.Duration
+	metrics   *Metrics
 }
 
-func newWriter(db *sql.DB, database, table string, batchSize, attempts int, backoff time.Duration, m *Metrics) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts int, backoff time.Duration, m *Metrics) (*writer, error) {
 	qdb, err := schema.QuoteIdent(database)
 	if err != nil {
 		return nil, fmt.Errorf("target database: %w", err)
@@ -39,39 +36,21 @@ func newWriter(db *sql.DB, database, table string, batchSize, attempts int, back
 	if err != nil {
 		return nil, fmt.Errorf("target table: %w", err)
 	}
-	w := &writer{
+	var mode string
+	if err := db.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("target sql_mode: %w", err)
+	}
+	return &writer{
 		db:     db,
 		prefix: "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
 		suffix: " ON DUPLICATE KEY UPDATE date = VALUES(date), message = VALUES(message), created_at = VALUES(created_at)," +
 			" updated_at = VALUES(updated_at), source_id = VALUES(source_id), source_version = VALUES(source_version), loaded_at = VALUES(loaded_at)",
-		delete:   "DELETE FROM " + qdb + "." + qt + " WHERE device_type = ? AND event_type = ? AND timestamp = ?",
-		args:     make([]any, 0, batchSize*argsPerRow),
-		attempts: attempts,
-		backoff:  backoff,
-		metrics:  m,
-	}
-	w.fullRows = batchSize
-	w.full = w.statement(batchSize)
-	return w, nil
-}
-
-// statement builds the multi-row upsert for n rows.
-func (w *writer) statement(n int) string {
-	if n == w.fullRows && w.full != "" {
-		return w.full
-	}
-	const tuple = "(?,?,?,?,?,?,?,?,?,?)"
-	var sb strings.Builder
-	sb.Grow(len(w.prefix) + n*(len(tuple)+1) + len(w.suffix))
-	sb.WriteString(w.prefix)
-	for i := range n {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(tuple)
-	}
-	sb.WriteString(w.suffix)
-	return sb.String()
+		delete:    "DELETE FROM " + qdb + "." + qt + " WHERE device_type = ? AND event_type = ? AND timestamp = ?",
+		backslash: !strings.Contains(mode, "NO_BACKSLASH_ESCAPES"),
+		attempts:  attempts,
+		backoff:   backoff,
+		metrics:   m,
+	}, nil
 }
 
 // writeResult counts what one batch did to the target.
@@ -115,31 +94,29 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	loadedAt := time.Now().UTC().Truncate(time.Microsecond)
-	w.args = w.args[:0]
+	loadedAt := appendDateTime(nil, time.Now().UTC().Truncate(time.Microsecond))
+	w.buf = append(w.buf[:0], w.prefix...)
 	rows := 0
 	for i := range items {
-		e := &items[i].event
-		if e.Op == schema.OpDelete {
-			k := items[i].key
-			r, err := tx.ExecContext(ctx, w.delete, k.DeviceType, k.EventType, k.Timestamp)
+		it := &items[i]
+		if it.op == schema.OpDelete {
+			r, err := tx.ExecContext(ctx, w.delete, it.key.DeviceType, it.key.EventType, it.key.Timestamp)
 			if err != nil {
-				return res, fmt.Errorf("delete key %s: %w", k, err)
+				return res, fmt.Errorf("delete key %s: %w", it.key, err)
 			}
 			n, _ := r.RowsAffected()
 			res.deleted += int(n)
 			continue
 		}
-		a := e.After
-		var version any
-		if v, ok := e.Source.Version(); ok {
-			version = v
+		if rows > 0 {
+			w.buf = append(w.buf, ',')
 		}
-		w.args = append(w.args, a.Date, a.Timestamp, a.DeviceType, a.EventType, a.Message, a.CreatedAt, a.UpdatedAt, a.ID, version, loadedAt)
+		w.buf = appendTuple(w.buf, it, loadedAt, w.backslash)
 		rows++
 	}
+	w.buf = append(w.buf, w.suffix...)
 	if rows > 0 {
-		r, err := tx.ExecContext(ctx, w.statement(rows), w.args...)
+		r, err := tx.ExecContext(ctx, string(w.buf))
 		if err != nil {
 			return res, fmt.Errorf("upsert: %w", err)
 		}

@@ -1,0 +1,116 @@
+package consumer
+
+import (
+	"database/sql"
+	"strconv"
+	"time"
+)
+
+// The upsert is built as SQL text straight into a reused buffer: a
+// 10,000-row statement with 100,000 values would otherwise box every value
+// into an interface and have the driver interpolate them in a second pass
+// (about a tenth of the consumer's CPU in the profile). Values are quoted
+// exactly as the driver's client-side interpolation quotes them.
+
+// appendQuoted appends s as a MySQL string literal. With backslash escapes
+// (the default sql_mode) the special bytes are backslash-escaped; under
+// NO_BACKSLASH_ESCAPES only the quote is doubled.
+func appendQuoted(dst []byte, s string, backslash bool) []byte {
+	dst = append(dst, '\'')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		var esc byte
+		if backslash {
+			switch c {
+			case 0:
+				esc = '0'
+			case '\n':
+				esc = 'n'
+			case '\r':
+				esc = 'r'
+			case 0x1a:
+				esc = 'Z'
+			case '\'', '"', '\\':
+				esc = c
+			default:
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', esc)
+		} else {
+			if c != '\'' {
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\'', '\'')
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '\'')
+}
+
+// appendDateTime appends t as a quoted DATETIME literal of its UTC wall
+// clock, with microseconds only when it has them.
+func appendDateTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	dst = append(dst, '\'')
+	if t.Nanosecond() == 0 {
+		dst = t.AppendFormat(dst, time.DateTime)
+	} else {
+		dst = t.AppendFormat(dst, "2006-01-02 15:04:05.000000")
+	}
+	return append(dst, '\'')
+}
+
+// appendDate appends the calendar day of t as a quoted DATE literal.
+func appendDate(dst []byte, t time.Time) []byte {
+	dst = append(dst, '\'')
+	dst = t.AppendFormat(dst, time.DateOnly)
+	return append(dst, '\'')
+}
+
+func appendNullString(dst []byte, s sql.NullString, backslash bool) []byte {
+	if !s.Valid {
+		return append(dst, "NULL"...)
+	}
+	return appendQuoted(dst, s.String, backslash)
+}
+
+func appendNullTime(dst []byte, t sql.NullTime) []byte {
+	if !t.Valid {
+		return append(dst, "NULL"...)
+	}
+	return appendDateTime(dst, t.Time)
+}
+
+// appendTuple appends one row's value tuple in upsertCols order.
+func appendTuple(dst []byte, it *item, loadedAt []byte, backslash bool) []byte {
+	r := it.row
+	dst = append(dst, '(')
+	dst = appendDate(dst, r.Date)
+	dst = append(dst, ',')
+	dst = appendDateTime(dst, r.Timestamp)
+	dst = append(dst, ',')
+	dst = appendQuoted(dst, r.DeviceType, backslash)
+	dst = append(dst, ',')
+	dst = appendQuoted(dst, r.EventType, backslash)
+	dst = append(dst, ',')
+	dst = appendNullString(dst, r.Message, backslash)
+	dst = append(dst, ',')
+	dst = appendNullTime(dst, r.CreatedAt)
+	dst = append(dst, ',')
+	dst = appendNullTime(dst, r.UpdatedAt)
+	dst = append(dst, ',')
+	dst = strconv.AppendUint(dst, r.ID, 10)
+	dst = append(dst, ',')
+	if it.hasVer {
+		dst = strconv.AppendUint(dst, it.version, 10)
+	} else {
+		dst = append(dst, "NULL"...)
+	}
+	dst = append(dst, ',')
+	dst = append(dst, loadedAt...)
+	return append(dst, ')')
+}
