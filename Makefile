@@ -57,7 +57,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench:
+# The throughput benchmark on the local stack (cmd/sluice-bench): seed ROWS
+# rows (ROWS=5000000 make bench), then the server's own INSERT … SELECT
+# ceiling, sluice run and re-run, and each stage alone. Table on stdout, JSON
+# in $(BENCH_RESULTS). PROFILE=1 adds pprof profiles of every Sluice stage.
+# SLUICE_* variables reach the sluice processes: SLUICE_CONSUMERS=4 make bench.
+BENCH_RESULTS ?= bench/results
+BENCH_FLAGS   ?=
+bench: build up
+	$(GO) run ./cmd/sluice-bench --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) $(BENCH_FLAGS)
+	@echo "Go micro-benchmarks (A vs B pairs, no servers): make bench-go"
+
+.PHONY: bench-go
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

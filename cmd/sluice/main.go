@@ -93,7 +93,9 @@ func mainExit(args []string) int {
 			case <-finished:
 			}
 		}()
+		stopProf := startProfiling()
 		err := sc.run(ctx, args[1:])
+		stopProf()
 		var ue usageError
 		switch {
 		case err == nil:
