@@ -320,4 +320,3 @@ func parseZoned(s *string) (sql.NullTime, error) {
 	}
 	return sql.NullTime{Time: t.UTC(), Valid: true}, nil
 }
-

@@ -127,4 +127,3 @@ func (e *Event) Key() Key {
 	}
 	return Key{}
 }
-
