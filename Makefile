@@ -9,6 +9,10 @@ DAY   ?= $(shell date -u -d yesterday +%F)
 NEXT  := $(shell date -u -d "$(DAY) +1 day" +%F)
 ROWS  ?= 1000000
 
+# What `sluice version` reports, and the image tag: git describe, e.g.
+# v0.2.0-3-g2d4894e-dirty, or the commit when there is no tag.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 # `make test` runs on its own stack (ports and data dir), so it never touches
 # a demo stack that is up, nor any server the project did not start.
 TEST_STACK_DIR   ?= $(CURDIR)/.sluice/test-stack
@@ -19,7 +23,7 @@ TEST_STACK := SLUICE_STACK_DIR=$(TEST_STACK_DIR) SLUICE_MYSQL_PORT=$(TEST_MYSQL_
 .PHONY: build up down status demo test unit lint bench clean
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sluice
 
 up:
 	$(STACK) up
@@ -38,9 +42,10 @@ demo: build up
 	  echo "== verify"; $(BIN) verify "$${w[@]}" | tail -n 4; \
 	  deploy/local/next-steps.sh "$(DAY)" "$(NEXT)"
 
-# Everything the tests need, installed if missing: the project's own MariaDB
-# and Kafka-protocol broker (started, then stopped), gofmt, vet, the tests.
-test: lint
+# Everything the tests need, installed if missing: the tools of the offline
+# deploy checks (test-deps), the project's own MariaDB and Kafka-protocol
+# broker (started, then stopped), gofmt, vet, the tests.
+test: test-deps lint
 	$(TEST_STACK) destroy >/dev/null
 	$(TEST_STACK) up
 	@set -o pipefail; eval "$$($(TEST_STACK) env)"; \
@@ -48,6 +53,42 @@ test: lint
 	  SLUICE_TEST_BROKERS="127.0.0.1:$(TEST_KAFKA_PORT)" \
 	  $(GO) test -count=1 -timeout 25m ./... ; status=$$?; \
 	  $(TEST_STACK) destroy >/dev/null; exit $$status
+
+# The tools the offline deploy checks need (deploy/*_test.go): docker-compose
+# and promtool, from Debian's docker-compose and prometheus packages,
+# installed when missing and we are root. Otherwise it says what to install,
+# and under `make test` the checks fail naming the missing tool. The
+# prometheus package may start its server: any prometheus process that was
+# not running before the install, and only such a process, is stopped.
+.PHONY: test-deps image
+test-deps:
+	@need=""; \
+	command -v docker-compose >/dev/null || need="$$need docker-compose"; \
+	command -v promtool >/dev/null || need="$$need prometheus"; \
+	if [ -z "$$need" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "make test-deps: missing Debian packages:$$need (run: sudo apt-get install --no-install-recommends$$need)"; exit 0; \
+	fi; \
+	before=" $$(pgrep -d ' ' -x prometheus || true) "; \
+	echo "make test-deps: installing$$need"; \
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$need || exit 1; \
+	for pid in $$(pgrep -x prometheus || true); do \
+	  case "$$before" in *" $$pid "*) ;; *) \
+	    echo "make test-deps: stopping the prometheus server (pid $$pid) that the package install started"; kill "$$pid";; \
+	  esac; \
+	done
+
+# The container image sluice:$(VERSION) (deploy/Dockerfile), where a Docker
+# engine answers; elsewhere it says so and fails, having built nothing.
+image:
+	@if docker info >/dev/null 2>&1; then \
+	  echo "docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t sluice:$(VERSION) ."; \
+	  docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t sluice:$(VERSION) . ; \
+	else \
+	  echo "make image: no Docker engine here ('docker info' failed), so no image was built."; \
+	  echo "  Where Docker runs: docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t sluice:$(VERSION) ."; \
+	  exit 1; \
+	fi
 
 # Unit tests only: no servers needed.
 unit:

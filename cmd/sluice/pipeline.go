@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ type stage struct {
 	reg   *prometheus.Registry
 	start time.Time
 	end   time.Time
+	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
 }
 
 func newStage(c *command, name string, args []string, windowed bool) (*stage, error) {
@@ -131,6 +133,7 @@ func runBackfill(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cleanup()
+		s.ready.Store(true)
 		stopProgress := startProgress(func(el time.Duration) string { return backfillLine(bf.Progress(), el) })
 		err = bf.Run(ctx)
 		stopProgress()
@@ -207,6 +210,7 @@ func runConsume(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		s.ready.Store(true)
 		stopProgress := startProgress(func(el time.Duration) string { return consumeLine(cons.Stats(), el) })
 		err = cons.Run(ctx)
 		stopProgress()
@@ -281,6 +285,7 @@ func runRun(ctx context.Context, args []string) error {
 			return t
 		}
 		adm := kadm.NewClient(p.Client())
+		s.ready.Store(true)
 
 		g, gctx := errgroup.WithContext(ctx)
 		consCtx, stopConsumer := context.WithCancel(gctx)

@@ -17,8 +17,9 @@ import (
 	"github.com/sluice-dev/sluice/consumer"
 )
 
-// withMetrics serves /metrics and /healthz on --metrics-addr while fn runs.
-// The listener is opened first, so a taken port fails the command at once.
+// withMetrics serves /metrics, /healthz and /readyz on --metrics-addr while
+// fn runs. The listener is opened first, so a taken port fails the command at
+// once.
 func (s *stage) withMetrics(ctx context.Context, fn func(context.Context) error) error {
 	if s.o.metricsAddr == "" {
 		return fn(ctx)
@@ -27,10 +28,7 @@ func (s *stage) withMetrics(ctx context.Context, fn func(context.Context) error)
 	if err != nil {
 		return usagef("--metrics-addr %s: %v (choose another address, or \"\" to disable)", s.o.metricsAddr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.metricsMux(ctx), ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -47,6 +45,31 @@ func (s *stage) withMetrics(ctx context.Context, fn func(context.Context) error)
 		wg.Wait()
 	}()
 	return fn(ctx)
+}
+
+// metricsMux routes the endpoints of --metrics-addr:
+//
+//   - /metrics: the stage's registry;
+//   - /healthz: liveness, "ok" while the process serves HTTP at all;
+//   - /readyz: readiness, 200 once the command has connected to its database
+//     and Kafka (stage.ready), 503 before that and from the moment shutdown
+//     begins (ctx is done), so an orchestrator stops counting a member that is
+//     leaving.
+func (s *stage) metricsMux(ctx context.Context) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case ctx.Err() != nil:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		case s.ready.Load():
+			fmt.Fprintln(w, "ready")
+		default:
+			http.Error(w, "starting: not connected to the database and Kafka yet", http.StatusServiceUnavailable)
+		}
+	})
+	return mux
 }
 
 // startProgress redraws one status line on stderr every second while a

@@ -1,0 +1,15 @@
+# The DSNs, one secret each, read by the tasks' `secrets` (never in the task
+# definition or the command line). Terraform creates the secrets but not
+# their values, so no password lands in the state: set them with
+# `aws secretsmanager put-secret-value` (variables.tf, above
+# secret_recovery_window_days, also has the RDS Proxy advice).
+resource "aws_secretsmanager_secret" "dsn" {
+  for_each = {
+    source = "Sluice source DSN (go-sql-driver form): sluice_src, SELECT on source_db (README, Schema)."
+    target = "Sluice target DSN (go-sql-driver form): sluice_dst, SELECT/INSERT/UPDATE/DELETE on target_db.records."
+  }
+
+  name                    = "${var.name}/${each.key}-dsn"
+  description             = each.value
+  recovery_window_in_days = var.secret_recovery_window_days
+}

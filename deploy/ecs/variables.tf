@@ -1,0 +1,163 @@
+variable "region" {
+  description = "AWS region to deploy Sluice into."
+  type        = string
+}
+
+variable "name" {
+  description = "Prefix of every resource name (cluster, task families, log groups, secrets, roles)."
+  type        = string
+  default     = "sluice"
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = { "app" = "sluice" }
+}
+
+variable "image" {
+  description = "The Sluice image, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/sluice:v1.2.3 (make image; push it to ECR). Upgrading is a change of this tag."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for the tasks. They need routes to MySQL, Kafka, ECR, CloudWatch Logs and Secrets Manager (NAT or VPC endpoints)."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups for the tasks: egress to MySQL (3306) and the Kafka brokers. Nothing connects in."
+  type        = list(string)
+}
+
+variable "assign_public_ip" {
+  description = "Give tasks a public IP (only for subnets without NAT)."
+  type        = bool
+  default     = false
+}
+
+variable "brokers" {
+  description = "Kafka bootstrap brokers, comma-separated (SLUICE_BROKERS). Sluice speaks PLAINTEXT: on MSK use the plaintext listener inside the VPC."
+  type        = string
+}
+
+variable "topic" {
+  description = "Kafka topic of the change events (SLUICE_TOPIC)."
+  type        = string
+  default     = "sluice.raw_records"
+}
+
+variable "group" {
+  description = "Kafka consumer group shared by the nightly run and the consume service (SLUICE_GROUP)."
+  type        = string
+  default     = "sluice"
+}
+
+variable "source_tz" {
+  description = "Time zone of the source's DATETIME wall clock (SLUICE_TZ): the nightly window is yesterday in it. Not the schedule's zone."
+  type        = string
+  default     = "UTC"
+}
+
+# --- the nightly run --------------------------------------------------------
+
+variable "schedule_expression" {
+  description = "When the nightly `sluice run` starts, in EventBridge Scheduler syntax."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+}
+
+variable "schedule_timezone" {
+  description = "IANA time zone of schedule_expression, e.g. Europe/Berlin."
+  type        = string
+  default     = "UTC"
+}
+
+variable "schedule_state" {
+  description = "The pause switch of the nightly run: ENABLED, or DISABLED to stop new runs (a running task carries on). `terraform apply -var schedule_state=DISABLED`."
+  type        = string
+  default     = "ENABLED"
+
+  validation {
+    condition     = contains(["ENABLED", "DISABLED"], var.schedule_state)
+    error_message = "schedule_state must be ENABLED or DISABLED."
+  }
+}
+
+variable "run_args" {
+  description = "Arguments of the nightly task. Add \"--verify\" to reconcile the window after the run (about doubles its database load)."
+  type        = list(string)
+  default     = ["run"]
+}
+
+variable "run_cpu" {
+  description = "Fargate CPU units of the nightly run (1024 = 1 vCPU)."
+  type        = number
+  default     = 1024
+}
+
+variable "run_memory" {
+  description = "Fargate memory (MiB) of the nightly run. A 1M-row run peaks at ~200 MB RSS with the 160 MiB GOMEMLIMIT; 2048 is Fargate's minimum for 1 vCPU."
+  type        = number
+  default     = 2048
+}
+
+# --- the consumer group and the tail ----------------------------------------
+
+variable "consume_count" {
+  description = "Consume tasks (group members). More than the topic's partitions (12) sit idle; 0 leaves the nightly run's own members alone."
+  type        = number
+  default     = 2
+}
+
+variable "consume_cpu" {
+  description = "Fargate CPU units of a consume task."
+  type        = number
+  default     = 512
+}
+
+variable "consume_memory" {
+  description = "Fargate memory (MiB) of a consume task."
+  type        = number
+  default     = 1024
+}
+
+variable "tail_enabled" {
+  description = "Run the tail service (one task). Leave false until tail mode lands (issue 3): the image has no `tail` command yet."
+  type        = bool
+  default     = false
+}
+
+# --- secrets, logs, alarms --------------------------------------------------
+
+# The DSNs live in Secrets Manager; Terraform creates the two secrets but
+# never their values (which would land in the state). Set them once:
+#
+#   aws secretsmanager put-secret-value --secret-id sluice/source-dsn \
+#     --secret-string 'sluice_src:…@tcp(db-src.example:3306)/source_db?tls=true'
+#
+# RDS Proxy: point the DSNs at a proxy endpoint when many tasks connect or to
+# ride out failovers. Sluice's pool closes a connection after 30 minutes
+# (ConnMaxLifetime); keep that below the proxy's idle client timeout (default
+# 1800 s): set idle_client_timeout to 3600 or more, so Sluice always closes
+# first and never reuses a connection the proxy has dropped. Sluice sets
+# time_zone on every connection, which pins it to one database connection:
+# harmless with Sluice's few long-lived connections. The binlog (tail mode)
+# cannot go through RDS Proxy: give the tail a direct DSN.
+variable "secret_recovery_window_days" {
+  description = "Days a deleted DSN secret can be restored (0 deletes at once)."
+  type        = number
+  default     = 7
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention of every Sluice log group."
+  type        = number
+  default     = 30
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified when the nightly run fails or has not succeeded for a day. Empty: the alarms exist but notify no one."
+  type        = list(string)
+  default     = []
+}
