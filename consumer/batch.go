@@ -30,8 +30,9 @@ type batch struct {
 	linger  time.Duration
 	items   []item
 	offsets map[string]map[int32]kgo.EpochOffset
-	records int       // records taken, applied or not
-	started time.Time // when the first record arrived
+	records int           // records taken, applied or not
+	dead    []*kgo.Record // dead letters to send before the offsets commit
+	started time.Time     // when the first record arrived
 }
 
 func newBatch(size int, linger time.Duration) *batch {
@@ -78,6 +79,8 @@ func (b *batch) due(now time.Time) bool {
 // reset empties the batch for reuse.
 func (b *batch) reset() {
 	b.items = b.items[:0]
+	clear(b.dead)
+	b.dead = b.dead[:0]
 	clear(b.offsets)
 	b.records = 0
 	b.started = time.Time{}

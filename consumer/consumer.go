@@ -14,8 +14,16 @@
 // database commit, so its records are delivered again. Applying a record
 // twice is harmless because the write is an upsert by dedupe key. A batch
 // flushes when full or when Linger has passed since its first record, so a
-// quiet topic is not held back. A record that cannot be decoded stops the
-// member with an error naming its topic, partition, offset and key.
+// quiet topic is not held back.
+//
+// A record that cannot be applied — it does not decode, or the target
+// cannot hold it (empty device_type/event_type, values longer than their
+// column as information_schema gives it, a date or timestamp outside years
+// 1000 to 9999) — goes
+// to the dead-letter topic (<topic>.dlq) with its key, value and headers and
+// headers naming the reason and its topic, partition and offset. The batch
+// goes on without it. Dead letters are acknowledged before the batch's
+// offsets are committed, so no record is ever lost or silently dropped.
 //
 // Metrics:
 //
@@ -30,6 +38,7 @@
 //	sluice_consumer_db_errors_total          failed transaction attempts
 //	sluice_consumer_db_retries_total         transaction attempts retried
 //	sluice_consumer_offset_commit_errors_total  offset commits that failed after the DB commit
+//	sluice_consumer_dlq_records_total{reason}    records sent to the dead-letter topic
 //	sluice_consumer_lag_records{topic,partition}  records behind the partition's end
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
@@ -66,6 +75,7 @@ type Config struct {
 	CommitTimeout time.Duration // how long an offset commit may take after the DB commit
 	DialTimeout   time.Duration // how long to wait for the brokers at start
 	FetchMaxBytes int32         // bytes one fetch may return: bounds the buffered records
+	DLQTopic      string        // dead-letter topic; empty means Topic + ".dlq"
 }
 
 // DefaultConfig returns the defaults: 10,000-record batches, 1 s linger.
@@ -102,8 +112,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("linger: must be positive, got %s", c.Linger)
 	case c.DBAttempts < 1:
 		return fmt.Errorf("db attempts: must be at least 1, got %d", c.DBAttempts)
+	case c.DLQTopic != "" && c.DLQTopic == c.Topic:
+		return fmt.Errorf("dead-letter topic: must differ from the topic %s", c.Topic)
 	}
 	return nil
+}
+
+// DeadLetterTopic is where the member sends records it cannot apply.
+func (c Config) DeadLetterTopic() string {
+	if c.DLQTopic != "" {
+		return c.DLQTopic
+	}
+	return c.Topic + ".dlq"
 }
 
 // Stats counts what a member did.
@@ -114,6 +134,7 @@ type Stats struct {
 	Merged   int64 // records merged into an existing row or a later record of the same key
 	Deleted  int64
 	Batches  int64
+	Dead     int64 // records sent to the dead-letter topic
 }
 
 // Consumer is one group member. Create it with New and call Run once.
@@ -121,9 +142,10 @@ type Consumer struct {
 	cfg     Config
 	cl      *kgo.Client
 	w       *writer
+	limits  limits // the target's column sizes, for validation
 	metrics *Metrics
 	log     *slog.Logger
-	stats   struct{ records, upserted, inserted, merged, deleted, batches atomic.Int64 }
+	stats   struct{ records, upserted, inserted, merged, deleted, batches, dead atomic.Int64 }
 }
 
 // New joins nothing yet: it builds the client and checks that the brokers
@@ -143,7 +165,11 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{cfg: cfg, w: w, metrics: m, log: log}
+	lim, err := loadLimits(ctx, db, cfg.Database, cfg.Table)
+	if err != nil {
+		return nil, err
+	}
+	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
@@ -170,6 +196,10 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		c.cl.Close()
 		return nil, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
 	}
+	if err := ensureTopic(pctx, c.cl, cfg.DeadLetterTopic(), 1); err != nil {
+		c.cl.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -189,7 +219,7 @@ func (c *Consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]in
 func (c *Consumer) Stats() Stats {
 	s := &c.stats
 	return Stats{Records: s.records.Load(), Upserted: s.upserted.Load(), Inserted: s.inserted.Load(),
-		Merged: s.merged.Load(), Deleted: s.deleted.Load(), Batches: s.batches.Load()}
+		Merged: s.merged.Load(), Deleted: s.deleted.Load(), Batches: s.batches.Load(), Dead: s.dead.Load()}
 }
 
 // Run consumes until ctx is cancelled (returning nil) or a record or the
@@ -263,28 +293,54 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 	return nil
 }
 
-// take decodes and transforms one record into the batch.
+// take decodes, validates and transforms one record into the batch, or
+// sets it aside as a dead letter.
 func (c *Consumer) take(b *batch, r *kgo.Record) error {
 	c.metrics.records.Inc()
+	now := time.Now()
 	if len(r.Value) == 0 { // a tombstone after a delete: nothing to apply
-		b.add(r, nil, time.Now())
+		b.add(r, nil, now)
 		return nil
 	}
 	ev, err := schema.DecodeEvent(r.Value)
+	reason := ReasonDecode
+	if err == nil {
+		reason = ReasonValidation
+		err = c.limits.validateEvent(&ev)
+	}
 	if err != nil {
-		return &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
+		err = &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
+		b.dead = append(b.dead, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, reason, err, now))
+		b.add(r, nil, now)
+		c.metrics.dlq.WithLabelValues(reason).Inc()
+		return nil
 	}
 	if ev.After != nil {
 		Transform(ev.After)
 	}
-	b.add(r, &ev, time.Now())
+	b.add(r, &ev, now)
 	return nil
 }
 
-// flush writes the batch to the database and then commits its offsets.
+// flush sends the batch's dead letters, writes the rest to the database and
+// then commits the offsets of all of it.
 func (c *Consumer) flush(ctx context.Context, b *batch) error {
+	if err := c.produceDeadLetters(ctx, b.dead); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down: nothing of the batch is committed
+		}
+		return fmt.Errorf("consumer: group %s: %w (offsets not committed)", c.cfg.Group, err)
+	}
+	if n := len(b.dead); n > 0 {
+		first, _ := Header(b.dead[0], HeaderError)
+		c.log.Warn("consumer: records sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", n, "first", first)
+	}
 	merged := b.final()
-	res, err := c.w.write(ctx, b.items)
+	var res writeResult
+	var err error
+	if len(b.items) > 0 {
+		res, err = c.w.write(ctx, b.items)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			c.log.Info("consumer: shutting down during a batch write; nothing of it was committed", "records", b.records)
@@ -315,6 +371,7 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	s.merged.Add(int64(merged + res.updated))
 	s.deleted.Add(int64(res.deleted))
 	s.batches.Add(1)
+	s.dead.Add(int64(len(b.dead)))
 	m := c.metrics
 	m.upserted.Add(float64(res.inserted + res.updated))
 	m.inserted.Add(float64(res.inserted))

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -365,6 +367,137 @@ func TestIntegrationTrickyValuesRoundTrip(t *testing.T) {
 			}
 			if n != len(messages)+1 {
 				t.Errorf("read back %d rows, want %d", n, len(messages)+1)
+			}
+		})
+	}
+}
+
+// TestIntegrationPoisonRecordsGoToDLQ mixes records that cannot be applied
+// into a batch of good ones: every bad one lands in the dead-letter topic
+// with its key, value and headers naming the reason and its coordinates;
+// every good one lands in the target; the group commits past all of them.
+func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
+	db, brokers := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	database, topic, group := "it_dlq_"+id, "it.dlq."+id, "it-dlq-"+id
+	if err := schema.MigrateTarget(ctx, db, database); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kcl.Close()
+	adm := kadm.NewClient(kcl)
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	good := func(i int) []byte {
+		v, _ := schema.EncodeEvent(&schema.Event{After: testRow(i, "sensor-ok"), Op: schema.OpCreate})
+		return v
+	}
+	bad := func(mut func(r *schema.Row)) []byte {
+		r := testRow(99, "sensor-bad")
+		mut(r)
+		v, _ := schema.EncodeEvent(&schema.Event{After: r, Op: schema.OpCreate})
+		return v
+	}
+	long := strings.Repeat("é", 256)
+	poison := map[int64]struct{ reason, says string }{}
+	values := [][]byte{good(0), []byte(`{"op":"c","after":`), good(1),
+		bad(func(r *schema.Row) { r.DeviceType = "" }), good(2),
+		bad(func(r *schema.Row) { r.EventType = long }), good(3),
+		bad(func(r *schema.Row) { r.Timestamp = time.Date(999, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		[]byte(`{"op":"c","after":{"id":1,"device_type":"x","event_type":"y"}}`), good(4)}
+	poison[1] = struct{ reason, says string }{ReasonDecode, "malformed change event"}
+	poison[3] = struct{ reason, says string }{ReasonValidation, "device_type is empty"}
+	poison[5] = struct{ reason, says string }{ReasonValidation, "event_type is 256 characters, over the column's 255"}
+	poison[7] = struct{ reason, says string }{ReasonValidation, "outside years 1000 to 9999"}
+	poison[8] = struct{ reason, says string }{ReasonDecode, "date and timestamp are required"}
+	for i, v := range values {
+		rec := &kgo.Record{Key: []byte(fmt.Sprintf("key-%d", i)), Value: v, Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}}
+		if err := kcl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 100*time.Millisecond
+	m := NewMetrics(prometheus.NewRegistry())
+	c, err := New(ctx, cfg, db, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	ends, _ := EndOffsets(ctx, adm, topic)
+	if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v (a poison record must not stop the member)", err)
+	}
+
+	var n int
+	db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+database+".records WHERE device_type = 'sensor-ok'").Scan(&n)
+	if n != 5 {
+		t.Errorf("target holds %d good rows, want 5", n)
+	}
+	db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+database+".records").Scan(&n)
+	if n != 5 {
+		t.Errorf("target holds %d rows, want only the 5 good ones", n)
+	}
+	if st := c.Stats(); st.Dead != int64(len(poison)) {
+		t.Errorf("stats count %d dead letters, want %d", st.Dead, len(poison))
+	}
+	if got := testutil.ToFloat64(m.dlq.WithLabelValues(ReasonValidation)); got != 3 {
+		t.Errorf("sluice_consumer_dlq_records_total{reason=validation} = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.dlq.WithLabelValues(ReasonDecode)); got != 2 {
+		t.Errorf("sluice_consumer_dlq_records_total{reason=decode} = %v, want 2", got)
+	}
+
+	dl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(cfg.DeadLetterTopic()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	seen := 0
+	for seen < len(poison) {
+		fs := dl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d dead letters", seen, len(poison))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			seen++
+			off, _ := Header(r, HeaderOffset)
+			o, _ := strconv.ParseInt(off, 10, 64)
+			want, ok := poison[o]
+			if !ok {
+				t.Errorf("dead letter for offset %d, which was a good record", o)
+				return
+			}
+			reason, _ := Header(r, HeaderReason)
+			msg, _ := Header(r, HeaderError)
+			tp, _ := Header(r, HeaderTopic)
+			part, _ := Header(r, HeaderPartition)
+			origin, _ := Header(r, "origin")
+			if reason != want.reason || !strings.Contains(msg, want.says) || tp != topic || part != "0" || origin != "test" {
+				t.Errorf("dead letter @%d: reason %q error %q topic %q partition %q origin %q; want %q, %q, %q, 0, test",
+					o, reason, msg, tp, part, origin, want.reason, want.says, topic)
+			}
+			if !bytes.Equal(r.Value, values[o]) || string(r.Key) != fmt.Sprintf("key-%d", o) {
+				t.Errorf("dead letter @%d does not carry the original key and value", o)
+			}
+			if !strings.Contains(msg, fmt.Sprintf("%s/0@%d", topic, o)) {
+				t.Errorf("dead letter error %q does not name its coordinates", msg)
 			}
 		})
 	}

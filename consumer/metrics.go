@@ -11,6 +11,7 @@ type Metrics struct {
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
+	dlq                                                   *prometheus.CounterVec
 	reg                                                   prometheus.Registerer // for each member's own kprom hook
 }
 
@@ -45,6 +46,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sluice_consumer_db_commit_seconds", Help: "Time of one batch transaction, begin to commit.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_consumer_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, validation)."},
+			[]string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_consumer_lag_records", Help: "Records between the last one polled and the partition's end."},
 			[]string{"topic", "partition"}),
@@ -52,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		m.reg = reg
 		reg.MustRegister(m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
-			m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag)
+			m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
 	}
 	return m
 }

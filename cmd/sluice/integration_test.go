@@ -496,30 +496,72 @@ func TestIntegrationBadInput(t *testing.T) {
 	}
 }
 
-func TestIntegrationUndecodableRecordStopsConsumer(t *testing.T) {
+// TestIntegrationDeadLettersAndRedrive: records that cannot be applied go to
+// the dead-letter topic while the rest of the window lands; the run exits 4
+// (partial) saying how many; `dlq inspect` shows them with their reason and
+// coordinates; once the cause is fixed (the column widened), `dlq redrive`
+// sends them back and they land.
+func TestIntegrationDeadLettersAndRedrive(t *testing.T) {
 	e := newITEnv(t)
+	e.must(append([]string{"seed", "--rows", "3000"}, e.window()...)...)
 	e.must("migrate")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := e.adm.CreateTopic(ctx, 1, -1, nil, e.topic); err != nil {
+	if _, err := e.adm.CreateTopic(ctx, 4, -1, nil, e.topic); err != nil {
 		t.Fatal(err)
 	}
-	rec := &kgo.Record{Topic: e.topic, Key: []byte(`{"device_type":"x"}`), Value: []byte(`{"op":"c","after":`)}
-	if err := e.kcl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	longDevice := strings.Repeat("d", 300)
+	long := schema.Event{Op: schema.OpCreate, After: &schema.Row{ID: 1, DeviceType: longDevice, EventType: "reading",
+		Date: e.startT, Timestamp: e.startT.Add(time.Hour)}}
+	value, _ := schema.EncodeEvent(&long)
+	key, _ := schema.EncodeKey(long.Key())
+	for _, r := range []*kgo.Record{{Topic: e.topic, Key: key, Value: value}, {Topic: e.topic, Key: []byte(`{"device_type":"x"}`), Value: []byte(`{"op":"c","after":`)}} {
+		if err := e.kcl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, errOut, code := e.sluice(append([]string{"run"}, e.window()...)...)
+	if code != exitPartial || !strings.Contains(errOut, "2 records of "+e.topic+" went to "+e.topic+".dlq") {
+		t.Fatalf("run with two poison records: exit %d, want %d naming them\n%s%s", code, exitPartial, out, errOut)
+	}
+	e.must(append([]string{"verify"}, e.window()...)...) // the window itself landed whole
+
+	out = e.must("dlq", "inspect", "-n", "10", "--idle", "1s")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("dlq inspect printed %d records, want 2:\n%s", len(lines), out)
+	}
+	for _, want := range []string{`"sluice.dlq.reason":"validation"`, `"sluice.dlq.reason":"decode"`, `"sluice.dlq.topic":"` + e.topic + `"`,
+		`"sluice.dlq.offset":"0"`, "device_type is 300 characters, over the column's 255", "malformed change event"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dlq inspect does not show %s:\n%s", want, out)
+		}
+	}
+
+	// The fix: a wider column (the unique key still fits InnoDB's 3072 bytes).
+	if _, err := e.admin.Exec("ALTER TABLE " + e.dst + ".records MODIFY device_type VARCHAR(400) NOT NULL"); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code := e.sluice("consume")
-	if code != exitFailed {
-		t.Fatalf("consume of a malformed record: exit %d, want %d\n%s", code, exitFailed, errOut)
+	if out := e.must("dlq", "redrive"); !strings.Contains(out, "2 records") {
+		t.Errorf("dlq redrive: %s", out)
 	}
-	for _, w := range []string{fmt.Sprintf("record %s/0@0", e.topic), `key {"device_type":"x"}`, "malformed change event"} {
-		if !strings.Contains(errOut, w) {
-			t.Errorf("error does not name %q:\n%s", w, errOut)
-		}
+	proc, logs := e.startProc("consume", "--linger", "100ms")
+	e.waitCaughtUp(time.Minute)
+	_ = proc.Process.Signal(syscall.SIGTERM)
+	if err := proc.Wait(); err != nil {
+		t.Errorf("consume: %v\n%s", err, logs)
 	}
-	if offs, err := e.adm.FetchOffsets(ctx, e.group); err == nil {
-		if o, ok := offs.Lookup(e.topic, 0); ok && o.At > 0 {
-			t.Errorf("offset committed past the malformed record: %d", o.At)
-		}
+	if n := e.count("SELECT COUNT(*) FROM "+e.dst+".records WHERE device_type = ?", longDevice); n != 1 {
+		t.Errorf("the re-driven record is not in the target (%d rows)", n)
+	}
+	// The malformed record cannot be fixed by any schema: it is back in the
+	// dead-letter topic, after the two the re-drive took.
+	ends, err := consumer.EndOffsets(ctx, e.adm, e.topic+".dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ends[0] != 3 {
+		t.Errorf("dead-letter topic ends at %d, want 3 (2 dead letters + the malformed one again)", ends[0])
 	}
 }

@@ -4,7 +4,8 @@
 // endpoint.
 //
 // Exit status: 0 success; 1 failure (the run did not complete: see the error);
-// 2 usage error (a bad flag or value); 3 verify found differences.
+// 2 usage error (a bad flag or value); 3 verify found differences; 4 partial:
+// the run completed but records went to the dead-letter topic.
 package main
 
 import (
@@ -29,6 +30,7 @@ const (
 	exitFailed   = 1
 	exitUsage    = 2
 	exitMismatch = 3
+	exitPartial  = 4
 )
 
 // errMismatch marks a verify that ran and found differences.
@@ -47,7 +49,8 @@ func subcommands() []subcommand {
 		{"consume", "Join the consumer group and apply change events to the target in transactional batches, until stopped.", runConsume},
 		{"run", "The nightly job: backfill a window, consume until the group has applied all of it, print a summary.", runRun},
 		{"verify", "Reconcile source and target for a window, slice by slice; exit 3 on any difference.", runVerify},
-		{"peek", "Print the first records of the topic with their partition, offset, key and value.", runPeek},
+		{"peek", "Print the first records of the topic with their partition, offset, headers, key and value.", runPeek},
+		{"dlq", "Inspect the dead-letter topic (dlq inspect), or re-drive its records to their topic once the cause is fixed (dlq redrive).", runDLQ},
 		{"version", "Print the version.", runVersion},
 	}
 }
@@ -108,6 +111,9 @@ func mainExit(args []string) int {
 		case errors.Is(err, errMismatch):
 			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
 			return exitMismatch
+		case errors.Is(err, errPartial):
+			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
+			return exitPartial
 		default:
 			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
 			return exitFailed
@@ -123,7 +129,7 @@ func printHelp() {
 	for _, sc := range subcommands() {
 		fmt.Printf("  %-9s %s\n", sc.name, sc.summary)
 	}
-	fmt.Println("\nEvery flag can also be set by its environment variable, SLUICE_<FLAG> (e.g. SLUICE_SOURCE_DSN).\nRun 'sluice <command> --help' for a command's flags.\nExit status: 0 ok, 1 failed, 2 usage error, 3 verify found differences.")
+	fmt.Println("\nEvery flag can also be set by its environment variable, SLUICE_<FLAG> (e.g. SLUICE_SOURCE_DSN).\nRun 'sluice <command> --help' for a command's flags.\nExit status: 0 ok, 1 failed, 2 usage error, 3 verify found differences, 4 partial (run completed, records dead-lettered).")
 }
 
 func summaryOf(name string) string {

@@ -13,7 +13,12 @@ import (
 // runPeek prints the first records of the topic, one JSON line each, with
 // their coordinates. It joins no group and commits nothing.
 func runPeek(ctx context.Context, args []string) error {
-	c := newCommand("peek")
+	return runPeekTopic(ctx, "peek", args, func(topic string) string { return topic })
+}
+
+// runPeekTopic is peek on the topic that topicOf derives from --topic.
+func runPeekTopic(ctx context.Context, name string, args []string, topicOf func(string) string) error {
+	c := newCommand(name)
 	c.kafka()
 	n := c.fs.Int("n", 5, "records to print")
 	part := c.fs.Int("partition", -1, "only this partition (-1: all)")
@@ -21,6 +26,7 @@ func runPeek(ctx context.Context, args []string) error {
 	if err := parseOrHelp(c, args); err != nil {
 		return err
 	}
+	c.o.topic = topicOf(c.o.topic)
 	opts := []kgo.Opt{kgo.SeedBrokers(splitList(c.o.brokers)...), kgo.DialTimeout(c.o.kafkaTimeout)}
 	if *part >= 0 {
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.o.topic: {int32(*part): kgo.NewOffset().AtStart()}}))
@@ -51,13 +57,21 @@ func runPeek(ctx context.Context, args []string) error {
 			}
 		}
 		for _, r := range fetches.Records() {
+			var headers map[string]string
+			for _, h := range r.Headers {
+				if headers == nil {
+					headers = map[string]string{}
+				}
+				headers[h.Key] = string(h.Value)
+			}
 			out := struct {
-				Topic     string          `json:"topic"`
-				Partition int32           `json:"partition"`
-				Offset    int64           `json:"offset"`
-				Key       json.RawMessage `json:"key"`
-				Value     json.RawMessage `json:"value"`
-			}{r.Topic, r.Partition, r.Offset, rawOrString(r.Key), rawOrString(r.Value)}
+				Topic     string            `json:"topic"`
+				Partition int32             `json:"partition"`
+				Offset    int64             `json:"offset"`
+				Headers   map[string]string `json:"headers,omitempty"`
+				Key       json.RawMessage   `json:"key"`
+				Value     json.RawMessage   `json:"value"`
+			}{r.Topic, r.Partition, r.Offset, headers, rawOrString(r.Key), rawOrString(r.Value)}
 			if err := enc.Encode(out); err != nil {
 				return err
 			}

@@ -215,7 +215,7 @@ func runConsume(ctx context.Context, args []string) error {
 		err = cons.Run(ctx)
 		stopProgress()
 		st := cons.Stats()
-		s.log.Info("consumer summary", "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted,
+		s.log.Info("consumer summary", "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "dead_lettered", st.Dead,
 			"duplicates_merged", st.Merged, "rows_deleted", st.Deleted, "batches", st.Batches, "seconds", round(time.Since(t0).Seconds()))
 		return err
 	})
@@ -281,6 +281,7 @@ func runRun(ctx context.Context, args []string) error {
 				t.Merged += st.Merged
 				t.Deleted += st.Deleted
 				t.Batches += st.Batches
+				t.Dead += st.Dead
 			}
 			return t
 		}
@@ -333,11 +334,17 @@ func runRun(ctx context.Context, args []string) error {
 			return fmt.Errorf("run of window [%s, %s) failed: %w", s.start.Format(time.DateTime), s.end.Format(time.DateTime), err)
 		}
 		s.log.Info("run summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
-			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
+			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "dead_lettered", st.Dead, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
 		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged), %.1f s, %.0f rows/s\n",
 			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged, secs, float64(pr.RowsRead)/secs)
 		if s.o.verify {
-			return verifyWindow(ctx, s, dst, tdb)
+			if err := verifyWindow(ctx, s, dst, tdb); err != nil {
+				return err
+			}
+		}
+		if st.Dead > 0 {
+			return fmt.Errorf("%w: %d records of %s went to %s (sluice dlq inspect --topic %s)", errPartial, st.Dead,
+				s.o.topic, ccfg.DeadLetterTopic(), s.o.topic)
 		}
 		return nil
 	})

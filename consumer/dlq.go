@@ -1,0 +1,262 @@
+package consumer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// A record that cannot be applied goes to the dead-letter topic with its
+// original key, value and headers, plus these headers saying why and where
+// it came from. The batch goes on without it; its offset is committed with
+// the batch, after the dead letter is acknowledged, so nothing is lost.
+const (
+	HeaderReason    = "sluice.dlq.reason" // decode, validation
+	HeaderError     = "sluice.dlq.error"
+	HeaderTopic     = "sluice.dlq.topic"
+	HeaderPartition = "sluice.dlq.partition"
+	HeaderOffset    = "sluice.dlq.offset"
+	HeaderGroup     = "sluice.dlq.group"
+	HeaderTime      = "sluice.dlq.time"
+)
+
+// Reasons a record is dead-lettered.
+const (
+	ReasonDecode     = "decode"     // not a change event (schema.ErrMalformed)
+	ReasonValidation = "validation" // a change event the target cannot hold
+)
+
+// limits are the sizes of the target's columns, read from
+// information_schema when a member starts: validation follows the real
+// table, so widening a column (and restarting) is a fix that a re-drive of
+// the dead letters can then apply.
+type limits struct {
+	deviceType, eventType int   // characters
+	message               int64 // bytes
+}
+
+// DATE and DATETIME hold years 1000 to 9999.
+const minYear, maxYear = 1000, 9999
+
+func loadLimits(ctx context.Context, db *sql.DB, database, table string) (limits, error) {
+	rows, err := db.QueryContext(ctx, `SELECT column_name, character_maximum_length, character_octet_length
+		FROM information_schema.columns WHERE table_schema = ? AND table_name = ?
+		AND column_name IN ('device_type', 'event_type', 'message')`, database, table)
+	if err != nil {
+		return limits{}, fmt.Errorf("target %s.%s: column sizes: %w", database, table, err)
+	}
+	defer rows.Close()
+	var l limits
+	for rows.Next() {
+		var name string
+		var chars, octets sql.NullInt64
+		if err := rows.Scan(&name, &chars, &octets); err != nil {
+			return limits{}, fmt.Errorf("target %s.%s: column sizes: %w", database, table, err)
+		}
+		switch strings.ToLower(name) {
+		case "device_type":
+			l.deviceType = int(chars.Int64)
+		case "event_type":
+			l.eventType = int(chars.Int64)
+		case "message":
+			l.message = octets.Int64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return limits{}, fmt.Errorf("target %s.%s: column sizes: %w", database, table, err)
+	}
+	if l.deviceType == 0 || l.eventType == 0 || l.message == 0 {
+		return limits{}, fmt.Errorf("target %s.%s: device_type, event_type or message missing (run sluice migrate)", database, table)
+	}
+	return l, nil
+}
+
+// ErrInvalid marks a change event that decodes but that the target cannot
+// hold as it is.
+var ErrInvalid = errors.New("invalid change event")
+
+// validate checks a row against the target's columns: MySQL would reject
+// it, or worse, silently truncate it.
+func (l limits) validate(r *schema.Row) error {
+	switch {
+	case r.DeviceType == "":
+		return fmt.Errorf("%w: device_type is empty", ErrInvalid)
+	case r.EventType == "":
+		return fmt.Errorf("%w: event_type is empty", ErrInvalid)
+	case utf8.RuneCountInString(r.DeviceType) > l.deviceType:
+		return fmt.Errorf("%w: device_type is %d characters, over the column's %d", ErrInvalid, utf8.RuneCountInString(r.DeviceType), l.deviceType)
+	case utf8.RuneCountInString(r.EventType) > l.eventType:
+		return fmt.Errorf("%w: event_type is %d characters, over the column's %d", ErrInvalid, utf8.RuneCountInString(r.EventType), l.eventType)
+	case r.Message.Valid && int64(len(r.Message.String)) > l.message:
+		return fmt.Errorf("%w: message is %d bytes, over the column's %d", ErrInvalid, len(r.Message.String), l.message)
+	case r.Timestamp.Year() < minYear || r.Timestamp.Year() > maxYear:
+		return fmt.Errorf("%w: timestamp %s is outside years %d to %d", ErrInvalid, r.Timestamp.Format(time.DateTime), minYear, maxYear)
+	case r.Date.Year() < minYear || r.Date.Year() > maxYear:
+		return fmt.Errorf("%w: date %s is outside years %d to %d", ErrInvalid, r.Date.Format(time.DateOnly), minYear, maxYear)
+	}
+	return nil
+}
+
+// validateEvent checks the image the consumer will use: the after image, or
+// for a delete the before image (its key).
+func (l limits) validateEvent(e *schema.Event) error {
+	if e.Op == schema.OpDelete {
+		return l.validate(e.Before)
+	}
+	return l.validate(e.After)
+}
+
+// deadLetter builds the dead-letter record for r.
+func deadLetter(dlqTopic, group string, r *kgo.Record, reason string, cause error, now time.Time) *kgo.Record {
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+7)
+	headers = append(headers, r.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
+		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+		kgo.RecordHeader{Key: HeaderOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
+		kgo.RecordHeader{Key: HeaderGroup, Value: []byte(group)},
+		kgo.RecordHeader{Key: HeaderTime, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
+	)
+	return &kgo.Record{Topic: dlqTopic, Key: r.Key, Value: r.Value, Headers: headers}
+}
+
+// Header returns the value of the last header named key, and whether it is
+// there.
+func Header(r *kgo.Record, key string) (string, bool) {
+	for i := len(r.Headers) - 1; i >= 0; i-- {
+		if r.Headers[i].Key == key {
+			return string(r.Headers[i].Value), true
+		}
+	}
+	return "", false
+}
+
+// ensureTopic creates topic with partitions when missing.
+func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("kafka: create dead-letter topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// produceDeadLetters writes the batch's dead letters and waits for every
+// acknowledgement: their offsets may only be committed once they are safe.
+func (c *Consumer) produceDeadLetters(ctx context.Context, recs []*kgo.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	results := c.cl.ProduceSync(ctx, recs...)
+	for _, res := range results {
+		if res.Err != nil {
+			orig, _ := Header(res.Record, HeaderTopic)
+			part, _ := Header(res.Record, HeaderPartition)
+			off, _ := Header(res.Record, HeaderOffset)
+			return fmt.Errorf("dead-letter record %s/%s@%s to %s: %w", orig, part, off, res.Record.Topic, res.Err)
+		}
+	}
+	return nil
+}
+
+// RedriveConfig says which dead-letter topic to re-drive and as which group.
+type RedriveConfig struct {
+	Brokers     []string
+	DLQTopic    string
+	Group       string        // the re-drive's own group: its commits make a re-drive resumable
+	DialTimeout time.Duration // how long to wait for the brokers at start
+}
+
+// Redrive produces every dead letter present when it starts back to the
+// topic it came from (its HeaderTopic), with its original key, value and
+// headers, once the cause is fixed. The group's offsets on the dead-letter
+// topic are committed only after the re-produced records are acknowledged,
+// so an interrupted re-drive resumes where it stopped. Records that fail
+// again come back to the dead-letter topic after it ends, not into this
+// re-drive. It returns how many records it re-drove.
+func Redrive(ctx context.Context, cfg RedriveConfig) (int, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.DLQTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.DialTimeout(cfg.DialTimeout),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	if err != nil {
+		return 0, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		return 0, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+	}
+	adm := kadm.NewClient(cl)
+	ends, err := EndOffsets(ctx, adm, cfg.DLQTopic)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		behind, err := Behind(ctx, adm, cfg.Group, cfg.DLQTopic, ends)
+		if err != nil {
+			return n, err
+		}
+		if len(behind) == 0 {
+			return n, nil
+		}
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollFetches(fctx)
+		cancel()
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		for _, fe := range fetches.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) {
+				return n, fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+			}
+		}
+		var out, done []*kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= ends[r.Partition] {
+				return // dead-lettered after the re-drive began
+			}
+			done = append(done, r)
+			to, ok := Header(r, HeaderTopic)
+			if !ok {
+				return // not a Sluice dead letter: nothing says where it belongs
+			}
+			headers := make([]kgo.RecordHeader, 0, len(r.Headers))
+			for _, h := range r.Headers {
+				if len(h.Key) < len("sluice.dlq.") || h.Key[:len("sluice.dlq.")] != "sluice.dlq." {
+					headers = append(headers, h)
+				}
+			}
+			out = append(out, &kgo.Record{Topic: to, Key: r.Key, Value: r.Value, Headers: headers})
+		})
+		if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+			return n, fmt.Errorf("re-drive to the original topic: %w", err)
+		}
+		if err := cl.CommitRecords(ctx, done...); err != nil {
+			return n, fmt.Errorf("commit re-drive offsets of group %s: %w", cfg.Group, err)
+		}
+		n += len(out)
+	}
+}
