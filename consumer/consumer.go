@@ -28,7 +28,8 @@
 // Metrics:
 //
 //	sluice_consumer_records_total            records polled
-//	sluice_consumer_rows_upserted_total      rows written by the upsert
+//	sluice_consumer_rows_upserted_total      rows written by the upsert (new, or changed by a newer change)
+//	sluice_consumer_rows_unchanged_total     rows the target already had as the record says: nothing written
 //	sluice_consumer_rows_inserted_total      rows new to the target
 //	sluice_consumer_duplicates_merged_total  records merged into a row the target or the batch already had
 //	sluice_consumer_rows_deleted_total       rows deleted by delete events
@@ -128,13 +129,14 @@ func (c Config) DeadLetterTopic() string {
 
 // Stats counts what a member did.
 type Stats struct {
-	Records  int64 // records polled and applied (or skipped as tombstones)
-	Upserted int64 // rows written by upserts
-	Inserted int64 // rows new to the target
-	Merged   int64 // records merged into an existing row or a later record of the same key
-	Deleted  int64
-	Batches  int64
-	Dead     int64 // records sent to the dead-letter topic
+	Records   int64 // records polled and applied (or skipped as tombstones)
+	Upserted  int64 // rows written by upserts: new, or changed by a newer change
+	Inserted  int64 // rows new to the target
+	Merged    int64 // records merged into an existing row or a later record of the same key
+	Unchanged int64 // of Merged: rows the target already had as the record says (nothing written)
+	Deleted   int64
+	Batches   int64
+	Dead      int64 // records sent to the dead-letter topic
 }
 
 // Consumer is one group member. Create it with New and call Run once.
@@ -145,7 +147,7 @@ type Consumer struct {
 	limits  limits // the target's column sizes, for validation
 	metrics *Metrics
 	log     *slog.Logger
-	stats   struct{ records, upserted, inserted, merged, deleted, batches, dead atomic.Int64 }
+	stats   struct{ records, upserted, inserted, merged, unchanged, deleted, batches, dead atomic.Int64 }
 }
 
 // New joins nothing yet: it builds the client and checks that the brokers
@@ -219,7 +221,7 @@ func (c *Consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]in
 func (c *Consumer) Stats() Stats {
 	s := &c.stats
 	return Stats{Records: s.records.Load(), Upserted: s.upserted.Load(), Inserted: s.inserted.Load(),
-		Merged: s.merged.Load(), Deleted: s.deleted.Load(), Batches: s.batches.Load(), Dead: s.dead.Load()}
+		Merged: s.merged.Load(), Unchanged: s.unchanged.Load(), Deleted: s.deleted.Load(), Batches: s.batches.Load(), Dead: s.dead.Load()}
 }
 
 // Run consumes until ctx is cancelled (returning nil) or a record or the
@@ -368,18 +370,21 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	s.records.Add(int64(b.records))
 	s.upserted.Add(int64(res.inserted + res.updated))
 	s.inserted.Add(int64(res.inserted))
-	s.merged.Add(int64(merged + res.updated))
+	s.merged.Add(int64(merged + res.updated + res.unchanged))
+	s.unchanged.Add(int64(res.unchanged))
 	s.deleted.Add(int64(res.deleted))
 	s.batches.Add(1)
 	s.dead.Add(int64(len(b.dead)))
 	m := c.metrics
 	m.upserted.Add(float64(res.inserted + res.updated))
 	m.inserted.Add(float64(res.inserted))
-	m.merged.Add(float64(merged + res.updated))
+	m.merged.Add(float64(merged + res.updated + res.unchanged))
+	m.unchanged.Add(float64(res.unchanged))
 	m.deleted.Add(float64(res.deleted))
 	m.batches.Inc()
 	m.batchRecords.Observe(float64(b.records))
-	c.log.Debug("consumer: batch committed", "records", b.records, "rows", upserted, "inserted", res.inserted, "merged", merged+res.updated)
+	c.log.Debug("consumer: batch committed", "records", b.records, "rows", upserted, "inserted", res.inserted,
+		"updated", res.updated, "unchanged", res.unchanged, "merged_in_batch", merged)
 	b.reset()
 	return nil
 }

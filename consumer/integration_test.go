@@ -502,3 +502,94 @@ func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationVersionedUpsert: a change applies only when it is not older
+// than the row's source_version and changes something; an older change
+// arriving late, or the same content again, writes nothing.
+func TestIntegrationVersionedUpsert(t *testing.T) {
+	db, brokers := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	database, topic, group := "it_ver_"+id, "it.ver."+id, "it-ver-"+id
+	if err := schema.MigrateTarget(ctx, db, database); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kcl.Close()
+	adm := kadm.NewClient(kcl)
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 50*time.Millisecond
+	c, err := New(ctx, cfg, db, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+
+	type state struct {
+		msg     string
+		version sql.NullInt64
+		loaded  time.Time
+	}
+	read := func() state {
+		var s state
+		if err := db.QueryRowContext(ctx, "SELECT message, source_version, loaded_at FROM "+database+".records").Scan(&s.msg, &s.version, &s.loaded); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	apply := func(msg string, pos uint64) state { // one change, in a batch of its own
+		t.Helper()
+		r := testRow(0, "meter-9")
+		r.Message.String = msg
+		src := schema.Source{}
+		if pos > 0 {
+			src.File, src.Pos = "mysql-bin.000001", pos
+		}
+		v, _ := schema.EncodeEvent(&schema.Event{After: r, Op: schema.OpUpdate, Source: src})
+		if err := kcl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		ends, _ := EndOffsets(ctx, adm, topic)
+		if err := WaitCaughtUp(ctx, adm, group, topic, ends, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		return read()
+	}
+	version := func(pos int64) sql.NullInt64 { return sql.NullInt64{Int64: 1<<32 | pos, Valid: true} }
+
+	first := apply("a", 10)
+	if first.msg != "A" || first.version != version(10) {
+		t.Fatalf("first change: %+v", first)
+	}
+	if got := apply("b", 5); got.msg != "A" || got.version != version(10) || !got.loaded.Equal(first.loaded) {
+		t.Errorf("an older change overwrote a newer one: %+v", got)
+	}
+	if got := apply("a", 12); got.msg != "A" || got.version != version(10) || !got.loaded.Equal(first.loaded) {
+		t.Errorf("the same content at a newer version was rewritten: %+v (want nothing written)", got)
+	}
+	if got := apply("c", 15); got.msg != "C" || got.version != version(15) || !got.loaded.After(first.loaded) {
+		t.Errorf("a newer change was not applied: %+v", got)
+	}
+	if got := apply("d", 0); got.msg != "D" || got.version.Valid {
+		t.Errorf("a change without a version (a Debezium topic without positions) must apply: %+v", got)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Inserted != 1 || st.Upserted != 3 || st.Unchanged != 2 || st.Merged != 4 {
+		t.Errorf("stats %+v: want 1 inserted, 3 upserted (1 new + 2 changed), 2 unchanged, 4 merged", st)
+	}
+}

@@ -41,10 +41,9 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		return nil, fmt.Errorf("target sql_mode: %w", err)
 	}
 	return &writer{
-		db:     db,
-		prefix: "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
-		suffix: " ON DUPLICATE KEY UPDATE date = VALUES(date), message = VALUES(message), created_at = VALUES(created_at)," +
-			" updated_at = VALUES(updated_at), source_id = VALUES(source_id), source_version = VALUES(source_version), loaded_at = VALUES(loaded_at)",
+		db:        db,
+		prefix:    "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
+		suffix:    upsertSuffix,
 		delete:    "DELETE FROM " + qdb + "." + qt + " WHERE device_type = ? AND event_type = ? AND timestamp = ?",
 		backslash: !strings.Contains(mode, "NO_BACKSLASH_ESCAPES"),
 		attempts:  attempts,
@@ -53,11 +52,41 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 	}, nil
 }
 
+// upsertSuffix decides, once per existing row, whether the incoming change
+// applies: only when it is not older than what the row has (by
+// source_version, the source's binlog position; a NULL on either side
+// applies, as before versions) and it changes something. A replayed,
+// re-delivered or re-run change then writes nothing: no page write, no redo,
+// no binlog on the target, and an older change arriving late never
+// overwrites a newer one. A newer version with the same content keeps the
+// stored version: changes of one key arrive in order (one partition), so the
+// next real change still compares against a version no newer than its own.
+//
+// MySQL assigns ODKU columns left to right, each seeing the ones before, so
+// the decision is taken in the first assignment into @sluice_apply and reused;
+// source_version is assigned last, after every column compared it. The same
+// assignment counts the rows that hit an existing key into @sluice_dups:
+// with unchanged rows counting 0 in affected-rows, it is what tells new rows
+// from merged ones.
+const upsertSuffix = ` ON DUPLICATE KEY UPDATE
+ date = IF((@sluice_dups := @sluice_dups + 1) > 0 AND (@sluice_apply :=
+   (VALUES(source_version) IS NULL OR source_version IS NULL OR VALUES(source_version) >= source_version)
+   AND NOT (date <=> VALUES(date) AND message <=> VALUES(message) AND created_at <=> VALUES(created_at)
+     AND updated_at <=> VALUES(updated_at) AND source_id <=> VALUES(source_id))),
+   VALUES(date), date),
+ message = IF(@sluice_apply, VALUES(message), message),
+ created_at = IF(@sluice_apply, VALUES(created_at), created_at),
+ updated_at = IF(@sluice_apply, VALUES(updated_at), updated_at),
+ source_id = IF(@sluice_apply, VALUES(source_id), source_id),
+ loaded_at = IF(@sluice_apply, VALUES(loaded_at), loaded_at),
+ source_version = IF(@sluice_apply, VALUES(source_version), source_version)`
+
 // writeResult counts what one batch did to the target.
 type writeResult struct {
-	inserted int // keys new to the target
-	updated  int // keys the target had: duplicates merged into existing rows
-	deleted  int
+	inserted  int // keys new to the target
+	updated   int // keys the target had, changed by a newer change
+	unchanged int // keys the target had, already as the change says (or newer)
+	deleted   int
 }
 
 // write applies the batch's final items in one transaction, retrying the
@@ -116,15 +145,23 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	w.buf = append(w.buf, w.suffix...)
 	if rows > 0 {
+		if _, err := tx.ExecContext(ctx, "SET @sluice_dups = 0, @sluice_apply = 0"); err != nil {
+			return res, fmt.Errorf("upsert: %w", err)
+		}
 		r, err := tx.ExecContext(ctx, string(w.buf))
 		if err != nil {
 			return res, fmt.Errorf("upsert: %w", err)
 		}
-		// With ON DUPLICATE KEY UPDATE a new row counts 1 and a changed row 2.
-		// Every write sets a new loaded_at, so every existing row changes.
+		var dups int
+		if err := tx.QueryRowContext(ctx, "SELECT @sluice_dups").Scan(&dups); err != nil {
+			return res, fmt.Errorf("upsert: count duplicate keys: %w", err)
+		}
+		// Affected rows count 1 for a new row, 2 for a changed one and 0 for
+		// an unchanged one (the session does not set CLIENT_FOUND_ROWS).
 		affected, _ := r.RowsAffected()
-		res.inserted = 2*rows - int(affected)
-		res.updated = int(affected) - rows
+		res.inserted = rows - dups
+		res.updated = (int(affected) - res.inserted) / 2
+		res.unchanged = dups - res.updated
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit: %w", err)
