@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 		Linger:        time.Second,
 		DBAttempts:    5,
 		DBBackoff:     100 * time.Millisecond,
-		CommitTimeout: 30 * time.Second,
+		CommitTimeout: 60 * time.Second, // above the 45 s session timeout a rebalance may wait out
 		DialTimeout:   10 * time.Second,
 		FetchMaxBytes: 8 << 20,
 	}
@@ -357,9 +357,12 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	if err := c.commit(cctx, b); err != nil {
 		c.metrics.commitErrors.Inc()
 		if errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
-			errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID) {
-			// The group moved on (a lost session): the new owner resumes
-			// from the last commit and applies these records again.
+			errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID) ||
+			(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+			// The group moved on (a lost session), or the commit waited out
+			// CommitTimeout behind a rebalance that waits for a killed
+			// member's session to expire: whoever owns the partitions next
+			// resumes from the last commit and applies these records again.
 			c.log.Warn("consumer: offset commit rejected after the DB commit; the records will be applied again", "err", err)
 		} else {
 			return fmt.Errorf("consumer: group %s: %w", c.cfg.Group, err)
