@@ -6,9 +6,20 @@
 // gaps in the ids are skipped with one primary-key lookup (WHERE id > ? AND id <= ?
 // AND timestamp >= ? AND timestamp < ?), never OFFSET. Readers take chunks in
 // parallel. Run returns nil only after the Sink has acknowledged every row of
-// every chunk; any read or delivery failure fails the run and names the chunk.
-// Memory is bounded by the readers (one chunk each) and by the Sink's own
-// buffer, whatever the size of the window.
+// every chunk. Memory is bounded by the readers (one chunk each) and by the
+// Sink's own buffer, whatever the size of the window.
+//
+// A chunk whose read fails with a transient MySQL error (deadlock, lock wait
+// timeout, lost connection) is read again, and a chunk whose delivery fails
+// is read and produced again, up to ChunkAttempts in all, with exponential
+// backoff and jitter. Duplicates from a re-produced chunk are harmless: the
+// consumer upserts by key. A chunk that still fails fails the run with a
+// ChunkError naming it. Cancellation is never retried.
+//
+// With Checkpoints, the ids of acknowledged chunks are saved (coalesced into
+// ranges, at most every CheckpointInterval and once more at the end, always
+// after the acknowledgement), and a run of the same window started again
+// skips them: an interrupted run resumes instead of starting over.
 //
 // Rows inserted into the window after the range was planned (ids beyond the
 // planned maximum) are not read; the tail, or a later run, picks them up.
@@ -20,6 +31,10 @@
 //	sluice_backfill_chunks_done_total     chunks read and acknowledged
 //	sluice_backfill_progress_ratio        share of the planned id range acknowledged (0..1)
 //	sluice_backfill_chunk_read_seconds    time to read one chunk
+//	sluice_backfill_chunk_retries_total   chunk reads, deliveries and planning queries retried
+//	sluice_backfill_chunk_failures_total  chunks that failed for good (after their attempts)
+//	sluice_backfill_checkpoint_errors_total  progress saves that failed (the run goes on)
+//	sluice_backfill_resumed_ids           ids skipped because an earlier run of the window produced them
 package backfill
 
 import (
@@ -40,8 +55,10 @@ import (
 )
 
 // Sink takes the change events of one chunk. It must not keep events after
-// it returns. It calls acked exactly once, when every event is durable (nil)
-// or when one failed.
+// it returns. Unless Send returns an error (it then took none of the events
+// and never calls acked), it calls acked exactly once, when every event is
+// durable (nil) or when one failed. A failed chunk is read and sent again,
+// so a Sink may see the same events more than once.
 type Sink interface {
 	Send(ctx context.Context, events []schema.Event, acked func(error)) error
 }
@@ -54,17 +71,28 @@ type Config struct {
 	End       time.Time // exclusive
 	ChunkSize uint64    // ids per chunk
 	Readers   int       // chunks read in parallel
+
+	ChunkAttempts      int           // tries of one chunk (read and delivery together) before the run fails
+	ChunkBackoff       time.Duration // wait before the second try, doubled for each further one, jittered
+	CheckpointInterval time.Duration // at most one progress save per interval (with Checkpoints)
+	CheckpointTimeout  time.Duration // how long the last progress save may take, even when interrupted
+	Restart            bool          // ignore saved progress and read the whole window (progress is still saved)
 }
 
-// DefaultConfig returns the defaults: 10,000 ids a chunk and one reader per
+// DefaultConfig returns the defaults: 10,000 ids a chunk, one reader per
 // core (at least two, so a reader waiting on the network does not idle the
-// server). The window is left for the caller.
+// server), 5 attempts per chunk from 200 ms apart, progress saved at most
+// every 500 ms. The window is left for the caller.
 func DefaultConfig() Config {
 	return Config{
-		Database:  "source_db",
-		Table:     schema.SourceTable,
-		ChunkSize: 10000,
-		Readers:   max(2, runtime.NumCPU()),
+		Database:           "source_db",
+		Table:              schema.SourceTable,
+		ChunkSize:          10000,
+		Readers:            max(2, runtime.NumCPU()),
+		ChunkAttempts:      5,
+		ChunkBackoff:       200 * time.Millisecond,
+		CheckpointInterval: 500 * time.Millisecond,
+		CheckpointTimeout:  10 * time.Second,
 	}
 }
 
@@ -79,6 +107,14 @@ func (c Config) Validate() error {
 		return errors.New("chunk size must be at least 1")
 	case c.Readers < 1:
 		return fmt.Errorf("readers must be at least 1, got %d", c.Readers)
+	case c.ChunkAttempts < 1:
+		return fmt.Errorf("chunk attempts must be at least 1, got %d", c.ChunkAttempts)
+	case c.ChunkBackoff < 0:
+		return fmt.Errorf("chunk backoff must not be negative, got %s", c.ChunkBackoff)
+	case c.CheckpointInterval <= 0:
+		return fmt.Errorf("checkpoint interval must be positive, got %s", c.CheckpointInterval)
+	case c.CheckpointTimeout <= 0:
+		return fmt.Errorf("checkpoint timeout must be positive, got %s", c.CheckpointTimeout)
 	}
 	if _, err := schema.QuoteIdent(c.Database); err != nil {
 		return fmt.Errorf("source database: %w", err)
@@ -93,8 +129,10 @@ func (c Config) Validate() error {
 type Progress struct {
 	Chunks, ChunksDone int
 	IDs, IDsDone       uint64 // planned id range and the part acknowledged
+	IDsResumed         uint64 // part of IDsDone an earlier run of the window did (skipped now)
 	RowsRead           int64
 	RowsAcked          int64
+	Retries            int64 // chunk reads and deliveries retried
 }
 
 // Backfill reads one window. Create it with New and call Run once.
@@ -102,13 +140,17 @@ type Backfill struct {
 	cfg     Config
 	db      *sql.DB
 	sink    Sink
+	cp      Checkpoints // nil: no resume
+	done    doneSet     // acknowledged ranges, what cp saves
 	metrics *Metrics
 	log     *slog.Logger
 	query   [3]string // chunk query with exclusive and inclusive lower bound; next id
 
 	chunks, chunksDone atomic.Int64
 	ids, idsDone       atomic.Uint64
+	idsResumed         atomic.Uint64
 	rowsRead, acked    atomic.Int64
+	retries            atomic.Int64
 	position           schema.Source
 }
 
@@ -137,12 +179,16 @@ func New(cfg Config, db *sql.DB, sink Sink, m *Metrics, log *slog.Logger) (*Back
 	}, nil
 }
 
+// SetCheckpoints makes Run resume from, and save, the progress kept by cp.
+// Call it before Run.
+func (b *Backfill) SetCheckpoints(cp Checkpoints) { b.cp = cp }
+
 // Progress reports how far the backfill is.
 func (b *Backfill) Progress() Progress {
 	return Progress{
 		Chunks: int(b.chunks.Load()), ChunksDone: int(b.chunksDone.Load()),
-		IDs: b.ids.Load(), IDsDone: b.idsDone.Load(),
-		RowsRead: b.rowsRead.Load(), RowsAcked: b.acked.Load(),
+		IDs: b.ids.Load(), IDsDone: b.idsDone.Load(), IDsResumed: b.idsResumed.Load(),
+		RowsRead: b.rowsRead.Load(), RowsAcked: b.acked.Load(), Retries: b.retries.Load(),
 	}
 }
 
@@ -196,11 +242,25 @@ func (b *Backfill) capturePosition(ctx context.Context) {
 	}
 }
 
+// work is one chunk on its way through the readers.
+type work struct {
+	c       Chunk
+	covers  Range // the ids the chunk settles: its own, plus the gap or done ids skipped just before it
+	attempt int   // tries so far, reads and deliveries together
+}
+
 // Run reads the window and returns once every row is acknowledged by the
-// Sink, or on the first failure. An empty window is a successful run.
+// Sink, or on the first chunk that fails for good. An empty window is a
+// successful run. With Checkpoints it first loads the window's saved
+// progress (unless Restart) and skips the ranges in it.
 func (b *Backfill) Run(ctx context.Context) error {
 	start := time.Now()
-	lo, hi, ok, err := b.IDRange(ctx)
+	var lo, hi uint64
+	var ok bool
+	err := b.withRetry(ctx, "id range", func() (err error) {
+		lo, hi, ok, err = b.IDRange(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -209,27 +269,66 @@ func (b *Backfill) Run(ctx context.Context) error {
 		b.metrics.progress.Set(1)
 		return nil
 	}
+	var saved []Range
+	if b.cp != nil && !b.cfg.Restart {
+		if saved, err = b.cp.Load(ctx); err != nil {
+			return fmt.Errorf("backfill: load saved progress: %w", err)
+		}
+		saved = Coalesce(saved)
+	}
 	b.capturePosition(ctx)
 	total := hi - lo + 1
 	b.ids.Store(total)
 	b.log.Info("backfill: planned", "min_id", lo, "max_id", hi, "chunk_size", b.cfg.ChunkSize, "readers", b.cfg.Readers,
-		"binlog_file", b.position.File, "binlog_pos", b.position.Pos)
+		"attempts", b.cfg.ChunkAttempts, "binlog_file", b.position.File, "binlog_pos", b.position.Pos)
+	if len(saved) > 0 {
+		b.log.Info("backfill: resuming from saved progress; skipping the ranges an earlier run produced", "ranges", len(saved),
+			"first", saved[0].String(), "last", saved[len(saved)-1].String())
+	}
+	b.done.rs = saved // the next save keeps what was done before
+	finishCheckpoints := b.startCheckpoints(ctx)
+	defer finishCheckpoints()
 	idsDone := func(n uint64) {
 		done := b.idsDone.Add(n)
 		b.metrics.progress.Set(float64(done) / float64(total))
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	todo := make(chan Chunk)
+	// runCtx stops the planner and the readers when a chunk fails for good
+	// in an acknowledgement callback, which cannot return an error.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	g, gctx := errgroup.WithContext(runCtx)
+	todo := make(chan work)
+	retry := make(chan work)
+	// pending counts the chunks planned and not yet settled (acknowledged,
+	// or failed for good); the planner adds before handing a chunk over, so
+	// once it has stopped, pending reaching zero means everything settled.
 	var pending sync.WaitGroup
+	planned, settled := make(chan struct{}), make(chan struct{})
+	go func() { <-planned; pending.Wait(); close(settled) }()
 	var ackErr error
 	var ackOnce sync.Once
-	failed := make(chan struct{})
+	fail := func(err error) {
+		ackOnce.Do(func() { ackErr = err })
+		cancelRun()
+	}
+	chunkFailed := func(w work, err error) error {
+		b.metrics.chunkFailures.Inc()
+		return &ChunkError{Chunk: w.c, Attempts: w.attempt, Err: err}
+	}
+
 	planner := NewPlanner(lo, hi, b.cfg.ChunkSize, b.nextID)
+	planner.Skip(saved)
 	g.Go(func() error {
+		defer close(planned)
 		defer close(todo)
 		for {
+			from := planner.Pos()
 			c, skipped, ok, err := planner.Next(gctx)
+			if r := planner.Resumed(); r != b.idsResumed.Load() {
+				b.metrics.resumedIDs.Add(float64(r - b.idsResumed.Load()))
+				b.idsResumed.Store(r)
+			}
 			if err != nil {
 				return err
 			}
@@ -239,77 +338,130 @@ func (b *Backfill) Run(ctx context.Context) error {
 			}
 			b.chunks.Add(1)
 			b.metrics.chunksPlanned.Inc()
+			pending.Add(1)
 			select {
-			case todo <- c:
+			case todo <- work{c: c, covers: Range{Lo: from, Hi: c.Hi}}:
 			case <-gctx.Done():
-				return nil
-			case <-failed:
+				pending.Done()
 				return nil
 			}
 		}
 	})
+
+	// settle is the acknowledgement of one try of a chunk. A failed delivery
+	// sends the chunk back to the readers, after the backoff, from a
+	// goroutine: the callback runs on the Kafka client's goroutine and must
+	// not block. That goroutine ends before the chunk counts as settled.
+	settle := func(w work, n int64, err error) {
+		switch {
+		case err == nil:
+			b.acked.Add(n)
+			b.chunksDone.Add(1)
+			b.metrics.chunksDone.Inc()
+			idsDone(w.c.Span())
+			b.done.add(w.covers)
+			pending.Done()
+		case gctx.Err() != nil: // the run is stopping; whoever stopped it says why
+			pending.Done()
+		case w.attempt < b.cfg.ChunkAttempts && retriableDelivery(err):
+			b.retries.Add(1)
+			b.metrics.chunkRetries.Inc()
+			b.log.Warn("backfill: chunk delivery failed; producing it again", "chunk", w.c.String(), "attempt", w.attempt,
+				"of", b.cfg.ChunkAttempts, "err", err)
+			go func() {
+				if sleep(gctx, b.backoff(w.attempt)) == nil {
+					select {
+					case retry <- w: // the readers own it again
+						return
+					case <-gctx.Done():
+					}
+				}
+				pending.Done()
+			}()
+		default:
+			fail(chunkFailed(w, fmt.Errorf("delivery: %w", err)))
+			pending.Done()
+		}
+	}
+
 	for range b.cfg.Readers {
 		g.Go(func() error {
 			var rows []schema.Row
 			var events []schema.Event
-			for c := range todo {
-				var err error
-				rows, err = b.readChunk(gctx, c, rows[:0])
-				if err != nil {
-					return err
+			in := todo
+			for {
+				var w work
+				select {
+				case w = <-retry:
+				case next, open := <-in:
+					if !open {
+						in = nil // keep serving retries until everything settled
+						continue
+					}
+					w = next
+				case <-settled:
+					return nil
+				case <-gctx.Done():
+					return nil
+				}
+				for {
+					w.attempt++
+					var err error
+					if rows, err = b.readChunk(gctx, w.c, rows[:0]); err == nil {
+						break
+					}
+					if gctx.Err() != nil {
+						pending.Done()
+						return nil
+					}
+					if w.attempt >= b.cfg.ChunkAttempts || !retriableRead(err) {
+						pending.Done()
+						return chunkFailed(w, err)
+					}
+					b.retries.Add(1)
+					b.metrics.chunkRetries.Inc()
+					b.log.Warn("backfill: chunk read failed; reading it again", "chunk", w.c.String(), "attempt", w.attempt,
+						"of", b.cfg.ChunkAttempts, "err", err)
+					if sleep(gctx, b.backoff(w.attempt)) != nil {
+						pending.Done()
+						return nil
+					}
 				}
 				events = b.toEvents(rows, events[:0])
 				n := int64(len(rows))
-				pending.Add(1)
-				// ctx, not gctx: the records outlive the readers' group,
-				// whose context is cancelled as soon as the reading ends.
-				err = b.sink.Send(ctx, events, func(err error) {
-					defer pending.Done()
-					if err != nil {
-						ackOnce.Do(func() {
-							ackErr = fmt.Errorf("backfill: chunk %s: delivery: %w", c, err)
-							close(failed)
-						})
-						return
-					}
-					b.acked.Add(n)
-					b.chunksDone.Add(1)
-					b.metrics.chunksDone.Inc()
-					idsDone(c.Span())
-				})
-				if err != nil {
-					pending.Done() // Send failed before taking the chunk: acked will not be called
-					return fmt.Errorf("backfill: chunk %s: %w", c, err)
+				if err := b.sink.Send(gctx, events, func(err error) { settle(w, n, err) }); err != nil {
+					pending.Done() // the Sink did not take the chunk: acked will not be called
+					return chunkFailed(w, err)
 				}
 			}
-			return nil
 		})
 	}
 	readErr := g.Wait()
-	acksDone := make(chan struct{})
-	go func() { pending.Wait(); close(acksDone) }()
 	select {
-	case <-acksDone:
+	case <-settled:
 	case <-ctx.Done():
 		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), b.chunks.Load(), ctx.Err())
 	}
 	if ackErr != nil {
 		return ackErr
 	}
+	if err := ctx.Err(); err != nil { // before readErr: a query cut short by the shutdown is not the cause
+		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), b.chunks.Load(), err)
+	}
 	if readErr != nil {
 		return readErr
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), b.chunks.Load(), err)
-	}
-	b.log.Info("backfill: done", "rows", b.acked.Load(), "chunks", b.chunks.Load(), "seconds", time.Since(start).Seconds())
+	b.log.Info("backfill: done", "rows", b.acked.Load(), "chunks", b.chunks.Load(), "resumed_ids", b.idsResumed.Load(),
+		"retries", b.retries.Load(), "seconds", time.Since(start).Seconds())
 	return nil
 }
 
 // nextID returns the smallest id at or after from, through the primary key.
+// A transient error is retried like a chunk read.
 func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error) {
 	var id sql.NullString // text keeps the full unsigned range
-	if err := b.db.QueryRowContext(ctx, b.query[2], from).Scan(&id); err != nil {
+	err := b.withRetry(ctx, "next id", func() error { return b.db.QueryRowContext(ctx, b.query[2], from).Scan(&id) })
+	if err != nil {
 		return 0, false, fmt.Errorf("backfill: next id from %d in %s.%s: %w", from, b.cfg.Database, b.cfg.Table, err)
 	}
 	if !id.Valid {
@@ -323,6 +475,7 @@ func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error
 }
 
 // readChunk reads the window's rows of one chunk, appending them to rows.
+// Its errors name the table and the last id read; the caller names the chunk.
 func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([]schema.Row, error) {
 	t0 := time.Now()
 	q := b.query[0]
@@ -331,18 +484,18 @@ func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([
 	}
 	res, err := b.db.QueryContext(ctx, q, c.Lo, c.Hi, b.cfg.Start, b.cfg.End)
 	if err != nil {
-		return rows, fmt.Errorf("backfill: read chunk %s of %s.%s: %w", c, b.cfg.Database, b.cfg.Table, err)
+		return rows, fmt.Errorf("read %s.%s: %w", b.cfg.Database, b.cfg.Table, err)
 	}
 	defer res.Close()
 	for res.Next() {
 		var r schema.Row
 		if err := res.Scan(&r.ID, &r.Date, &r.Timestamp, &r.DeviceType, &r.EventType, &r.Message, &r.CreatedAt, &r.UpdatedAt); err != nil {
-			return rows, fmt.Errorf("backfill: scan chunk %s after id %d: %w", c, lastID(rows), err)
+			return rows, fmt.Errorf("scan %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
 		}
 		rows = append(rows, r)
 	}
 	if err := res.Err(); err != nil {
-		return rows, fmt.Errorf("backfill: read chunk %s after id %d: %w", c, lastID(rows), err)
+		return rows, fmt.Errorf("read %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
 	}
 	b.rowsRead.Add(int64(len(rows)))
 	b.metrics.rowsRead.Add(float64(len(rows)))

@@ -32,3 +32,11 @@ func ExamplePlan_empty() {
 	fmt.Println(len(backfill.Plan(10, 9, 100)))
 	// Output: 0
 }
+
+// Saved progress is the acknowledged chunks' id ranges, coalesced: chunks
+// acknowledged out of order still make one range once the holes fill.
+func ExampleCoalesce() {
+	acked := []backfill.Range{{Lo: 21, Hi: 30}, {Lo: 1, Hi: 10}, {Lo: 41, Hi: 50}, {Lo: 11, Hi: 20}}
+	fmt.Println(backfill.Coalesce(acked))
+	// Output: [id [1,30] id [41,50]]
+}

@@ -123,13 +123,15 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 	t.Run("a failed delivery fails the run and names the chunk", func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize = database, start, end, 5
+		cfg.ChunkAttempts, cfg.ChunkBackoff = 2, time.Millisecond
 		bf, err := New(cfg, db, &fakeSink{ackErr: errors.New("broker said no")}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = bf.Run(ctx)
-		if err == nil || !strings.Contains(err.Error(), "chunk id ") || !strings.Contains(err.Error(), "broker said no") {
-			t.Fatalf("Run = %v, want the delivery error naming the chunk", err)
+		if err == nil || !strings.Contains(err.Error(), "chunk id ") || !strings.Contains(err.Error(), "broker said no") ||
+			!strings.Contains(err.Error(), "after 2 attempt(s)") {
+			t.Fatalf("Run = %v, want the delivery error naming the chunk and its 2 attempts", err)
 		}
 	})
 	t.Run("an empty window is a successful run", func(t *testing.T) {

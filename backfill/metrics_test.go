@@ -16,6 +16,10 @@ func TestMetrics(t *testing.T) {
 	m.chunksDone.Inc()
 	m.progress.Set(0.25)
 	m.chunkRead.Observe(0.01)
+	m.chunkRetries.Inc()
+	m.chunkFailures.Inc()
+	m.checkpointErrors.Inc()
+	m.resumedIDs.Set(10)
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -35,10 +39,14 @@ func TestMetrics(t *testing.T) {
 	}
 	// The names the package doc lists.
 	want := []string{
+		"sluice_backfill_checkpoint_errors_total",
+		"sluice_backfill_chunk_failures_total",
 		"sluice_backfill_chunk_read_seconds",
+		"sluice_backfill_chunk_retries_total",
 		"sluice_backfill_chunks_done_total",
 		"sluice_backfill_chunks_planned",
 		"sluice_backfill_progress_ratio",
+		"sluice_backfill_resumed_ids",
 		"sluice_backfill_rows_read_total",
 	}
 	if !slices.Equal(names, want) {

@@ -222,6 +222,12 @@ func TestConfigValidate(t *testing.T) {
 		{name: "empty table", mutate: func(c *Config) { c.Table = "" }, wantErr: "source table"},
 		{name: "table name too long", mutate: func(c *Config) { c.Table = strings.Repeat("t", 65) }, wantErr: "source table"},
 		{name: "odd but quotable table name", mutate: func(c *Config) { c.Table = "raw`records; DROP" }},
+		{name: "one attempt", mutate: func(c *Config) { c.ChunkAttempts = 1 }},
+		{name: "no backoff", mutate: func(c *Config) { c.ChunkBackoff = 0 }},
+		{name: "zero attempts", mutate: func(c *Config) { c.ChunkAttempts = 0 }, wantErr: "chunk attempts must be at least 1, got 0"},
+		{name: "negative backoff", mutate: func(c *Config) { c.ChunkBackoff = -time.Second }, wantErr: "chunk backoff"},
+		{name: "zero checkpoint interval", mutate: func(c *Config) { c.CheckpointInterval = 0 }, wantErr: "checkpoint interval"},
+		{name: "zero checkpoint timeout", mutate: func(c *Config) { c.CheckpointTimeout = 0 }, wantErr: "checkpoint timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,7 +248,8 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
-	if c.ChunkSize != 10000 || c.Readers < 2 || c.Database != "source_db" || c.Table != "raw_records" {
+	if c.ChunkSize != 10000 || c.Readers < 2 || c.Database != "source_db" || c.Table != "raw_records" ||
+		c.ChunkAttempts != 5 || c.ChunkBackoff != 200*time.Millisecond || c.CheckpointInterval != 500*time.Millisecond {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}
 	if err := c.Validate(); err == nil {

@@ -7,6 +7,10 @@
 // flight, which is the backpressure that keeps the readers' memory bounded.
 // A record that cannot be delivered within DeliveryTimeout fails its chunk.
 //
+// State (state.go) is the small key-value store Sluice keeps in the compacted
+// topic <topic>.progress: a backfill's acknowledged id ranges, so a restarted
+// run resumes, and each job's last outcome, for recovery notifications.
+//
 // Metrics:
 //
 //	sluice_producer_records_total   records acknowledged by Kafka
@@ -170,7 +174,9 @@ func (p *Producer) Client() *kgo.Client { return p.cl }
 // Send encodes and produces events. It returns once every event is handed to
 // the client (blocking while the buffer is full) and does not keep events.
 // acked is called once, after the last event is acknowledged, with the first
-// delivery error if any.
+// delivery error if any. An event that cannot be encoded fails the call
+// through acked too, once the events handed over before it are settled, so
+// Send itself always returns nil and acked is always called exactly once.
 func (p *Producer) Send(ctx context.Context, events []schema.Event, acked func(error)) error {
 	if len(events) == 0 {
 		acked(nil)
@@ -188,10 +194,9 @@ func (p *Producer) Send(ctx context.Context, events []schema.Event, acked func(e
 				continue
 			}
 		}
-		err = fmt.Errorf("encode event for key %s: %w", e.Key(), err)
-		s.fail(err)
+		s.fail(fmt.Errorf("encode event for key %s: %w", e.Key(), err))
 		s.done(int64(len(events) - i)) // the events not handed over
-		return err
+		return nil
 	}
 	return nil
 }

@@ -46,6 +46,21 @@ type options struct {
 	verify               bool
 	consumers            int
 	chunkRows            int
+
+	// retries and resume (backfill, run), consumer DB retries (consume, run)
+	chunkAttempts      int
+	chunkBackoff       time.Duration
+	checkpointInterval time.Duration
+	restart            bool
+	dbAttempts         int
+	dbBackoff          time.Duration
+	commitTimeout      time.Duration
+
+	// notifications (backfill, consume, run)
+	job                         string
+	notifyWebhook, notifyFormat string
+	notifySummary               bool
+	notifyTimeout               time.Duration
 }
 
 // command is one subcommand's flag set plus the aliases it accepts.
@@ -99,12 +114,28 @@ func (c *command) window() {
 func (c *command) read() {
 	c.fs.Uint64Var(&c.o.chunkSize, "chunk-size", 10000, "ids per keyset chunk")
 	c.fs.IntVar(&c.o.readers, "readers", max(2, runtime.NumCPU()), "chunks read in parallel")
+	c.fs.IntVar(&c.o.chunkAttempts, "chunk-attempts", 5, "tries of one chunk (its read and its delivery to Kafka together) before the run fails")
+	c.fs.DurationVar(&c.o.chunkBackoff, "chunk-backoff", 200*time.Millisecond, "wait before a chunk's second try, doubled for each further one, with jitter")
+	c.fs.DurationVar(&c.o.checkpointInterval, "checkpoint-interval", 500*time.Millisecond, "at most one save of the backfill's progress (to <topic>.progress) per interval")
+	c.fs.BoolVar(&c.o.restart, "restart", false, "ignore the window's saved progress and read all of it again")
 }
 
 func (c *command) consume() {
 	c.fs.StringVar(&c.o.group, "group", "sluice", "Kafka consumer group")
 	c.fs.IntVar(&c.o.batchSize, "batch-size", 10000, "records per database transaction")
 	c.fs.DurationVar(&c.o.linger, "linger", time.Second, "flush a batch that is not full this long after its first record")
+	c.fs.IntVar(&c.o.dbAttempts, "db-attempts", 5, "tries of one batch transaction on transient database errors (deadlock, lock wait timeout, lost connection, read-only)")
+	c.fs.DurationVar(&c.o.dbBackoff, "db-backoff", 100*time.Millisecond, "wait before a batch transaction's second try, doubled for each further one")
+	c.fs.DurationVar(&c.o.commitTimeout, "commit-timeout", 30*time.Second, "how long the offset commit after a database commit may take")
+}
+
+// notify registers the job name and the webhook flags.
+func (c *command) notify() {
+	c.fs.StringVar(&c.o.job, "job", "", "name of this job in notifications and in its stored outcome (default: <command>/<topic>, plus /<group> for run and consume)")
+	c.fs.StringVar(&c.o.notifyWebhook, "notify-webhook", "", `URL to POST a JSON message to on failure and on the first success after a failure ("" disables)`)
+	c.fs.StringVar(&c.o.notifyFormat, "notify-format", "json", "webhook payload: json (Sluice's fields) or slack (a Slack-compatible {\"text\": …})")
+	c.fs.BoolVar(&c.o.notifySummary, "notify-summary", false, "also POST a summary of every successful run")
+	c.fs.DurationVar(&c.o.notifyTimeout, "notify-timeout", 10*time.Second, "how long one webhook POST may take")
 }
 
 func (c *command) serve() {

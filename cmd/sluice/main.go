@@ -51,6 +51,7 @@ func subcommands() []subcommand {
 		{"verify", "Reconcile source and target for a window, slice by slice; exit 3 on any difference.", runVerify},
 		{"peek", "Print the first records of the topic with their partition, offset, headers, key and value.", runPeek},
 		{"dlq", "Inspect the dead-letter topic (dlq inspect), or re-drive its records to their topic once the cause is fixed (dlq redrive).", runDLQ},
+		{"replay", "Move a stopped consumer group's offsets (to earliest, a time or given offsets) so that it applies records again; --dry-run shows the plan.", runReplay},
 		{"version", "Print the version.", runVersion},
 	}
 }
@@ -99,29 +100,36 @@ func mainExit(args []string) int {
 		stopProf := startProfiling()
 		err := sc.run(ctx, args[1:])
 		stopProf()
-		var ue usageError
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.As(err, &ue):
+		code := exitCodeOf(err)
+		switch code {
+		case exitOK:
+		case exitUsage:
 			fmt.Fprintf(os.Stderr, "sluice %s: %v\nrun 'sluice %s --help' for its flags\n", sc.name, err, sc.name)
-			return exitUsage
-		case errors.Is(err, errMismatch):
-			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
-			return exitMismatch
-		case errors.Is(err, errPartial):
-			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
-			return exitPartial
 		default:
 			fmt.Fprintf(os.Stderr, "sluice %s: %v\n", sc.name, err)
-			return exitFailed
 		}
+		return code
 	}
 	fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n", args[0])
 	printHelp()
 	return exitUsage
+}
+
+// exitCodeOf maps a command's error onto its exit status. It is the one
+// place that does, so the status a notification reports is the process's.
+func exitCodeOf(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, errMismatch):
+		return exitMismatch
+	case errors.Is(err, errPartial):
+		return exitPartial
+	}
+	return exitFailed
 }
 
 func printHelp() {

@@ -22,31 +22,42 @@ import (
 // stage holds what the pipeline commands share once flags are parsed.
 type stage struct {
 	o     *options
-	log   *slog.Logger
+	runID string
+	base  *slog.Logger // cmd, run_id and window: stageLog adds the stage
+	log   *slog.Logger // the command's own lines: stage=main
 	reg   *prometheus.Registry
 	start time.Time
 	end   time.Time
 	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
+
+	jn     *jobNotify         // outcome and notifications (run, backfill, consume)
+	counts func() stageCounts // rows moved so far, once the stages exist
 }
 
 func newStage(c *command, name string, args []string, windowed bool) (*stage, error) {
 	if err := parseOrHelp(c, args); err != nil {
 		return nil, err
 	}
-	log, err := newLogger(c.o, name, newRunID())
+	runID := newRunID()
+	log, err := newLogger(c.o, name, runID)
 	if err != nil {
 		return nil, err
 	}
-	s := &stage{o: c.o, log: log, reg: prometheus.NewRegistry()}
+	s := &stage{o: c.o, runID: runID, base: log, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if windowed {
 		if s.start, s.end, err = parseWindow(c.o, time.Now()); err != nil {
 			return nil, err
 		}
-		s.log = s.log.With(slog.Group("window", "start", s.start.Format(time.DateTime), "end", s.end.Format(time.DateTime)))
+		s.base = s.base.With(slog.Group("window", "start", s.start.Format(time.DateTime), "end", s.end.Format(time.DateTime)))
 	}
+	s.log = s.stageLog(stageMain)
 	return s, nil
 }
+
+// stageLog is the logger of one pipeline stage: every line carries the
+// command, the run id, the window (if any) and the stage.
+func (s *stage) stageLog(stage string) *slog.Logger { return s.base.With("stage", stage) }
 
 func (s *stage) producerConfig() (producer.Config, error) {
 	cfg := producer.DefaultConfig()
@@ -73,6 +84,15 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.BatchSize = s.o.batchSize
 	cfg.Linger = s.o.linger
 	cfg.DialTimeout = s.o.kafkaTimeout
+	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
+	switch {
+	case cfg.DBAttempts < 1:
+		return cfg, usagef("--db-attempts %d: must be at least 1", cfg.DBAttempts)
+	case cfg.DBBackoff < 0:
+		return cfg, usagef("--db-backoff %s: must not be negative", cfg.DBBackoff)
+	case cfg.CommitTimeout <= 0:
+		return cfg, usagef("--commit-timeout %s: must be positive", cfg.CommitTimeout)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("consumer: %v", err)
 	}
@@ -85,6 +105,17 @@ func (s *stage) backfillConfig(database string) (backfill.Config, error) {
 	cfg.Start, cfg.End = s.start, s.end
 	cfg.ChunkSize = s.o.chunkSize
 	cfg.Readers = s.o.readers
+	cfg.ChunkAttempts, cfg.ChunkBackoff = s.o.chunkAttempts, s.o.chunkBackoff
+	cfg.CheckpointInterval, cfg.CheckpointTimeout = s.o.checkpointInterval, s.o.kafkaTimeout
+	cfg.Restart = s.o.restart
+	switch {
+	case cfg.ChunkAttempts < 1:
+		return cfg, usagef("--chunk-attempts %d: must be at least 1", cfg.ChunkAttempts)
+	case cfg.ChunkBackoff < 0:
+		return cfg, usagef("--chunk-backoff %s: must not be negative", cfg.ChunkBackoff)
+	case cfg.CheckpointInterval <= 0:
+		return cfg, usagef("--checkpoint-interval %s: must be positive", cfg.CheckpointInterval)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("backfill: %v", err)
 	}
@@ -121,37 +152,61 @@ func runBackfill(ctx context.Context, args []string) error {
 	c.window()
 	c.read()
 	c.serve()
+	c.notify()
 	c.logging()
 	s, err := newStage(c, "backfill", args, true)
 	if err != nil {
 		return err
 	}
-	return s.withMetrics(ctx, func(ctx context.Context) error {
+	if err := s.setupNotify("backfill", false, true); err != nil {
+		return err
+	}
+	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
 		bf, p, cleanup, err := s.openBackfill(ctx)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
+		s.counts = func() stageCounts { pr := bf.Progress(); return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked} }
 		s.ready.Store(true)
 		stopProgress := startProgress(func(el time.Duration) string { return backfillLine(bf.Progress(), el) })
-		err = bf.Run(ctx)
+		err = inStage("backfill", bf.Run(ctx))
 		stopProgress()
 		if err == nil {
-			err = p.Flush(ctx)
+			err = inStage("producer", p.Flush(ctx))
 		}
 		pr := bf.Progress()
 		secs := time.Since(t0).Seconds()
 		if err != nil {
-			s.log.Error("backfill failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "err", err)
+			s.log.Error("backfill failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "failed_stage", stageOf(err),
+				"where", whereOf(err), "err", err)
 			return err
 		}
+		s.complete(ctx, bf)
 		s.log.Info("backfill summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "chunks", pr.Chunks,
-			"seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
-		fmt.Printf("backfill: %d rows read, %d produced to %s in %d chunks, %.1f s, %.0f rows/s\n",
-			pr.RowsRead, pr.RowsAcked, s.o.topic, pr.Chunks, secs, float64(pr.RowsAcked)/secs)
+			"resumed_ids", pr.IDsResumed, "retries", pr.Retries, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
+		fmt.Printf("backfill: %d rows read, %d produced to %s in %d chunks%s, %.1f s, %.0f rows/s\n",
+			pr.RowsRead, pr.RowsAcked, s.o.topic, pr.Chunks, resumedNote(pr), secs, float64(pr.RowsAcked)/secs)
 		return nil
-	})
+	}))
+}
+
+// complete drops the window's saved progress once the whole job succeeded:
+// the next run of the window is a deliberate full re-run. Failing to is not
+// a failure of the job, only a re-run that would skip the read.
+func (s *stage) complete(ctx context.Context, bf *backfill.Backfill) {
+	if err := bf.Complete(ctx); err != nil {
+		s.log.Warn("window finished but its saved progress was not cleared; a re-run of it will skip the read (use --restart)", "err", err)
+	}
+}
+
+// resumedNote says, in a summary line, that the run resumed an earlier one.
+func resumedNote(pr backfill.Progress) string {
+	if pr.IDsResumed == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (resumed: %.0f%% of the id range was done by an earlier run)", 100*float64(pr.IDsResumed)/float64(max(pr.IDs, 1)))
 }
 
 // openBackfill connects the source and the producer and builds the backfill.
@@ -162,24 +217,33 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 	}
 	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, inStage("backfill", err)
 	}
 	bcfg, err := s.backfillConfig(database)
 	if err != nil {
 		src.Close()
 		return nil, nil, nil, err
 	}
-	p, err := producer.New(ctx, pcfg, s.reg, s.log)
+	p, err := producer.New(ctx, pcfg, s.reg, s.stageLog("producer"))
 	if err != nil {
 		src.Close()
-		return nil, nil, nil, err
+		return nil, nil, nil, inStage("producer", err)
 	}
-	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), s.log)
+	st, err := s.stateStore(ctx) // closed by finish
+	if err != nil {
+		p.Close()
+		src.Close()
+		return nil, nil, nil, inStage("producer", err)
+	}
+	blog := s.stageLog("backfill")
+	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), blog)
 	if err != nil {
 		p.Close()
 		src.Close()
 		return nil, nil, nil, err
 	}
+	bf.SetCheckpoints(&windowCheckpoints{st: st, runID: s.runID, log: blog,
+		key: progressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
 	return bf, p, func() { p.Close(); src.Close() }, nil
 }
 
@@ -190,35 +254,43 @@ func runConsume(ctx context.Context, args []string) error {
 	c.kafka()
 	c.consume()
 	c.serve()
+	c.notify()
 	c.logging()
 	s, err := newStage(c, "consume", args, false)
 	if err != nil {
 		return err
 	}
-	return s.withMetrics(ctx, func(ctx context.Context) error {
+	if err := s.setupNotify("consume", true, false); err != nil {
+		return err
+	}
+	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
 		dst, database, err := s.openTarget(ctx, 4)
 		if err != nil {
-			return err
+			return inStage("consumer", err)
 		}
 		defer dst.Close()
 		ccfg, err := s.consumerConfig(database)
 		if err != nil {
 			return err
 		}
-		cons, err := consumer.New(ctx, ccfg, dst, consumer.NewMetrics(s.reg), s.log)
+		cons, err := consumer.New(ctx, ccfg, dst, consumer.NewMetrics(s.reg), s.stageLog("consumer"))
 		if err != nil {
-			return err
+			return inStage("consumer", err)
 		}
+		s.counts = func() stageCounts { return stageCounts{Upserted: cons.Stats().Upserted} }
 		s.ready.Store(true)
 		stopProgress := startProgress(func(el time.Duration) string { return consumeLine(cons.Stats(), el) })
-		err = cons.Run(ctx)
+		err = inStage("consumer", cons.Run(ctx))
 		stopProgress()
 		st := cons.Stats()
 		s.log.Info("consumer summary", "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "dead_lettered", st.Dead,
 			"duplicates_merged", st.Merged, "rows_deleted", st.Deleted, "batches", st.Batches, "seconds", round(time.Since(t0).Seconds()))
+		if err != nil {
+			s.log.Error("consume failed", "failed_stage", stageOf(err), "where", whereOf(err), "err", err)
+		}
 		return err
-	})
+	}))
 }
 
 // runRun is the nightly job: backfill the window while a consumer-group member
@@ -238,19 +310,23 @@ func runRun(ctx context.Context, args []string) error {
 	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
 	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "with --verify: source rows per compared time slice")
 	c.serve()
+	c.notify()
 	c.logging()
 	s, err := newStage(c, "run", args, true)
 	if err != nil {
 		return err
 	}
-	return s.withMetrics(ctx, func(ctx context.Context) error {
+	if err := s.setupNotify("run", true, true); err != nil {
+		return err
+	}
+	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
 		if s.o.consumers < 1 {
 			return usagef("--consumers %d: must be at least 1", s.o.consumers)
 		}
 		dst, tdb, err := s.openTarget(ctx, s.o.consumers+2)
 		if err != nil {
-			return err
+			return inStage("consumer", err)
 		}
 		defer dst.Close()
 		ccfg, err := s.consumerConfig(tdb)
@@ -267,8 +343,8 @@ func runRun(ctx context.Context, args []string) error {
 		for i := range members {
 			mcfg := ccfg
 			mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
-			if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.log.With("member", i+1)); err != nil {
-				return err
+			if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
+				return inStage("consumer", err)
 			}
 		}
 		stats := func() consumer.Stats {
@@ -285,6 +361,10 @@ func runRun(ctx context.Context, args []string) error {
 			}
 			return t
 		}
+		s.counts = func() stageCounts {
+			pr := bf.Progress()
+			return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked, Upserted: stats().Upserted}
+		}
 		adm := kadm.NewClient(p.Client())
 		s.ready.Store(true)
 
@@ -294,7 +374,7 @@ func runRun(ctx context.Context, args []string) error {
 		for _, m := range members {
 			g.Go(func() error {
 				if err := m.Run(consCtx); err != nil {
-					return err
+					return inStage("consumer", err)
 				}
 				if gctx.Err() == nil && consCtx.Err() != nil {
 					return nil // stopped by us, after catching up
@@ -306,18 +386,18 @@ func runRun(ctx context.Context, args []string) error {
 		g.Go(func() error {
 			defer stopConsumer()
 			if err := bf.Run(gctx); err != nil {
-				return err
+				return inStage("backfill", err)
 			}
 			if err := p.Flush(gctx); err != nil {
-				return err
+				return inStage("producer", err)
 			}
 			produced = bf.Progress().RowsAcked
 			ends, err := consumer.EndOffsets(gctx, adm, s.o.topic)
 			if err != nil {
-				return err
+				return inStage("consumer", err)
 			}
 			s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "group", s.o.group)
-			return consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, 200*time.Millisecond)
+			return inStage("consumer", consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, 200*time.Millisecond))
 		})
 		stopProgress := startProgress(func(el time.Duration) string {
 			return backfillLine(bf.Progress(), el) + " | " + consumeLine(stats(), el)
@@ -330,16 +410,20 @@ func runRun(ctx context.Context, args []string) error {
 			err = ctx.Err()
 		}
 		if err != nil {
-			s.log.Error("run failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted, "err", err)
+			s.log.Error("run failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
+				"failed_stage", stageOf(err), "where", whereOf(err), "err", err)
 			return fmt.Errorf("run of window [%s, %s) failed: %w", s.start.Format(time.DateTime), s.end.Format(time.DateTime), err)
 		}
+		s.complete(ctx, bf)
 		s.log.Info("run summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
+			"resumed_ids", pr.IDsResumed, "chunk_retries", pr.Retries,
 			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "dead_lettered", st.Dead, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
-		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged), %.1f s, %.0f rows/s\n",
-			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged, secs, float64(pr.RowsRead)/secs)
+		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged)%s, %.1f s, %.0f rows/s\n",
+			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged,
+			resumedNote(pr), secs, float64(pr.RowsRead)/secs)
 		if s.o.verify {
 			if err := verifyWindow(ctx, s, dst, tdb); err != nil {
-				return err
+				return inStage("verify", err)
 			}
 		}
 		if st.Dead > 0 {
@@ -347,7 +431,7 @@ func runRun(ctx context.Context, args []string) error {
 				s.o.topic, ccfg.DeadLetterTopic(), s.o.topic)
 		}
 		return nil
-	})
+	}))
 }
 
 func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

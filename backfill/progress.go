@@ -1,0 +1,175 @@
+package backfill
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Range is an inclusive range of source ids, [Lo, Hi]. Saved progress is a
+// list of them: the ids whose chunks Kafka has acknowledged.
+type Range struct {
+	Lo, Hi uint64
+}
+
+// String renders the range like a chunk: id [lo,hi].
+func (r Range) String() string { return fmt.Sprintf("id [%d,%d]", r.Lo, r.Hi) }
+
+// Span is how many ids the range covers; the whole id space saturates at
+// MaxUint64.
+func (r Range) Span() uint64 {
+	if r.Hi < r.Lo {
+		return 0
+	}
+	return min(r.Hi-r.Lo, math.MaxUint64-1) + 1
+}
+
+// rangeOf is the range of ids a chunk covers.
+func rangeOf(c Chunk) Range {
+	if c.IncludeLo {
+		return Range{Lo: c.Lo, Hi: c.Hi}
+	}
+	return Range{Lo: c.Lo + 1, Hi: c.Hi}
+}
+
+// Coalesce returns the ranges sorted, with overlapping and adjacent ones
+// merged and inverted ones dropped, so a saved value stays a handful of
+// ranges however many chunks were acknowledged. It does not modify rs.
+func Coalesce(rs []Range) []Range {
+	out := make([]Range, 0, len(rs))
+	for _, r := range rs {
+		if r.Lo <= r.Hi {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Range) int { return cmp.Compare(a.Lo, b.Lo) })
+	n := 0
+	for _, r := range out {
+		if n > 0 && (out[n-1].Hi == math.MaxUint64 || r.Lo <= out[n-1].Hi+1) {
+			out[n-1].Hi = max(out[n-1].Hi, r.Hi)
+			continue
+		}
+		out[n] = r
+		n++
+	}
+	return out[:n]
+}
+
+// Checkpoints keeps a backfill's progress between runs of the same window,
+// so a failed or interrupted run started again skips the chunks Kafka has
+// already acknowledged. cmd/sluice implements it with a compacted Kafka
+// topic; the backfill knows nothing of where it is kept.
+type Checkpoints interface {
+	// Load returns the id ranges saved for this window, nil when none.
+	Load(ctx context.Context) ([]Range, error)
+	// Save replaces the saved ranges. The backfill only ever saves ranges
+	// whose every row Kafka has acknowledged.
+	Save(ctx context.Context, done []Range) error
+	// Complete forgets the window's progress once the whole job succeeded,
+	// so the next run of the window is a deliberate full re-run.
+	Complete(ctx context.Context) error
+}
+
+// doneSet is the coalesced set of acknowledged ranges, shared by the
+// acknowledgement callbacks and the checkpoint writer.
+type doneSet struct {
+	mu    sync.Mutex
+	rs    []Range
+	dirty bool // changed since the last successful save
+}
+
+func (d *doneSet) add(r Range) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rs = Coalesce(append(d.rs, r))
+	d.dirty = true
+}
+
+// take returns a copy of the set when it changed since the last save.
+func (d *doneSet) take() ([]Range, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.dirty {
+		return nil, false
+	}
+	d.dirty = false
+	return slices.Clone(d.rs), true
+}
+
+func (d *doneSet) markDirty() {
+	d.mu.Lock()
+	d.dirty = true
+	d.mu.Unlock()
+}
+
+// saveProgress writes the done set if it changed. A failed save is logged
+// and counted, not fatal: the run is still correct, a restart just redoes
+// more chunks. The set is marked dirty again so the next tick retries.
+func (b *Backfill) saveProgress(ctx context.Context) {
+	rs, changed := b.done.take()
+	if !changed {
+		return
+	}
+	if err := b.cp.Save(ctx, rs); err != nil {
+		b.done.markDirty()
+		b.metrics.checkpointErrors.Inc()
+		b.log.Warn("backfill: saving progress failed; a restart will redo more chunks", "ranges", len(rs), "err", err)
+		return
+	}
+	b.log.Debug("backfill: progress saved", "ranges", len(rs))
+}
+
+// startCheckpoints saves progress every CheckpointInterval until the
+// returned func is called; that func stops the writer, waits for it and
+// saves once more, with ctx's values but not its cancellation (an
+// interrupted run must still record what Kafka acknowledged), bounded by
+// CheckpointTimeout.
+func (b *Backfill) startCheckpoints(ctx context.Context) (finish func()) {
+	if b.cp == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(b.cfg.CheckpointInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.saveProgress(ctx)
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		wg.Wait()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.CheckpointTimeout)
+		defer cancel()
+		b.saveProgress(sctx)
+	}
+}
+
+// Complete tells the Checkpoints that the job this backfill belongs to
+// succeeded, so its saved progress is dropped. Call it after Run returned nil
+// and whatever follows the backfill (the consumers catching up) succeeded
+// too; a job failing after the backfill keeps its progress and the next
+// run skips the whole read.
+func (b *Backfill) Complete(ctx context.Context) error {
+	if b.cp == nil {
+		return nil
+	}
+	if err := b.cp.Complete(ctx); err != nil {
+		return fmt.Errorf("backfill: mark window complete: %w", err)
+	}
+	return nil
+}

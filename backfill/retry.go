@@ -1,0 +1,102 @@
+package backfill
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// ChunkError is a chunk that failed for good: its read or its delivery
+// failed ChunkAttempts times, or once with an error not worth another try.
+// It names the chunk, so an operator knows which ids were not produced.
+type ChunkError struct {
+	Chunk    Chunk
+	Attempts int
+	Err      error
+}
+
+func (e *ChunkError) Error() string {
+	return fmt.Sprintf("backfill: chunk %s failed after %d attempt(s): %v", e.Chunk, e.Attempts, e.Err)
+}
+
+func (e *ChunkError) Unwrap() error { return e.Err }
+
+// retriableRead reports whether a source error is worth reading the chunk
+// again: a deadlock or lock wait timeout (a locking read, or a server under
+// DDL), or a connection that broke under the query (server gone away, lost
+// during the query, a bad pooled connection). Anything else, such as a
+// syntax or privilege error, fails the same way every time. Context
+// cancellation means shutdown and is never retried.
+func retriableRead(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1213, // ER_LOCK_DEADLOCK
+			1205, // ER_LOCK_WAIT_TIMEOUT
+			2006, // CR_SERVER_GONE_ERROR
+			2013: // CR_SERVER_LOST
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
+}
+
+// retriableDelivery reports whether a delivery failure is worth producing
+// the chunk again. The Kafka client has already retried what it could within
+// its delivery timeout, so what reaches the backfill is a record timeout or
+// a broker that kept refusing; another try of the chunk, bounded by
+// ChunkAttempts, costs only duplicates, which the consumer's upsert absorbs.
+// Cancellation is never retried.
+func retriableDelivery(err error) bool {
+	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// backoff is the wait before attempt n+1 after n failed ones: ChunkBackoff
+// doubled per attempt, with half of it jittered so that readers failing
+// together (a server restart) do not come back together.
+func (b *Backfill) backoff(n int) time.Duration {
+	d := b.cfg.ChunkBackoff << min(max(n-1, 0), 16)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// sleep waits d or until ctx is done, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// withRetry runs fn until it succeeds, fails with an error retriableRead
+// rejects, or has run ChunkAttempts times; what names the query in logs.
+// It is for the planning queries, which fail the whole run when they fail.
+func (b *Backfill) withRetry(ctx context.Context, what string, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= b.cfg.ChunkAttempts || !retriableRead(err) || ctx.Err() != nil {
+			return err
+		}
+		b.metrics.chunkRetries.Inc()
+		b.log.Warn("backfill: query failed; retrying", "query", what, "attempt", attempt, "of", b.cfg.ChunkAttempts, "err", err)
+		if sleep(ctx, b.backoff(attempt)) != nil {
+			return err
+		}
+	}
+}

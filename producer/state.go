@@ -1,0 +1,179 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// StateTopic names the topic that keeps Sluice's small durable state for a
+// data topic: <topic>.progress.
+func StateTopic(topic string) string { return topic + ".progress" }
+
+// State is a small key-value store kept in a compacted, single-partition
+// Kafka topic next to the data topic (StateTopic). Sluice keeps there what a
+// new process must know of the previous one: a backfill's acknowledged id
+// ranges, so an interrupted run resumes, and a job's last outcome, so the
+// first success after a failure can be announced as a recovery. Kafka is
+// the one system every Sluice process already writes to (the source user
+// has only SELECT), and the nightly job is a new container each night, so
+// a local file would not survive.
+//
+// A value is the last record of its key; an empty value (a tombstone)
+// deletes the key. Compaction keeps the topic small, but Get does not rely
+// on it: it reads the partition to its end and keeps the last value per
+// key. Writes are synchronous, acks=all.
+type State struct {
+	cl      *kgo.Client
+	topic   string
+	brokers []string
+	timeout time.Duration
+}
+
+// OpenState connects to the brokers of cfg and creates the state topic of
+// cfg.Topic when it is missing: one partition (one order for all keys),
+// cleanup.policy=compact, the replication factor of cfg.
+func OpenState(ctx context.Context, cfg Config, log *slog.Logger) (*State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	topic := StateTopic(cfg.Topic)
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID+"-state"),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
+		kgo.DialTimeout(cfg.DialTimeout),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+	}
+	s := &State{cl: cl, topic: topic, brokers: cfg.Brokers, timeout: cfg.DialTimeout}
+	if err := s.ensureTopic(ctx, cfg, log); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *State) ensureTopic(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if err := s.cl.Ping(pctx); err != nil {
+		return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+	}
+	compact := "compact"
+	resp, err := kadm.NewClient(s.cl).CreateTopic(ctx, 1, cfg.ReplicationFactor, map[string]*string{"cleanup.policy": &compact}, s.topic)
+	switch {
+	case err == nil && resp.Err == nil:
+		log.Info("kafka: created state topic", "topic", s.topic, "cleanup.policy", compact)
+		return nil
+	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
+		return nil
+	case err != nil:
+		return fmt.Errorf("kafka: create state topic %s: %w", s.topic, err)
+	default:
+		return fmt.Errorf("kafka: create state topic %s: %w", s.topic, resp.Err)
+	}
+}
+
+// Topic is the state topic's name.
+func (s *State) Topic() string { return s.topic }
+
+// Put sets key to value, or deletes key when value is empty (a tombstone).
+// It returns once Kafka has acknowledged the record.
+func (s *State) Put(ctx context.Context, key string, value []byte) error {
+	if len(value) == 0 {
+		value = nil
+	}
+	if err := s.cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value}).FirstErr(); err != nil {
+		return fmt.Errorf("kafka: write state %s key %s: %w", s.topic, key, err)
+	}
+	return nil
+}
+
+// Get returns the value of key and whether it is set. It reads the state
+// topic from its start to its current end, within the dial timeout.
+func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(s.timeout, time.Second))
+	defer cancel()
+	adm := kadm.NewClient(s.cl)
+	starts, err := adm.ListStartOffsets(ctx, s.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("kafka: start offset of %s: %w", s.topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("kafka: end offset of %s: %w", s.topic, err)
+	}
+	so, _ := starts.Lookup(s.topic, 0)
+	eo, ok := ends.Lookup(s.topic, 0)
+	if !ok {
+		return nil, false, fmt.Errorf("kafka: state topic %s has no partition 0", s.topic)
+	}
+	if eo.Offset <= so.Offset {
+		return nil, false, nil
+	}
+	rd, err := kgo.NewClient(
+		kgo.SeedBrokers(s.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.DialTimeout(s.timeout),
+	)
+	if err != nil {
+		return nil, false, fmt.Errorf("kafka client for %v: %w", s.brokers, err)
+	}
+	defer rd.Close()
+	var value []byte
+	var found bool
+	k := []byte(key)
+	// Compaction never removes the last record of a partition (it is in the
+	// active segment), so the offset before the end is always read.
+	for last := int64(-1); last < eo.Offset-1; {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, false, fmt.Errorf("kafka: read state %s up to offset %d (at %d): %w", s.topic, eo.Offset, last+1, err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("kafka: read state %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return nil, false, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			last = max(last, r.Offset)
+			if r.Offset >= eo.Offset || !bytes.Equal(r.Key, k) {
+				return
+			}
+			value, found = slices.Clone(r.Value), len(r.Value) > 0
+		})
+	}
+	if !found {
+		return nil, false, nil
+	}
+	return value, true, nil
+}
+
+// Close closes the client.
+func (s *State) Close() { s.cl.Close() }
