@@ -414,7 +414,7 @@ func (b *Backfill) Run(ctx context.Context) error {
 						pending.Done()
 						return nil
 					}
-					if w.attempt >= b.cfg.ChunkAttempts || !retriableRead(err) {
+					if w.attempt >= b.cfg.ChunkAttempts || !schema.TransientMySQL(err) {
 						pending.Done()
 						return chunkFailed(w, err)
 					}

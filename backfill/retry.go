@@ -2,13 +2,12 @@ package backfill
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // ChunkError is a chunk that failed for good: its read or its delivery
@@ -25,30 +24,6 @@ func (e *ChunkError) Error() string {
 }
 
 func (e *ChunkError) Unwrap() error { return e.Err }
-
-// retriableRead reports whether a source error is worth reading the chunk
-// again: a deadlock or lock wait timeout (a locking read, or a server under
-// DDL), or a connection that broke under the query (server gone away, lost
-// during the query, a bad pooled connection). Anything else, such as a
-// syntax or privilege error, fails the same way every time. Context
-// cancellation means shutdown and is never retried.
-func retriableRead(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1213, // ER_LOCK_DEADLOCK
-			1205, // ER_LOCK_WAIT_TIMEOUT
-			2006, // CR_SERVER_GONE_ERROR
-			2013: // CR_SERVER_LOST
-			return true
-		}
-		return false
-	}
-	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
-}
 
 // retriableDelivery reports whether a delivery failure is worth producing
 // the chunk again. The Kafka client has already retried what it could within
@@ -84,13 +59,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// withRetry runs fn until it succeeds, fails with an error retriableRead
+// withRetry runs fn until it succeeds, fails with an error schema.TransientMySQL
 // rejects, or has run ChunkAttempts times; what names the query in logs.
 // It is for the planning queries, which fail the whole run when they fail.
 func (b *Backfill) withRetry(ctx context.Context, what string, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || attempt >= b.cfg.ChunkAttempts || !retriableRead(err) || ctx.Err() != nil {
+		if err == nil || attempt >= b.cfg.ChunkAttempts || !schema.TransientMySQL(err) || ctx.Err() != nil {
 			return err
 		}
 		b.metrics.chunkRetries.Inc()

@@ -2,7 +2,6 @@ package backfill
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"log/slog"
 	"slices"
@@ -382,34 +381,6 @@ func TestRunResumesAfterFailure(t *testing.T) {
 	second := sink2.ackedIDs()
 	if got := slices.Sorted(slices.Values(slices.Concat(first, second))); !slices.Equal(got, idRange(1, 200)) {
 		t.Errorf("the two runs sent %d ids between them (%d + %d), want 1..200 exactly once", len(got), len(first), len(second))
-	}
-}
-
-func TestRetriableRead(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{name: "deadlock", err: &mysql.MySQLError{Number: 1213}, want: true},
-		{name: "lock wait timeout", err: &mysql.MySQLError{Number: 1205}, want: true},
-		{name: "server gone away", err: &mysql.MySQLError{Number: 2006}, want: true},
-		{name: "lost connection", err: &mysql.MySQLError{Number: 2013}, want: true},
-		{name: "wrapped", err: errors.Join(errors.New("read"), &mysql.MySQLError{Number: 1213}), want: true},
-		{name: "invalid connection", err: mysql.ErrInvalidConn, want: true},
-		{name: "bad pooled connection", err: driver.ErrBadConn, want: true},
-		{name: "syntax error", err: &mysql.MySQLError{Number: 1064}, want: false},
-		{name: "access denied", err: &mysql.MySQLError{Number: 1142}, want: false},
-		{name: "cancelled", err: context.Canceled, want: false},
-		{name: "deadline", err: context.DeadlineExceeded, want: false},
-		{name: "nil", err: nil, want: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := retriableRead(tt.err); got != tt.want {
-				t.Errorf("retriableRead(%v) = %v, want %v", tt.err, got, tt.want)
-			}
-		})
 	}
 }
 

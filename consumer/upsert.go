@@ -101,7 +101,7 @@ func (w *writer) write(ctx context.Context, items []item) (writeResult, error) {
 			return res, nil
 		}
 		w.metrics.dbErrors.Inc()
-		if !retriableDB(err) || attempt >= w.attempts {
+		if !schema.TransientMySQL(err) || attempt >= w.attempts {
 			return writeResult{}, fmt.Errorf("write batch of %d rows (attempt %d of %d): %w", len(items), attempt, w.attempts, err)
 		}
 		w.metrics.dbRetries.Inc()
