@@ -63,6 +63,64 @@ func servers(t *testing.T) (*sql.DB, string) {
 	return db, brokers
 }
 
+// world is one test's slice of the shared servers: a migrated target
+// database, a topic and a group of its own, and a client to produce with.
+type world struct {
+	t                      *testing.T
+	ctx                    context.Context
+	db                     *sql.DB
+	brokers                string
+	database, topic, group string
+	kcl                    *kgo.Client
+	adm                    *kadm.Client
+}
+
+func newWorld(t *testing.T, db *sql.DB, brokers, prefix string, partitions int32) *world {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	w := &world{t: t, ctx: ctx, db: db, brokers: brokers, database: prefix + "_" + id,
+		topic: strings.ReplaceAll(prefix, "_", ".") + "." + id, group: strings.ReplaceAll(prefix, "_", "-") + "-" + id}
+	if err := schema.MigrateTarget(ctx, db, w.database); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + w.database) })
+	var err error
+	if w.kcl, err = kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(w.topic)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.kcl.Close)
+	w.adm = kadm.NewClient(w.kcl)
+	if _, err := w.adm.CreateTopic(ctx, partitions, -1, nil, w.topic); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// caughtUp waits until the group has committed everything on the topic.
+func (w *world) caughtUp() {
+	w.t.Helper()
+	ends, err := EndOffsets(w.ctx, w.adm, w.topic)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := WaitCaughtUp(w.ctx, w.adm, w.group, w.topic, ends, 20*time.Millisecond); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// start runs a member in the background; stop cancels it and returns Run's
+// result.
+func (w *world) start(c *Consumer) (stop func() error) {
+	ctx, cancel := context.WithCancel(w.ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() error { cancel(); return <-done }
+}
+
 func testRow(i int, device string) *schema.Row {
 	ts := time.Date(2025, 10, 1, 0, 0, i, 0, time.UTC)
 	return &schema.Row{
@@ -79,31 +137,14 @@ func testRow(i int, device string) *schema.Row {
 // nor offsets.
 func TestIntegrationFailedWriteCommitsNoOffset(t *testing.T) {
 	db, brokers := servers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	database, topic, group := "it_consumer_"+id, "it.consumer."+id, "it-consumer-"+id
-	if err := schema.MigrateTarget(ctx, db, database); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
+	w := newWorld(t, db, brokers, "it_consumer", 1)
+	ctx, database, topic, group, kcl, adm := w.ctx, w.database, w.topic, w.group, w.kcl, w.adm
 	trigger := "CREATE TRIGGER " + database + ".poison BEFORE INSERT ON " + database + ".records FOR EACH ROW " +
 		"BEGIN IF NEW.device_type = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison row'; END IF; END"
 	if _, err := db.ExecContext(ctx, trigger); err != nil {
 		t.Fatal(err)
 	}
 
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kcl.Close()
-	adm := kadm.NewClient(kcl)
-	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
 	const total, poisonAt, batchSize = 250, 230, 100
 	for i := range total {
 		device := "sensor-1"
@@ -166,25 +207,8 @@ func TestIntegrationFailedWriteCommitsNoOffset(t *testing.T) {
 // deletes of the same keys within one batch and across batches.
 func TestIntegrationDeletesAndLastChangeWins(t *testing.T) {
 	db, brokers := servers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	database, topic, group := "it_consumer_"+id, "it.consumer."+id, "it-consumer-"+id
-	if err := schema.MigrateTarget(ctx, db, database); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kcl.Close()
-	adm := kadm.NewClient(kcl)
-	if _, err := adm.CreateTopic(ctx, 3, -1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, db, brokers, "it_consumer", 3)
+	ctx, database, topic, group, kcl := w.ctx, w.database, w.topic, w.group, w.kcl
 	produce := func(ev schema.Event) {
 		t.Helper()
 		value, _ := schema.EncodeEvent(&ev)
@@ -215,26 +239,12 @@ func TestIntegrationDeletesAndLastChangeWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(rctx) }()
-	ends, err := EndOffsets(ctx, adm, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	stop := w.start(c)
+	w.caughtUp()
 	// A later batch deletes a key an earlier batch wrote.
 	produce(schema.Event{Before: testRow(2, "meter-7"), Op: schema.OpDelete})
-	if ends, err = EndOffsets(ctx, adm, topic); err != nil {
-		t.Fatal(err)
-	}
-	if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	stop()
-	if err := <-done; err != nil {
+	w.caughtUp()
+	if err := stop(); err != nil {
 		t.Fatalf("Run after cancel: %v", err)
 	}
 	got := map[int]string{}
@@ -378,25 +388,8 @@ func TestIntegrationTrickyValuesRoundTrip(t *testing.T) {
 // every good one lands in the target; the group commits past all of them.
 func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 	db, brokers := servers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	database, topic, group := "it_dlq_"+id, "it.dlq."+id, "it-dlq-"+id
-	if err := schema.MigrateTarget(ctx, db, database); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kcl.Close()
-	adm := kadm.NewClient(kcl)
-	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, db, brokers, "it_dlq", 1)
+	ctx, database, topic, group, kcl := w.ctx, w.database, w.topic, w.group, w.kcl
 	good := func(i int) []byte {
 		v, _ := schema.EncodeEvent(&schema.Event{After: testRow(i, "sensor-ok"), Op: schema.OpCreate})
 		return v
@@ -433,15 +426,9 @@ func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(rctx) }()
-	ends, _ := EndOffsets(ctx, adm, topic)
-	if err := WaitCaughtUp(ctx, adm, group, topic, ends, 50*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	stop()
-	if err := <-done; err != nil {
+	stop := w.start(c)
+	w.caughtUp()
+	if err := stop(); err != nil {
 		t.Fatalf("Run: %v (a poison record must not stop the member)", err)
 	}
 
@@ -508,34 +495,15 @@ func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 // arriving late, or the same content again, writes nothing.
 func TestIntegrationVersionedUpsert(t *testing.T) {
 	db, brokers := servers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	database, topic, group := "it_ver_"+id, "it.ver."+id, "it-ver-"+id
-	if err := schema.MigrateTarget(ctx, db, database); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kcl.Close()
-	adm := kadm.NewClient(kcl)
-	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, db, brokers, "it_ver", 1)
+	ctx, database, topic, group, kcl, adm := w.ctx, w.database, w.topic, w.group, w.kcl, w.adm
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 50*time.Millisecond
 	c, err := New(ctx, cfg, db, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(rctx) }()
+	stop := w.start(c)
 
 	type state struct {
 		msg     string
@@ -585,8 +553,7 @@ func TestIntegrationVersionedUpsert(t *testing.T) {
 	if got := apply("d", 0); got.msg != "D" || got.version.Valid {
 		t.Errorf("a change without a version (a Debezium topic without positions) must apply: %+v", got)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if st := c.Stats(); st.Inserted != 1 || st.Upserted != 3 || st.Unchanged != 2 || st.Merged != 4 {
