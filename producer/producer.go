@@ -147,24 +147,29 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 // EnsureTopic checks that the brokers answer and creates the topic with
 // cfg.Partitions when it does not exist. An existing topic is used as it is.
 func EnsureTopic(ctx context.Context, cl *kgo.Client, cfg Config, log *slog.Logger) error {
+	return createTopic(ctx, cl, cfg, cfg.Topic, cfg.Partitions, nil, log)
+}
+
+// createTopic checks that the brokers of cfg answer, then creates topic with
+// partitions and configs (and cfg's replication factor) unless it exists.
+func createTopic(ctx context.Context, cl *kgo.Client, cfg Config, topic string, partitions int32, configs map[string]*string, log *slog.Logger) error {
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
 	}
-	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, cfg.Topic)
-	switch {
-	case err == nil && resp.Err == nil:
-		log.Info("kafka: created topic", "topic", cfg.Topic, "partitions", cfg.Partitions)
-		return nil
-	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-		return nil
-	case err != nil:
-		return fmt.Errorf("kafka: create topic %s: %w", cfg.Topic, err)
-	default:
-		return fmt.Errorf("kafka: create topic %s: %w", cfg.Topic, resp.Err)
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, cfg.ReplicationFactor, configs, topic)
+	if err == nil {
+		err = resp.Err
 	}
+	switch {
+	case err == nil:
+		log.Info("kafka: created topic", "topic", topic, "partitions", partitions)
+		return nil
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return nil
+	}
+	return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 }
 
 // Client exposes the underlying client, for admin calls that share its

@@ -3,14 +3,12 @@ package producer
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -62,32 +60,12 @@ func OpenState(ctx context.Context, cfg Config, log *slog.Logger) (*State, error
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}
 	s := &State{cl: cl, topic: topic, brokers: cfg.Brokers, timeout: cfg.DialTimeout}
-	if err := s.ensureTopic(ctx, cfg, log); err != nil {
+	compact := "compact"
+	if err := createTopic(ctx, cl, cfg, topic, 1, map[string]*string{"cleanup.policy": &compact}, log); err != nil {
 		cl.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-func (s *State) ensureTopic(ctx context.Context, cfg Config, log *slog.Logger) error {
-	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-	defer cancel()
-	if err := s.cl.Ping(pctx); err != nil {
-		return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
-	}
-	compact := "compact"
-	resp, err := kadm.NewClient(s.cl).CreateTopic(ctx, 1, cfg.ReplicationFactor, map[string]*string{"cleanup.policy": &compact}, s.topic)
-	switch {
-	case err == nil && resp.Err == nil:
-		log.Info("kafka: created state topic", "topic", s.topic, "cleanup.policy", compact)
-		return nil
-	case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(resp.Err, kerr.TopicAlreadyExists):
-		return nil
-	case err != nil:
-		return fmt.Errorf("kafka: create state topic %s: %w", s.topic, err)
-	default:
-		return fmt.Errorf("kafka: create state topic %s: %w", s.topic, resp.Err)
-	}
 }
 
 // Topic is the state topic's name.
