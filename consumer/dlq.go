@@ -245,7 +245,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (int, error) {
 			}
 			headers := make([]kgo.RecordHeader, 0, len(r.Headers))
 			for _, h := range r.Headers {
-				if len(h.Key) < len("sluice.dlq.") || h.Key[:len("sluice.dlq.")] != "sluice.dlq." {
+				if !strings.HasPrefix(h.Key, "sluice.dlq.") {
 					headers = append(headers, h)
 				}
 			}
