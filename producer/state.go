@@ -96,7 +96,10 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("kafka: start offset of %s: %w", s.topic, err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	// The tail writes its position in Kafka transactions: read committed
+	// records only, up to the last stable offset, with the transaction
+	// markers kept so that the offset before the end is always seen.
+	ends, err := adm.ListCommittedOffsets(ctx, s.topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -114,6 +117,8 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	rd, err := kgo.NewClient(
 		kgo.SeedBrokers(s.brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 		kgo.DialTimeout(s.timeout),
 	)
 	if err != nil {
@@ -141,7 +146,7 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			last = max(last, r.Offset)
-			if r.Offset >= eo.Offset || !bytes.Equal(r.Key, k) {
+			if r.Attrs.IsControl() || r.Offset >= eo.Offset || !bytes.Equal(r.Key, k) {
 				return
 			}
 			value, found = slices.Clone(r.Value), len(r.Value) > 0

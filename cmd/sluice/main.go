@@ -47,6 +47,7 @@ func subcommands() []subcommand {
 		{"seed", "Write deterministic synthetic IoT logs into the source table for a window.", runSeed},
 		{"backfill", "Read a window of the source in keyset chunks and produce every row to the Kafka topic.", runBackfill},
 		{"consume", "Join the consumer group and apply change events to the target in transactional batches, until stopped.", runConsume},
+		{"tail", "Follow the source's binlog (CDC) and produce its inserts, updates and deletes to the topic, until stopped; resumes where it stopped.", runTail},
 		{"run", "The nightly job: backfill a window, consume until the group has applied all of it, print a summary.", runRun},
 		{"verify", "Reconcile source and target for a window, slice by slice; exit 3 on any difference.", runVerify},
 		{"peek", "Print the first records of the topic with their partition, offset, headers, key and value.", runPeek},

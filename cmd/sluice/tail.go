@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/sluice-dev/sluice/tail"
+)
+
+// runTail follows the source's binlog into the topic until SIGINT/SIGTERM.
+func runTail(ctx context.Context, args []string) error {
+	c := newCommand("tail")
+	c.source()
+	c.kafka()
+	c.produce()
+	c.serve()
+	c.logging()
+	var from, flavor, name string
+	var reset bool
+	var serverID uint
+	var flushInterval time.Duration
+	var flushEvents int
+	c.fs.StringVar(&from, "from", "now", "where to start when no position is stored: now, earliest, FILE:POS (mysql-bin.000042:1234) or a GTID set")
+	c.fs.BoolVar(&reset, "reset", false, "ignore the stored position and start at --from")
+	c.fs.StringVar(&flavor, "flavor", "auto", "source server flavor: auto, mysql or mariadb")
+	c.fs.UintVar(&serverID, "server-id", 0, "replica server id used on the source, unique among its replicas (default: derived from --tail-name)")
+	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
+	c.fs.DurationVar(&flushInterval, "flush-interval", 100*time.Millisecond, "longest a Kafka transaction of events stays open (bounds the added latency)")
+	c.fs.IntVar(&flushEvents, "flush-events", 5000, "events that end a Kafka transaction early")
+	s, err := newStage(c, "tail", args, false)
+	if err != nil {
+		return err
+	}
+	start, err := tail.ParseFrom(from)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if serverID > 1<<32-1 {
+		return usagef("--server-id %d: must fit in 32 bits", serverID)
+	}
+	dsn, err := mysql.ParseDSN(s.o.sourceDSN)
+	if err != nil {
+		return usagef("--source-dsn: %v", err)
+	}
+	if dsn.Net != "" && dsn.Net != "tcp" {
+		return usagef("--source-dsn: tail mode needs a tcp address, not %s", dsn.Net)
+	}
+	pcfg, err := s.producerConfig()
+	if err != nil {
+		return err
+	}
+	return s.withMetrics(ctx, func(ctx context.Context) error {
+		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		cfg := tail.DefaultConfig()
+		cfg.Addr, cfg.User, cfg.Password = dsn.Addr, dsn.User, dsn.Passwd
+		cfg.Database, cfg.Flavor, cfg.ServerID, cfg.Name = database, flavor, uint32(serverID), name
+		cfg.From, cfg.Reset = start, reset
+		cfg.Producer = pcfg
+		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
+		if err := cfg.Validate(); err != nil {
+			return usagef("tail: %v", err)
+		}
+		tl, err := tail.New(cfg, src, tail.NewMetrics(s.reg), s.stageLog("tail"))
+		if err != nil {
+			return err
+		}
+		defer tl.Close()
+		if _, err := tl.Ready(ctx); err != nil {
+			return err
+		}
+		s.ready.Store(true)
+		t0 := time.Now()
+		stop := startProgress(func(el time.Duration) string { return tailLine(tl.Stats(), el) })
+		err = tl.Run(ctx)
+		stop()
+		st := tl.Stats()
+		s.log.Info("tail summary", "events", st.Events, "kafka_transactions", st.KafkaTxs, "source_transactions", st.SourceTxs,
+			"reconnects", st.Reconnects, "started_from", st.StartedFrom.String(), "position", st.Position.String(), "gtid", st.Position.GTID,
+			"seconds", round(time.Since(t0).Seconds()))
+		if err != nil {
+			s.log.Error("tail failed", "err", err)
+		}
+		return err
+	})
+}
+
+func tailLine(st tail.Stats, el time.Duration) string {
+	lag := fmt.Sprintf("%.0f s behind", st.BehindSecs)
+	if st.CaughtUp {
+		lag = "caught up"
+	}
+	return fmt.Sprintf("tail at %s: %d events (%.0f/s), %d source transactions, %s", st.Position.String(), st.Events,
+		float64(st.Events)/el.Seconds(), st.SourceTxs, lag)
+}

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// srcExec runs a statement on the test's source database and returns the
+// rows it affected.
+func (e *itEnv) srcExec(q string, args ...any) int {
+	e.t.Helper()
+	res, err := e.admin.Exec(strings.ReplaceAll(q, "{src}", e.src), args...)
+	if err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n)
+}
+
+// binlogNow returns the source's binlog file, offset and GTID position now.
+func (e *itEnv) binlogNow() (file string, pos uint64, gtid string) {
+	e.t.Helper()
+	rows, err := e.admin.Query("SHOW MASTER STATUS")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		e.t.Fatal("SHOW MASTER STATUS: no binlog")
+	}
+	vals := make([]any, len(cols))
+	vals[0], vals[1] = &file, &pos
+	for i := 2; i < len(cols); i++ {
+		vals[i] = new(sql.RawBytes)
+	}
+	if err := rows.Scan(vals...); err != nil {
+		e.t.Fatal(err)
+	}
+	rows.Close()
+	if err := e.admin.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&gtid); err != nil {
+		e.t.Fatal(err)
+	}
+	return file, pos, gtid
+}
+
+// opCounts reads the whole topic as a read_committed consumer does and counts
+// the change events of each op; records of aborted transactions are not
+// seen. It stops at the last stable offsets.
+func (e *itEnv) opCounts(topic string) map[schema.Op]int {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ends, err := e.adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	counts := map[schema.Op]int{}
+	if len(want) == 0 {
+		return counts
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			e.t.Fatalf("read %s: still waiting for partitions %v", topic, want)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := want[r.Partition]; ok && r.Offset >= end-1 {
+				delete(want, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			ev, err := schema.DecodeEvent(r.Value)
+			if err != nil {
+				e.t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+			}
+			counts[ev.Op]++
+		})
+	}
+	return counts
+}
+
+// sourceEqualsTarget compares the window of source and target by count and
+// content checksum (the message upper-cased, as the consumer writes it).
+func (e *itEnv) sourceEqualsTarget() (bool, string) {
+	e.t.Helper()
+	sum := func(db, table, msg string) string {
+		var n int
+		var s sql.NullString
+		q := fmt.Sprintf("SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', device_type, event_type, timestamp, date, %s))) FROM %s.%s WHERE timestamp >= ? AND timestamp < ?", msg, db, table)
+		if err := e.admin.QueryRow(q, e.startT, e.endT).Scan(&n, &s); err != nil {
+			e.t.Fatal(err)
+		}
+		return fmt.Sprintf("%d/%s", n, s.String)
+	}
+	a, b := sum(e.src, "raw_records", "UPPER(message)"), sum(e.dst, "records", "message")
+	return a == b, "source " + a + ", target " + b
+}
+
+// waitSame polls until the window of source and target agree.
+func (e *itEnv) waitSame(d time.Duration, logs ...fmt.Stringer) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		same, what := e.sourceEqualsTarget()
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, l := range logs {
+				b.WriteString(l.String())
+			}
+			e.t.Fatalf("source and target still differ after %s: %s\n%s", d, what, b.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// changes counts the row changes a test made, as the binlog records them.
+type changes struct{ c, u, d int }
+
+func (ch *changes) want() map[schema.Op]int {
+	return map[schema.Op]int{schema.OpCreate: ch.c, schema.OpUpdate: ch.u, schema.OpDelete: ch.d}
+}
+
+// mutate makes one round of source changes inside the window: inserts, plain
+// updates, dedupe-key updates and deletes, each its own transaction, and
+// counts them.
+func (e *itEnv) mutate(rng *rand.Rand, round int, ch *changes) {
+	e.t.Helper()
+	var vals []string
+	for i := range 20 {
+		ts := e.startT.Add(time.Duration(round*500+i) * time.Second)
+		vals = append(vals, fmt.Sprintf("('%s','%s','dev%02d','ev%d','r%d i%d é')", ts.Format(time.DateOnly), ts.Format(time.DateTime), rng.IntN(30), rng.IntN(3), round, i))
+	}
+	ch.c += e.srcExec("INSERT IGNORE INTO {src}.raw_records (date, timestamp, device_type, event_type, message) VALUES " + strings.Join(vals, ","))
+	ch.u += e.srcExec("UPDATE {src}.raw_records SET message = CONCAT('upd ', ?, ' ', id) ORDER BY RAND() LIMIT 5", round)
+	n := e.srcExec("UPDATE {src}.raw_records SET event_type = CONCAT('moved', id) WHERE event_type NOT LIKE 'moved%' ORDER BY RAND() LIMIT 2")
+	ch.c, ch.d = ch.c+n, ch.d+n
+	ch.d += e.srcExec("DELETE FROM {src}.raw_records ORDER BY RAND() LIMIT 3")
+}
+
+// startTail starts `sluice tail` and waits until it has taken its start
+// position, so that changes made after it returns are the tail's to stream.
+func (e *itEnv) startTail(args ...string) (*exec.Cmd, *bytes.Buffer) {
+	e.t.Helper()
+	p, logs := e.startProc(append([]string{"tail"}, args...)...)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(logs.String(), "tail: starting") && !strings.Contains(logs.String(), "tail: resuming") {
+		if time.Now().After(deadline) || p.ProcessState != nil {
+			e.t.Fatalf("tail did not start within a minute:\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p, logs
+}
+
+// migrateOnly creates the test's source and target tables.
+func (e *itEnv) migrateOnly() {
+	e.t.Helper()
+	e.must("migrate")
+}
+
+func TestIntegrationTailChangesReachTarget(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	e.must(append([]string{"seed", "--rows", "500"}, e.window()...)...)
+	tl, tlogs := e.startTail("--from", "now")
+	cons, clogs := e.startProc("consume")
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ch changes
+	for round := range 10 {
+		e.mutate(rng, round, &ch)
+	}
+	// The seeded rows were written before the tail started: give the target
+	// the window's rows the tail did not see, through the nightly job's path.
+	e.must(append([]string{"backfill"}, e.window()...)...)
+	e.waitSame(2*time.Minute, tlogs, clogs)
+	e.must(append([]string{"verify"}, e.window()...)...)
+	stopProc(t, tl, tlogs)
+	stopProc(t, cons, clogs)
+	got := e.opCounts(e.topic)
+	for op, n := range ch.want() {
+		if got[op] != n {
+			t.Errorf("op %s: %d events in the topic, the source made %d changes", op, got[op], n)
+		}
+	}
+	if got[schema.OpRead] != e.sourceInWindow() {
+		t.Errorf("backfill: %d reads, %d rows in the window", got[schema.OpRead], e.sourceInWindow())
+	}
+	if e.count("SELECT COUNT(*) FROM "+e.dst+".records WHERE event_type LIKE 'moved%'") == 0 {
+		t.Error("no row with a changed dedupe key reached the target")
+	}
+}
+
+func TestIntegrationTailKilledMidStreamLosesNothing(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "20ms")
+	cons, clogs := e.startProc("consume")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var ch changes
+	kills := 0
+	for round := range 60 {
+		e.mutate(rng, round, &ch)
+		if round%10 == 3 {
+			// SIGKILL a few milliseconds into the next rounds' changes, at
+			// whatever point the stream is; the next tail resumes from the
+			// position committed with the last events.
+			victim := tl
+			time.AfterFunc(time.Duration(rng.IntN(40))*time.Millisecond, func() { _ = victim.Process.Signal(syscall.SIGKILL) })
+			e.mutate(rng, 100+round, &ch)
+			e.mutate(rng, 200+round, &ch)
+			_ = victim.Wait()
+			if ws, ok := victim.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("tail was not killed: %v\n%s", victim.ProcessState, tlogs)
+			}
+			kills++
+			e.mutate(rng, 300+round, &ch) // changes while no tail runs
+			tl, tlogs = e.startTail("--from", "now", "--flush-interval", "20ms")
+		}
+	}
+	e.waitSame(2*time.Minute, tlogs, clogs)
+	e.must(append([]string{"verify"}, e.window()...)...)
+	stopProc(t, tl, tlogs)
+	stopProc(t, cons, clogs)
+	if !strings.Contains(tlogs.String(), "resuming from the position committed") {
+		t.Errorf("the restarted tail did not resume from its stored position:\n%s", tlogs)
+	}
+	// Exactly once: every change is in the topic once, none twice, although
+	// %d tails were killed mid-stream.
+	got := e.opCounts(e.topic)
+	for op, n := range ch.want() {
+		if got[op] != n {
+			t.Errorf("op %s: %d events in the topic after %d kills, the source made %d changes", op, got[op], kills, n)
+		}
+	}
+}
+
+func TestIntegrationTailStartOptions(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	file, pos, gtid := e.binlogNow()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var ch changes
+	for round := range 3 {
+		e.mutate(rng, round, &ch)
+	}
+	// Three tails under their own names into their own topics, started after
+	// the changes: from the file position, from the GTID, and from now.
+	for _, tc := range []struct{ name, from string }{
+		{"file", fmt.Sprintf("%s:%d", file, pos)},
+		{"gtid", gtid},
+		{"now", "now"},
+	} {
+		topic := e.topic + "." + tc.name
+		e.extraEnv = []string{"SLUICE_TOPIC=" + topic}
+		p, logs := e.startTail("--from", tc.from, "--tail-name", e.src+"-"+tc.name)
+		time.Sleep(time.Second)
+		stopProc(t, p, logs)
+		got := e.opCounts(topic)
+		want := ch.want()
+		if tc.name == "now" {
+			want = map[schema.Op]int{}
+		}
+		for _, op := range []schema.Op{schema.OpCreate, schema.OpUpdate, schema.OpDelete} {
+			if got[op] != want[op] {
+				t.Errorf("--from %s: op %s: %d events, want %d\n%s", tc.from, op, got[op], want[op], logs)
+			}
+		}
+	}
+	e.extraEnv = nil
+	_, errOut, code := e.sluice("tail", "--from", "mysql-bin:12")
+	if code != 2 || !strings.Contains(errOut, "--from") {
+		t.Errorf("bad --from: exit %d, want 2 naming --from:\n%s", code, errOut)
+	}
+}
+
+func TestIntegrationTailPurgedBinlogStopsWithClearError(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	tl, tlogs := e.startTail("--from", "now")
+	rng := rand.New(rand.NewPCG(7, 8))
+	var ch changes
+	e.mutate(rng, 0, &ch)
+	deadline := time.Now().Add(time.Minute)
+	for e.opCounts(e.topic)[schema.OpCreate] < ch.c {
+		if time.Now().After(deadline) {
+			t.Fatalf("tail produced nothing:\n%s", tlogs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopProc(t, tl, tlogs)
+	// While no tail runs, changes land in a binlog that is then purged.
+	e.srcExec("FLUSH BINARY LOGS")
+	e.mutate(rng, 1, &ch)
+	e.srcExec("FLUSH BINARY LOGS")
+	file, _, _ := e.binlogNow()
+	e.srcExec("PURGE BINARY LOGS TO '" + file + "'")
+	var oldest string
+	if err := e.admin.QueryRow("SHOW BINARY LOGS").Scan(&oldest, new(any)); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := e.sluice("tail", "--from", "now")
+	if code != 1 {
+		t.Fatalf("tail after a purge: exit %d, want 1:\n%s", code, errOut)
+	}
+	for _, want := range []string{"no longer has the binlog", "oldest binlog is " + oldest, "sluice backfill --start-at", "--reset --from now"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("purged-binlog error does not say %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestIntegrationTailChecksServerSettings(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	user := "it_norepl_" + e.src[len("it_src_"):]
+	e.srcExec("CREATE USER '" + user + "'@'%' IDENTIFIED BY 'pw'")
+	t.Cleanup(func() { e.admin.Exec("DROP USER '" + user + "'@'%'") })
+	addr := e.base[strings.Index(e.base, "@")+1:]
+	e.extraEnv = []string{"SLUICE_SOURCE_DSN=" + user + ":pw@" + addr + e.src}
+	_, errOut, code := e.sluice("tail")
+	if code != 1 || !strings.Contains(errOut, "REPLICATION SLAVE") || !strings.Contains(errOut, "GRANT") {
+		t.Errorf("tail without replication grants: exit %d, want 1 naming REPLICATION SLAVE:\n%s", code, errOut)
+	}
+	e.extraEnv = nil
+
+	// A server logging minimal row images is refused, naming the setting.
+	// Only new sessions see the global value, and no other test tails.
+	e.srcExec("SET GLOBAL binlog_row_image = 'MINIMAL'")
+	t.Cleanup(func() { e.admin.Exec("SET GLOBAL binlog_row_image = 'FULL'") })
+	_, errOut, code = e.sluice("tail")
+	if code != 1 || !strings.Contains(errOut, "binlog_row_image is MINIMAL") {
+		t.Errorf("tail with binlog_row_image=MINIMAL: exit %d, want 1 naming binlog_row_image:\n%s", code, errOut)
+	}
+}

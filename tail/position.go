@@ -1,0 +1,100 @@
+package tail
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// Position is where the tail stands in the source's binlog: the end of the
+// last transaction whose events are committed to Kafka. It is what the tail
+// keeps in the state topic, in the same Kafka transaction as the events.
+type Position struct {
+	File string `json:"file"`           // binlog file name, e.g. mysql-bin.000042
+	Pos  uint32 `json:"pos"`            // offset after the transaction's last event
+	GTID string `json:"gtid,omitempty"` // executed GTID set at that point, where the server has GTIDs
+	// TsMs is the source commit time of that transaction (epoch ms); it
+	// bounds the window a backfill must cover when the binlog after this
+	// position is lost.
+	TsMs int64 `json:"ts_ms,omitempty"`
+}
+
+// String renders the position as FILE:POS.
+func (p Position) String() string { return p.File + ":" + strconv.FormatUint(uint64(p.Pos), 10) }
+
+// Version is the source version of the position: what the consumer compares
+// (schema.Source.Version).
+func (p Position) Version() (uint64, bool) {
+	return schema.Source{File: p.File, Pos: uint64(p.Pos)}.Version()
+}
+
+func (p Position) encode() []byte {
+	b, _ := json.Marshal(p)
+	return b
+}
+
+func decodePosition(b []byte) (Position, error) {
+	var p Position
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("stored tail position %q: %w", b, err)
+	}
+	if p.File == "" {
+		return p, fmt.Errorf("stored tail position %q: no binlog file", b)
+	}
+	return p, nil
+}
+
+// Start is where a tail with no stored position begins (--from).
+type Start struct {
+	Kind string   // "now", "earliest", "file" or "gtid"
+	Pos  Position // for "file"
+	GTID string   // for "gtid"
+}
+
+// ParseFrom parses --from: now, earliest, FILE:POS (mysql-bin.000042:1234)
+// or a GTID set (MariaDB 0-1-100,1-2-7; MySQL uuid:1-100).
+func ParseFrom(s string) (Start, error) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
+	case "", "now":
+		return Start{Kind: "now"}, nil
+	case "earliest":
+		return Start{Kind: "earliest"}, nil
+	}
+	// A file name has a dot and no comma; a MySQL GTID's uuid has neither.
+	if i := strings.LastIndexByte(s, ':'); i > 0 && strings.Contains(s[:i], ".") && !strings.Contains(s, ",") {
+		file, pos := s[:i], s[i+1:]
+		n, err := strconv.ParseUint(pos, 10, 32)
+		if err != nil || n < 4 {
+			return Start{}, fmt.Errorf("--from %q: the position after the colon must be a binlog offset of at least 4", s)
+		}
+		if _, ok := (Position{File: file, Pos: uint32(n)}).Version(); !ok {
+			return Start{}, fmt.Errorf("--from %q: %q is not a binlog file name ending in a sequence number", s, file)
+		}
+		return Start{Kind: "file", Pos: Position{File: file, Pos: uint32(n)}}, nil
+	}
+	if _, err := mysql.ParseMariadbGTIDSet(s); err == nil && !strings.Contains(s, ":") {
+		return Start{Kind: "gtid", GTID: s}, nil
+	}
+	if _, err := mysql.ParseMysqlGTIDSet(s); err == nil && strings.Contains(s, ":") {
+		return Start{Kind: "gtid", GTID: s}, nil
+	}
+	return Start{}, fmt.Errorf("--from %q: want now, earliest, FILE:POS (e.g. mysql-bin.000042:1234) or a GTID set (e.g. 0-1-100 or 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100)", s)
+}
+
+// gapHint says what to do when the binlog after p is gone.
+func gapHint(p Position) string {
+	const restart = "then restart the tail with --reset --from now (a backfill is safe beside a running tail); deletes in the gap are not in any backfill: `sluice verify` finds the rows they left in the target"
+	if p.TsMs == 0 {
+		return "backfill the windows changed since the tail stopped with `sluice backfill`, " + restart
+	}
+	since := time.UnixMilli(p.TsMs).UTC().Truncate(time.Second)
+	return fmt.Sprintf("changes committed since %s are not in Kafka: backfill the windows they touched (for an event log written as it happens: `sluice backfill --start-at '%s' --end-at <now>`), %s",
+		since.Format(time.DateTime), since.Format(time.DateTime), restart)
+}

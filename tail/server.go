@@ -1,0 +1,240 @@
+package tail
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// server is what the tail learned about the source at start.
+type server struct {
+	flavor   string // "mysql" or "mariadb"
+	version  string
+	serverID uint32
+	gtid     bool // the server assigns GTIDs (MariaDB always; MySQL with gtid_mode=ON)
+}
+
+// checkServer reads the settings tail mode needs and returns one error naming
+// every setting or grant that is missing, with the statement that fixes it,
+// rather than letting the binlog protocol fail later with a bare code.
+func checkServer(ctx context.Context, db *sql.DB, flavor string) (server, error) {
+	var s server
+	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@server_id").Scan(&s.version, &s.serverID); err != nil {
+		return s, fmt.Errorf("source: read version: %w", err)
+	}
+	detected := "mysql"
+	if strings.Contains(strings.ToLower(s.version), "mariadb") {
+		detected = "mariadb"
+	}
+	switch flavor {
+	case "", "auto":
+		s.flavor = detected
+	case "mysql", "mariadb":
+		s.flavor = flavor
+		if flavor != detected {
+			return s, fmt.Errorf("source: --flavor %s, but the server says it is %s (version %s)", flavor, detected, s.version)
+		}
+	default:
+		return s, fmt.Errorf("--flavor %q: want auto, mysql or mariadb", flavor)
+	}
+	vars, err := variables(ctx, db, "log_bin", "binlog_format", "binlog_row_image", "gtid_mode")
+	if err != nil {
+		return s, err
+	}
+	var problems []string
+	if !strings.EqualFold(vars["log_bin"], "ON") && vars["log_bin"] != "1" {
+		problems = append(problems, "log_bin is OFF: start the server with --log-bin (MySQL 8 has it on by default)")
+	}
+	if f := vars["binlog_format"]; !strings.EqualFold(f, "ROW") {
+		problems = append(problems, fmt.Sprintf("binlog_format is %s, tail mode needs ROW: SET GLOBAL binlog_format = 'ROW' (and in the server's config)", f))
+	}
+	if img, ok := vars["binlog_row_image"]; ok && !strings.EqualFold(img, "FULL") {
+		problems = append(problems, fmt.Sprintf("binlog_row_image is %s, tail mode needs FULL (whole before and after images): SET GLOBAL binlog_row_image = 'FULL' (and in the server's config)", img))
+	}
+	s.gtid = s.flavor == "mariadb" || strings.EqualFold(vars["gtid_mode"], "ON")
+	if missing, err := missingGrants(ctx, db, s.flavor); err != nil {
+		return s, err
+	} else if len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("the source user lacks %s: GRANT %s ON *.* TO <user>",
+			strings.Join(missing, " and "), strings.Join(missing, ", ")))
+	}
+	if len(problems) > 0 {
+		return s, fmt.Errorf("source %s (%s) cannot be tailed:\n  - %s", s.version, s.flavor, strings.Join(problems, "\n  - "))
+	}
+	return s, nil
+}
+
+// variables reads global server variables by name; a variable the server
+// does not have is absent from the map.
+func variables(ctx context.Context, db *sql.DB, names ...string) (map[string]string, error) {
+	q := "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(names, "','") + "')"
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("source: read server variables %s: %w", strings.Join(names, ", "), err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("source: read server variables: %w", err)
+		}
+		out[strings.ToLower(k)] = v
+	}
+	return out, rows.Err()
+}
+
+// missingGrants returns the privileges tail mode needs that SHOW GRANTS does
+// not show for the current user: replication of the binlog stream and
+// reading the binlog status. Privileges reached only through a role are not
+// seen; such a user gets a false report here, naming what it looked for.
+func missingGrants(ctx context.Context, db *sql.DB, flavor string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS")
+	if err != nil {
+		return nil, fmt.Errorf("source: SHOW GRANTS: %w", err)
+	}
+	defer rows.Close()
+	var all string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("source: SHOW GRANTS: %w", err)
+		}
+		if strings.Contains(strings.ToUpper(g), " ON *.* ") {
+			all += strings.ToUpper(g) + "\n"
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("source: SHOW GRANTS: %w", err)
+	}
+	has := func(any ...string) bool {
+		for _, p := range any {
+			if strings.Contains(all, p) {
+				return true
+			}
+		}
+		return false
+	}
+	if has("ALL PRIVILEGES") {
+		return nil, nil
+	}
+	var missing []string
+	if !has("REPLICATION SLAVE", "REPLICATION REPLICA") {
+		missing = append(missing, "REPLICATION SLAVE")
+	}
+	status := []string{"REPLICATION CLIENT", "SUPER"}
+	name := "REPLICATION CLIENT"
+	if flavor == "mariadb" {
+		status = append(status, "BINLOG MONITOR")
+	}
+	if !has(status...) {
+		missing = append(missing, name)
+	}
+	return missing, nil
+}
+
+// currentPosition is the end of the binlog now, with the executed GTID set
+// where the server has one.
+func currentPosition(ctx context.Context, db *sql.DB, s server) (Position, error) {
+	var p Position
+	var lastErr error
+	for _, q := range []string{"SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"} {
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		cols, _ := rows.Columns()
+		ok := rows.Next()
+		if ok && len(cols) >= 2 {
+			vals := make([]any, len(cols))
+			vals[0], vals[1] = &p.File, &p.Pos
+			for i := 2; i < len(cols); i++ {
+				vals[i] = new(sql.RawBytes)
+			}
+			err = rows.Scan(vals...)
+		}
+		rows.Close()
+		if err != nil {
+			return p, fmt.Errorf("source: %s: %w", q, err)
+		}
+		if !ok || p.File == "" {
+			return p, errors.New("source: the server has no binary log (start it with --log-bin)")
+		}
+		break
+	}
+	if p.File == "" {
+		return p, fmt.Errorf("source: binlog position: %w", lastErr)
+	}
+	if s.gtid {
+		q := "SELECT @@GLOBAL.gtid_executed"
+		if s.flavor == "mariadb" {
+			q = "SELECT @@GLOBAL.gtid_binlog_pos"
+		}
+		if err := db.QueryRowContext(ctx, q).Scan(&p.GTID); err != nil {
+			return p, fmt.Errorf("source: executed GTID set: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// earliestPosition is the start of the oldest binlog file the server keeps.
+func earliestPosition(ctx context.Context, db *sql.DB) (Position, error) {
+	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return Position{}, fmt.Errorf("source: SHOW BINARY LOGS: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return Position{}, errors.New("source: SHOW BINARY LOGS lists no file (is log_bin on?)")
+	}
+	var file string
+	vals := make([]any, len(cols))
+	vals[0] = &file
+	for i := 1; i < len(cols); i++ {
+		vals[i] = new(sql.RawBytes)
+	}
+	if err := rows.Scan(vals...); err != nil {
+		return Position{}, fmt.Errorf("source: SHOW BINARY LOGS: %w", err)
+	}
+	return Position{File: file, Pos: 4}, nil
+}
+
+// oldestBinlog names the oldest binlog file the server still has, for the
+// error that reports a purged position; empty when it cannot be read.
+func oldestBinlog(ctx context.Context, db *sql.DB) string {
+	p, err := earliestPosition(ctx, db)
+	if err != nil {
+		return ""
+	}
+	return p.File
+}
+
+// columnsOf returns the table's column names in ordinal order: the binlog of
+// a server with the default binlog_row_metadata carries no names.
+func columnsOf(ctx context.Context, db *sql.DB, database, table string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, database, table)
+	if err != nil {
+		return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
+		}
+		cols = append(cols, strings.ToLower(c))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("source: table %s.%s does not exist or the user cannot see it", database, table)
+	}
+	return cols, nil
+}

@@ -1,0 +1,748 @@
+// Package tail follows the source's binlog (change data capture) and produces
+// every insert, update and delete of the source table to the same topic as
+// the backfill, in the same envelope: op c, u or d with before and after
+// images, and a source block with the binlog file, offset, GTID and the
+// source commit time. An update that changes the dedupe key becomes a delete
+// of the old key and a create of the new one, each keyed by its own key.
+//
+// Exactly once into Kafka: events are produced in Kafka transactions, and
+// each transaction also writes the binlog position it reaches (the end of
+// the last source transaction in it) to the state topic <topic>.progress.
+// Transactions end only at source transaction boundaries. A restarted tail
+// takes the same transactional id, which fences the old process and aborts
+// its open transaction, then reads the last committed position and streams
+// from there: an event is in Kafka (to read_committed consumers) if and only
+// if the position after it is. The consumer reads read_committed.
+//
+// Metrics:
+//
+//	sluice_tail_seconds_behind_source        now minus the source commit time of the last event
+//	sluice_tail_events_total{op}             events committed to Kafka, by op
+//	sluice_tail_binlog_position{file}        the committed binlog offset
+//	sluice_tail_source_transactions_total    source transactions read
+//	sluice_tail_kafka_transactions_total     Kafka transactions committed
+//	sluice_tail_commit_seconds               flush-and-commit time
+//	sluice_tail_reconnects_total             stream restarts
+package tail
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/producer"
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// Config says what to follow and where to produce.
+type Config struct {
+	Addr     string // source host:port, for the replication connection
+	User     string
+	Password string
+	Database string // the source database
+	Table    string // the source table (raw_records)
+	Flavor   string // auto, mysql or mariadb
+	ServerID uint32 // replica id on the source; 0 derives one from Name
+
+	// Name identifies this tail: its Kafka transactional id is sluice-tail-<Name>
+	// and its position key in the state topic tail/<Name>. Default: db.table.
+	Name  string
+	From  Start // where to start when no position is stored
+	Reset bool  // ignore the stored position and start at From
+
+	Producer      producer.Config
+	FlushInterval time.Duration // longest a Kafka transaction stays open
+	FlushEvents   int           // events that end a Kafka transaction early
+	SaveInterval  time.Duration // how often the position is saved when only other tables change
+	MaxRetries    int           // consecutive stream restarts before Run fails
+}
+
+// DefaultConfig returns the defaults: transactions of at most 100 ms or
+// 5,000 events, the position saved at least every 5 s.
+func DefaultConfig() Config {
+	return Config{
+		Flavor:        "auto",
+		Table:         "raw_records",
+		Producer:      producer.DefaultConfig(),
+		FlushInterval: 100 * time.Millisecond,
+		FlushEvents:   5000,
+		SaveInterval:  5 * time.Second,
+		MaxRetries:    10,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("source address: required")
+	case c.Database == "" || c.Table == "":
+		return errors.New("source database and table: required")
+	case c.FlushInterval <= 0:
+		return fmt.Errorf("flush interval %s: must be positive", c.FlushInterval)
+	case c.FlushEvents < 1:
+		return fmt.Errorf("flush events %d: must be at least 1", c.FlushEvents)
+	case c.SaveInterval <= 0:
+		return fmt.Errorf("save interval %s: must be positive", c.SaveInterval)
+	}
+	if c.Name == "" {
+		c.Name = c.Database + "." + c.Table
+	}
+	if c.ServerID == 0 {
+		h := fnv.New32a()
+		h.Write([]byte("sluice-tail/" + c.Name))
+		c.ServerID = 1<<30 | h.Sum32()>>2 // far from the small ids servers are usually given
+	}
+	return c.Producer.Validate()
+}
+
+// PositionKey is the state-topic key of a tail's committed position.
+func PositionKey(name string) string { return "tail/" + name }
+
+// Tail follows the binlog of one table into Kafka.
+type Tail struct {
+	cfg     Config
+	db      *sql.DB // the source, for settings, positions and columns
+	metrics *Metrics
+	log     *slog.Logger
+
+	cl        *kgo.Client // transactional
+	st        *producer.State
+	srv       server
+	layout    layout
+	committed Position // what the state topic holds
+
+	mu      sync.Mutex
+	stats   Stats
+	prodMu  sync.Mutex
+	prodErr error
+}
+
+// Stats counts what the tail did.
+type Stats struct {
+	Events      int64 // committed to Kafka
+	KafkaTxs    int64
+	SourceTxs   int64
+	Reconnects  int64
+	Position    Position // committed
+	BehindSecs  float64
+	CaughtUp    bool // the last read found nothing new
+	StartedFrom Position
+}
+
+// New checks the configuration; Run connects.
+func New(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Tail, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Tail{cfg: cfg, db: db, metrics: m, log: log}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (t *Tail) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stats
+}
+
+// Ready connects to Kafka and checks the source, then returns where the
+// stream will start. Run calls it when it was not called.
+func (t *Tail) Ready(ctx context.Context) (Position, error) {
+	if t.cl != nil {
+		return t.committed, nil
+	}
+	srv, err := checkServer(ctx, t.db, t.cfg.Flavor)
+	if err != nil {
+		return Position{}, err
+	}
+	t.srv = srv
+	if srv.serverID == t.cfg.ServerID {
+		return Position{}, fmt.Errorf("--server-id %d is the source's own server_id: choose another", t.cfg.ServerID)
+	}
+	cols, err := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
+	if err != nil {
+		return Position{}, err
+	}
+	if t.layout, err = newLayout(cols, t.cfg.Database+"."+t.cfg.Table); err != nil {
+		return Position{}, err
+	}
+	pc := t.cfg.Producer
+	codec := kgo.Lz4Compression()
+	switch pc.Compression {
+	case "", "none":
+		codec = kgo.NoCompression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	}
+	t.cl, err = kgo.NewClient(
+		kgo.SeedBrokers(pc.Brokers...),
+		kgo.ClientID("sluice-tail"),
+		kgo.TransactionalID("sluice-tail-"+t.cfg.Name),
+		kgo.TransactionTimeout(time.Minute),
+		kgo.DefaultProduceTopic(pc.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedRecords(pc.MaxBufferedRecords),
+		kgo.ProducerLinger(pc.Linger),
+		kgo.ProducerBatchCompression(codec),
+		kgo.RecordDeliveryTimeout(pc.DeliveryTimeout),
+		kgo.DialTimeout(pc.DialTimeout),
+	)
+	if err != nil {
+		return Position{}, fmt.Errorf("kafka client for %v: %w", pc.Brokers, err)
+	}
+	if err := producer.EnsureTopic(ctx, t.cl, pc, t.log); err != nil {
+		return Position{}, err
+	}
+	if t.st, err = producer.OpenState(ctx, pc, t.log); err != nil {
+		return Position{}, err
+	}
+	// A first transaction takes the transactional id: the broker fences a
+	// previous process with the same id and aborts its open transaction, so
+	// the position read next is the last one committed, for good.
+	if err := t.cl.BeginTransaction(); err != nil {
+		return Position{}, fmt.Errorf("kafka: begin transaction: %w", err)
+	}
+	started := fmt.Appendf(nil, `{"started_at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
+	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name) + "/started"), Value: started}, t.promise)
+	if err := t.endTransaction(ctx, true); err != nil {
+		return Position{}, fmt.Errorf("kafka: take transactional id sluice-tail-%s: %w", t.cfg.Name, err)
+	}
+
+	stored, found, err := t.st.Get(ctx, PositionKey(t.cfg.Name))
+	if err != nil {
+		return Position{}, err
+	}
+	var from Position
+	switch {
+	case found && !t.cfg.Reset:
+		if from, err = decodePosition(stored); err != nil {
+			return Position{}, fmt.Errorf("%w (restart with --reset --from … to start over)", err)
+		}
+		t.log.Info("tail: resuming from the position committed with the last events", "position", from.String(), "gtid", from.GTID)
+	default:
+		if found {
+			t.log.Warn("tail: --reset: ignoring the stored position", "stored", string(stored))
+		}
+		if from, err = t.startPosition(ctx); err != nil {
+			return Position{}, err
+		}
+		t.log.Info("tail: starting", "from", t.cfg.From.Kind, "position", from.String(), "gtid", from.GTID)
+	}
+	t.committed = from
+	t.mu.Lock()
+	t.stats.StartedFrom, t.stats.Position = from, from
+	t.mu.Unlock()
+	return from, nil
+}
+
+// startPosition resolves --from to a binlog position. A GTID start keeps
+// File empty: the server names the file in its first rotate event.
+func (t *Tail) startPosition(ctx context.Context) (Position, error) {
+	switch t.cfg.From.Kind {
+	case "earliest":
+		return earliestPosition(ctx, t.db)
+	case "file":
+		return t.cfg.From.Pos, nil
+	case "gtid":
+		if _, err := mysql.ParseGTIDSet(t.srv.flavor, t.cfg.From.GTID); err != nil {
+			return Position{}, fmt.Errorf("--from %q: not a %s GTID set: %w", t.cfg.From.GTID, t.srv.flavor, err)
+		}
+		return Position{GTID: t.cfg.From.GTID}, nil
+	}
+	return currentPosition(ctx, t.db, t.srv)
+}
+
+// Close releases the Kafka clients.
+func (t *Tail) Close() {
+	if t.cl != nil {
+		t.cl.Close()
+	}
+	if t.st != nil {
+		t.st.Close()
+	}
+}
+
+// Run streams until ctx is done (then it commits what it has at a
+// transaction boundary and returns nil) or a permanent error: a purged
+// binlog, missing grants, another tail taking over, a row it cannot read.
+// Lost connections and failed Kafka transactions restart the stream from
+// the last committed position, with backoff, up to MaxRetries times in a row.
+func (t *Tail) Run(ctx context.Context) error {
+	if _, err := t.Ready(ctx); err != nil {
+		return err
+	}
+	failures := 0
+	for {
+		before := t.committed
+		err := t.stream(ctx, before)
+		progressed := t.committed != before
+		if ctx.Err() != nil {
+			return nil
+		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		if progressed {
+			failures = 0
+		}
+		failures++
+		if failures > t.cfg.MaxRetries {
+			return fmt.Errorf("tail: %d restarts in a row without progress, last: %w", failures-1, err)
+		}
+		t.metrics.reconnects.Inc()
+		t.mu.Lock()
+		t.stats.Reconnects++
+		t.mu.Unlock()
+		wait := min(time.Duration(1<<min(failures, 5))*200*time.Millisecond, 10*time.Second)
+		wait = wait/2 + rand.N(wait/2+1)
+		t.log.Warn("tail: stream stopped; restarting from the last committed position", "position", t.committed.String(),
+			"attempt", failures, "of", t.cfg.MaxRetries, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// permanentError stops Run: retrying cannot help.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &permanentError{err} }
+
+// streamState is what one stream tracks between events.
+type streamState struct {
+	file     string
+	gset     mysql.GTIDSet // executed set, where known
+	curGTID  string        // the GTID of the source transaction being read
+	inTx     bool          // inside a source transaction
+	boundary Position      // the end of the last source transaction read
+
+	open      bool // a Kafka transaction is open
+	openAt    time.Time
+	events    int
+	ops       [3]int64 // c, u, d in the open transaction
+	savedAt   time.Time
+	lastEvent time.Time // source commit time of the last event, for the lag
+}
+
+// stream reads the binlog from the committed position until an error.
+func (t *Tail) stream(ctx context.Context, from Position) error {
+	host, portStr, err := net.SplitHostPort(t.cfg.Addr)
+	if err != nil {
+		return permanent(fmt.Errorf("source address %q: %w", t.cfg.Addr, err))
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return permanent(fmt.Errorf("source address %q: port: %w", t.cfg.Addr, err))
+	}
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID:                t.cfg.ServerID,
+		Flavor:                  t.srv.flavor,
+		Host:                    host,
+		Port:                    uint16(port),
+		User:                    t.cfg.User,
+		Password:                t.cfg.Password,
+		ParseTime:               true,
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         time.Second,
+		ReadTimeout:             10 * time.Second,
+		DisableRetrySync:        true, // Run restarts from the committed position instead
+		Logger:                  slog.New(slog.DiscardHandler),
+	})
+	defer syncer.Close()
+
+	s := &streamState{file: from.File, boundary: from, savedAt: time.Now()}
+	var streamer *replication.BinlogStreamer
+	if from.File == "" { // a GTID start
+		gs, perr := mysql.ParseGTIDSet(t.srv.flavor, from.GTID)
+		if perr != nil {
+			return permanent(fmt.Errorf("GTID set %q: %w", from.GTID, perr))
+		}
+		s.gset = gs
+		streamer, err = syncer.StartSyncGTID(gs.Clone())
+	} else {
+		if from.GTID != "" {
+			s.gset, _ = mysql.ParseGTIDSet(t.srv.flavor, from.GTID)
+		}
+		streamer, err = syncer.StartSync(mysql.Position{Name: from.File, Pos: from.Pos})
+	}
+	if s.gset == nil {
+		s.gset, _ = mysql.ParseGTIDSet(t.srv.flavor, "")
+	}
+	if err != nil {
+		return fmt.Errorf("start binlog stream at %s: %w", from.String(), err)
+	}
+	defer func() {
+		if s.open { // never leave a half transaction: the restart re-reads it
+			t.abort(context.WithoutCancel(ctx))
+		}
+	}()
+
+	first := true
+	for {
+		wait := time.Second
+		if s.open {
+			wait = max(time.Until(s.openAt.Add(t.cfg.FlushInterval)), 0)
+		}
+		gctx, cancel := context.WithTimeout(ctx, wait)
+		ev, err := streamer.GetEvent(gctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil { // shutting down: keep what is complete
+				if s.open && !s.inTx {
+					if cerr := t.commit(context.WithoutCancel(ctx), s); cerr != nil {
+						t.log.Warn("tail: commit at shutdown failed; the next start reads those events again", "err", cerr)
+					}
+				}
+				return ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				if !s.inTx {
+					t.setBehind(0, true)
+				}
+				if err := t.maybeCommit(ctx, s, true); err != nil {
+					return err
+				}
+				continue
+			}
+			var myErr *mysql.MyError
+			if errors.As(err, &myErr) && myErr.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+				return permanent(t.purged(ctx, from, myErr, first))
+			}
+			if errors.As(err, &myErr) && (myErr.Code == mysql.ER_ACCESS_DENIED_ERROR || myErr.Code == mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR ||
+				myErr.Code == mysql.ER_DBACCESS_DENIED_ERROR) {
+				return permanent(fmt.Errorf("binlog stream from %s: %w", t.cfg.Addr, err))
+			}
+			return fmt.Errorf("binlog stream at %s: %w", s.boundary.String(), err)
+		}
+		first = false
+		if err := t.handle(ctx, s, ev); err != nil {
+			return err
+		}
+		if err := t.maybeCommit(ctx, s, false); err != nil {
+			return err
+		}
+	}
+}
+
+// purged turns the server's "cannot read from that position" into an error
+// that says what happened and what to do.
+func (t *Tail) purged(ctx context.Context, from Position, myErr *mysql.MyError, first bool) error {
+	where := from.String()
+	if from.File == "" {
+		where = "GTID " + from.GTID
+	}
+	oldest := oldestBinlog(ctx, t.db)
+	msg := fmt.Sprintf("the source no longer has the binlog at %s (server error %d: %s)", where, myErr.Code, myErr.Message)
+	if oldest != "" {
+		msg += fmt.Sprintf("; its oldest binlog is %s", oldest)
+	}
+	if !first {
+		msg = fmt.Sprintf("the binlog stream failed at %s (server error %d: %s)", t.committed.String(), myErr.Code, myErr.Message)
+	}
+	return fmt.Errorf("%s. The tail stops rather than skip changes: %s", msg, gapHint(t.committed))
+}
+
+// handle applies one binlog event to the stream state, producing the change
+// events of the configured table into the open Kafka transaction.
+func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.BinlogEvent) error {
+	h := ev.Header
+	if h.Timestamp > 0 && h.EventType != replication.HEARTBEAT_EVENT && h.EventType != replication.HEARTBEAT_LOG_EVENT_V2 {
+		s.lastEvent = time.Unix(int64(h.Timestamp), 0)
+		t.setBehind(time.Since(s.lastEvent).Seconds(), false)
+	}
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		s.file = string(e.NextLogName)
+		if !s.inTx {
+			s.boundary.File, s.boundary.Pos = s.file, uint32(e.Position)
+		}
+	case *replication.MariadbGTIDEvent:
+		s.curGTID = e.GTID.String()
+		s.inTx = true
+	case *replication.GTIDEvent:
+		if next, err := e.GTIDNext(); err == nil {
+			s.curGTID = next.String()
+		}
+		s.inTx = true
+	case *replication.QueryEvent:
+		switch q := string(e.Query); q {
+		case "BEGIN":
+			s.inTx = true
+		default: // COMMIT of a non-transactional engine, or a DDL statement: both end a transaction
+			t.endSourceTx(s, h)
+			if q != "COMMIT" && string(e.Schema) == t.cfg.Database {
+				t.log.Info("tail: DDL on the source database; columns are re-read when row images change shape", "query", truncate(q, 200))
+			}
+		}
+	case *replication.XIDEvent:
+		t.endSourceTx(s, h)
+	case *replication.RowsEvent:
+		if e.Table == nil || string(e.Table.Schema) != t.cfg.Database || string(e.Table.Table) != t.cfg.Table {
+			return nil
+		}
+		return t.rows(ctx, s, h, e)
+	}
+	return nil
+}
+
+func (t *Tail) endSourceTx(s *streamState, h *replication.EventHeader) {
+	s.inTx = false
+	if s.curGTID != "" && s.gset != nil {
+		if err := s.gset.Update(s.curGTID); err != nil {
+			t.log.Warn("tail: GTID not tracked", "gtid", s.curGTID, "err", err)
+		}
+	}
+	s.curGTID = ""
+	s.boundary = Position{File: s.file, Pos: h.LogPos, TsMs: int64(h.Timestamp) * 1000}
+	if s.gset != nil {
+		s.boundary.GTID = s.gset.String()
+	}
+	t.metrics.sourceTxs.Inc()
+	t.mu.Lock()
+	t.stats.SourceTxs++
+	t.mu.Unlock()
+}
+
+// rows produces the change events of one rows event.
+func (t *Tail) rows(ctx context.Context, s *streamState, h *replication.EventHeader, e *replication.RowsEvent) error {
+	src := schema.Source{
+		Connector: "mysql", Name: "sluice", TsMs: int64(h.Timestamp) * 1000, Snapshot: "false",
+		DB: t.cfg.Database, Table: t.cfg.Table, ServerID: h.ServerID, GTID: s.curGTID, File: s.file, Pos: uint64(h.LogPos),
+	}
+	if _, ok := src.Version(); !ok {
+		return permanent(fmt.Errorf("tail: binlog file %q at %d gives no source version (a file name ending in a sequence number is needed)", s.file, h.LogPos))
+	}
+	img := func(vals []any) (*schema.Row, error) {
+		r, err := t.layout.rowOf(vals)
+		if err != nil && len(vals) != t.layout.n {
+			// The table changed shape: read its columns again.
+			cols, cerr := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
+			if cerr != nil {
+				return nil, cerr
+			}
+			if t.layout, cerr = newLayout(cols, t.cfg.Database+"."+t.cfg.Table); cerr != nil {
+				return nil, permanent(cerr)
+			}
+			r, err = t.layout.rowOf(vals)
+		}
+		if err != nil {
+			return nil, permanent(fmt.Errorf("tail: %s.%s row in binlog %s at %d: %w", t.cfg.Database, t.cfg.Table, s.file, h.LogPos, err))
+		}
+		return &r, nil
+	}
+	now := time.Now().UnixMilli()
+	emit := func(i int, op schema.Op, before, after *schema.Row) {
+		src.Row = i
+		ev := schema.Event{Op: op, Before: before, After: after, Source: src, TsMs: now}
+		t.produce(ctx, s, &ev)
+	}
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		for i, vals := range e.Rows {
+			r, err := img(vals)
+			if err != nil {
+				return err
+			}
+			emit(i, schema.OpCreate, nil, r)
+		}
+	case replication.EnumRowsEventTypeDelete:
+		for i, vals := range e.Rows {
+			r, err := img(vals)
+			if err != nil {
+				return err
+			}
+			emit(i, schema.OpDelete, r, nil)
+		}
+	case replication.EnumRowsEventTypeUpdate:
+		for i := 0; i+1 < len(e.Rows); i += 2 {
+			b, err := img(e.Rows[i])
+			if err != nil {
+				return err
+			}
+			a, err := img(e.Rows[i+1])
+			if err != nil {
+				return err
+			}
+			if b.Key() != a.Key() {
+				// The dedupe key changed: the old key is gone and a new one
+				// exists, each in its own partition.
+				emit(i/2, schema.OpDelete, b, nil)
+				emit(i/2, schema.OpCreate, nil, a)
+				continue
+			}
+			emit(i/2, schema.OpUpdate, b, a)
+		}
+	}
+	return nil
+}
+
+func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
+	if !s.open {
+		t.begin(s)
+	}
+	key := schema.AppendKey(nil, ev.Key())
+	value := schema.AppendEvent(make([]byte, 0, 512), ev)
+	t.cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, t.promise)
+	s.events++
+	switch ev.Op {
+	case schema.OpCreate:
+		s.ops[0]++
+	case schema.OpUpdate:
+		s.ops[1]++
+	case schema.OpDelete:
+		s.ops[2]++
+	}
+}
+
+func (t *Tail) begin(s *streamState) {
+	if err := t.cl.BeginTransaction(); err != nil {
+		// Only possible when one is already open, which s.open rules out.
+		t.setProdErr(err)
+	}
+	s.open, s.openAt, s.events, s.ops = true, time.Now(), 0, [3]int64{}
+}
+
+func (t *Tail) promise(r *kgo.Record, err error) {
+	if err != nil {
+		t.setProdErr(fmt.Errorf("topic %s partition %d key %s: %w", r.Topic, r.Partition, r.Key, err))
+	}
+}
+
+func (t *Tail) setProdErr(err error) {
+	t.prodMu.Lock()
+	if t.prodErr == nil {
+		t.prodErr = err
+	}
+	t.prodMu.Unlock()
+}
+
+func (t *Tail) takeProdErr() error {
+	t.prodMu.Lock()
+	defer t.prodMu.Unlock()
+	err := t.prodErr
+	t.prodErr = nil
+	return err
+}
+
+// maybeCommit commits the open Kafka transaction at a source transaction
+// boundary once it is old or big enough (idle: the read timed out, commit
+// whatever is complete), and saves the position alone now and then when only
+// other tables change.
+func (t *Tail) maybeCommit(ctx context.Context, s *streamState, idle bool) error {
+	if s.inTx {
+		return nil
+	}
+	if s.open {
+		if idle || s.events >= t.cfg.FlushEvents || time.Since(s.openAt) >= t.cfg.FlushInterval {
+			return t.commit(ctx, s)
+		}
+		return nil
+	}
+	if s.boundary != t.committed && s.boundary.File != "" && time.Since(s.savedAt) >= t.cfg.SaveInterval {
+		t.begin(s)
+		return t.commit(ctx, s)
+	}
+	return nil
+}
+
+// commit writes the boundary position into the open transaction and commits
+// it: the events and the position become visible together, or neither.
+func (t *Tail) commit(ctx context.Context, s *streamState) error {
+	t0 := time.Now()
+	pos := s.boundary
+	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name)), Value: pos.encode()}, t.promise)
+	err := t.endTransaction(ctx, true)
+	s.open = false
+	s.savedAt = time.Now()
+	if err != nil {
+		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+			return permanent(fmt.Errorf("tail: another process took over transactional id sluice-tail-%s (or it is not allowed): %w", t.cfg.Name, err))
+		}
+		return fmt.Errorf("kafka: commit events up to %s: %w", pos.String(), err)
+	}
+	t.committed = pos
+	t.metrics.kafkaTxs.Inc()
+	t.metrics.commit.Observe(time.Since(t0).Seconds())
+	t.metrics.setPosition(pos)
+	for i, op := range []string{"c", "u", "d"} {
+		t.metrics.events.WithLabelValues(op).Add(float64(s.ops[i]))
+	}
+	t.mu.Lock()
+	t.stats.Events += int64(s.events)
+	t.stats.KafkaTxs++
+	t.stats.Position = pos
+	t.mu.Unlock()
+	s.events, s.ops = 0, [3]int64{}
+	return nil
+}
+
+// endTransaction flushes and commits (or aborts on any produce error).
+func (t *Tail) endTransaction(ctx context.Context, commit bool) error {
+	ferr := t.cl.Flush(ctx)
+	perr := t.takeProdErr()
+	if ferr == nil && perr == nil && commit {
+		return t.cl.EndTransaction(ctx, kgo.TryCommit)
+	}
+	t.abort(ctx)
+	if perr != nil {
+		return perr
+	}
+	if ferr != nil {
+		return ferr
+	}
+	return nil
+}
+
+func (t *Tail) abort(ctx context.Context) {
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := t.cl.AbortBufferedRecords(actx); err != nil {
+		t.log.Warn("tail: abort buffered records", "err", err)
+	}
+	if err := t.cl.EndTransaction(actx, kgo.TryAbort); err != nil {
+		t.log.Warn("tail: abort transaction", "err", err)
+	}
+	t.takeProdErr()
+}
+
+func (t *Tail) setBehind(secs float64, caughtUp bool) {
+	secs = max(secs, 0)
+	t.metrics.behind.Set(secs)
+	t.mu.Lock()
+	t.stats.BehindSecs, t.stats.CaughtUp = secs, caughtUp
+	t.mu.Unlock()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
