@@ -87,12 +87,21 @@ func (b *batch) reset() {
 }
 
 // final sorts the items by key, so that concurrent members take row locks in
-// the same order, and keeps only the last change of each key (the latest
-// offset: one key is always in one partition). It returns how many earlier
-// changes were merged away.
+// the same order, and keeps one change of each key: the one with the highest
+// binlog version, and among changes of the same version, or where either has
+// none, the later offset. It returns how many changes were merged away.
+//
+// Keeping the later offset alone is not enough once backfill reads and
+// binlog changes of a key share a partition: a backfill read labelled with
+// an older position can be produced after a newer change of its key (the
+// tail deleted the row at Q, then a chunk read at P < Q is produced), and
+// must lose to it. Folding the key's changes in offset order with this rule
+// is what applying them one by one does in the target: an upsert applies when
+// it is not older than the row (upsertSuffix), a delete when the row is not
+// newer, an upsert over a tombstone when it is not older than the delete.
 func (b *batch) final() (merged int) {
 	// Offsets break ties, so an unstable sort keeps each key's changes in
-	// order: one key is always in one partition.
+	// offset order: one key is always in one partition.
 	slices.SortFunc(b.items, func(x, y item) int {
 		if c := x.key.Compare(y.key); c != 0 {
 			return c
@@ -101,8 +110,10 @@ func (b *batch) final() (merged int) {
 	})
 	out := b.items[:0]
 	for i := range b.items {
-		if len(out) > 0 && out[len(out)-1].key.Compare(b.items[i].key) == 0 {
-			out[len(out)-1] = b.items[i]
+		if n := len(out); n > 0 && out[n-1].key.Compare(b.items[i].key) == 0 {
+			if supersedes(&b.items[i], &out[n-1]) {
+				out[n-1] = b.items[i]
+			}
 			merged++
 			continue
 		}
@@ -110,4 +121,11 @@ func (b *batch) final() (merged int) {
 	}
 	b.items = out
 	return merged
+}
+
+// supersedes reports whether next, a change later in the partition than
+// kept, replaces it: when it is not older, or when either has no version
+// (nothing to order them by but the partition).
+func supersedes(next, kept *item) bool {
+	return !next.hasVer || !kept.hasVer || next.version >= kept.version
 }

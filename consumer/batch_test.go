@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -256,5 +257,90 @@ func TestBatchFinalEmptyAndDistinct(t *testing.T) {
 	}
 	if b.items[0].key.EventType != "alert" {
 		t.Errorf("first key %v, want the alert (event type orders before time)", b.items[0].key)
+	}
+}
+
+// versioned gives ev the binlog position mysql-bin.000002:pos (pos 0: none).
+func versioned(ev *schema.Event, pos uint64) *schema.Event {
+	if pos > 0 {
+		ev.Source.File, ev.Source.Pos = "mysql-bin.000002", pos
+	}
+	return ev
+}
+
+func read(device string, ts time.Time, msg string, pos uint64) *schema.Event {
+	ev := upsert(device, ts, msg)
+	ev.Op = schema.OpRead
+	return versioned(ev, pos)
+}
+
+func TestBatchFinalByVersion(t *testing.T) {
+	tests := []struct {
+		name    string
+		events  []*schema.Event // one key, in offset order from 100
+		wantOp  schema.Op
+		wantMsg string
+		wantOff int64
+	}{
+		{name: "tail delete Q then older backfill read P keeps the delete",
+			events: []*schema.Event{versioned(del("d", t0), 500), read("d", t0, "stale", 400)}, wantOp: schema.OpDelete, wantOff: 100},
+		{name: "backfill read P then delete Q keeps the delete",
+			events: []*schema.Event{read("d", t0, "old", 400), versioned(del("d", t0), 500)}, wantOp: schema.OpDelete, wantOff: 101},
+		{name: "update Q then older read P keeps the update",
+			events: []*schema.Event{versioned(upsert("d", t0, "new"), 500), read("d", t0, "stale", 400)}, wantOp: schema.OpCreate, wantMsg: "new", wantOff: 100},
+		{name: "delete Q then newer create R keeps the create",
+			events: []*schema.Event{versioned(del("d", t0), 500), versioned(upsert("d", t0, "again"), 600)}, wantOp: schema.OpCreate, wantMsg: "again", wantOff: 101},
+		{name: "the highest version wins wherever it sits",
+			events: []*schema.Event{read("d", t0, "a", 300), versioned(upsert("d", t0, "top"), 900), read("d", t0, "b", 700), read("d", t0, "c", 800)},
+			wantOp: schema.OpCreate, wantMsg: "top", wantOff: 101},
+		{name: "equal versions: the later offset",
+			events: []*schema.Event{versioned(del("d", t0), 500), versioned(upsert("d", t0, "same event"), 500)}, wantOp: schema.OpCreate, wantMsg: "same event", wantOff: 101},
+		{name: "unversioned after versioned: the later offset",
+			events: []*schema.Event{versioned(upsert("d", t0, "v"), 900), upsert("d", t0, "plain")}, wantOp: schema.OpCreate, wantMsg: "plain", wantOff: 101},
+		{name: "versioned after unversioned: the later offset",
+			events: []*schema.Event{del("d", t0), read("d", t0, "v", 100)}, wantOp: schema.OpRead, wantMsg: "v", wantOff: 101},
+		{name: "all unversioned: the later offset",
+			events: []*schema.Event{upsert("d", t0, "1"), del("d", t0), upsert("d", t0, "3")}, wantOp: schema.OpCreate, wantMsg: "3", wantOff: 102},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBatch(10, time.Second)
+			for i, ev := range tt.events {
+				b.add(rec("t", 0, int64(100+i)), ev, t0)
+			}
+			// Arrival order does not matter: items are ordered by offset.
+			slices.Reverse(b.items)
+			if merged := b.final(); merged != len(tt.events)-1 {
+				t.Errorf("merged %d, want %d", merged, len(tt.events)-1)
+			}
+			if len(b.items) != 1 {
+				t.Fatalf("%d items left, want 1", len(b.items))
+			}
+			it := b.items[0]
+			if it.op != tt.wantOp || it.offset != tt.wantOff {
+				t.Errorf("kept op %q @%d, want %q @%d", it.op, it.offset, tt.wantOp, tt.wantOff)
+			}
+			if tt.wantOp != schema.OpDelete && (it.row == nil || it.row.Message.String != tt.wantMsg) {
+				t.Errorf("kept row %+v, want message %q", it.row, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestBatchFinalByVersionKeepsKeysApart(t *testing.T) {
+	// A newer version of one key never displaces another key's change.
+	b := newBatch(10, time.Second)
+	b.add(rec("t", 0, 1), read("a", t0, "a-old", 100), t0)
+	b.add(rec("t", 1, 1), versioned(del("b", t0), 900), t0)
+	b.add(rec("t", 0, 2), versioned(upsert("a", t0, "a-new"), 200), t0)
+	b.add(rec("t", 1, 2), read("b", t0, "b-stale", 800), t0)
+	if merged := b.final(); merged != 2 || len(b.items) != 2 {
+		t.Fatalf("merged %d, %d items; want 2 and 2", merged, len(b.items))
+	}
+	if a := b.items[0]; a.key.DeviceType != "a" || a.row.Message.String != "a-new" || a.version != 2<<32|200 {
+		t.Errorf("key a kept %+v, want a-new at version 2<<32|200", a)
+	}
+	if d := b.items[1]; d.key.DeviceType != "b" || d.op != schema.OpDelete || d.version != 2<<32|900 {
+		t.Errorf("key b kept %+v, want the delete at version 2<<32|900", d)
 	}
 }
