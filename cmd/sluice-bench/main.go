@@ -101,6 +101,10 @@ func run() error {
 	brokers := fs.String("brokers", envOr("SLUICE_BENCH_BROKERS", "127.0.0.1:9092"), "Kafka brokers, comma-separated [SLUICE_BENCH_BROKERS]")
 	profile := fs.Bool("profile", false, "write CPU and allocation profiles of each Sluice stage under <results>/profiles")
 	resultsDir := fs.String("results", "bench/results", "directory of the JSON results")
+	tailRate := fs.Int("tail-rate", 0, "instead of the throughput bench, the tail bench (make bench-tail): source inserts per second with tail and consume running")
+	tailPerTx := fs.Int("tail-rows-per-tx", 1, "tail bench: rows per source transaction")
+	tailFor := fs.Duration("tail-duration", 30*time.Second, "tail bench: how long to insert at --tail-rate")
+	tailBacklog := fs.Int("tail-backlog", 100000, "tail bench: single-row inserts in the backlog the tail alone then streams")
 	keep := fs.Bool("keep", false, "keep the bench target databases at the end (bench_source is always kept)")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
@@ -162,6 +166,12 @@ func run() error {
 	}
 	b.adm = kadm.NewClient(kcl)
 
+	if *tailRate > 0 {
+		if *tailPerTx < 1 || *tailBacklog < 1 || *tailFor <= 0 {
+			return fmt.Errorf("--tail-rows-per-tx, --tail-backlog and --tail-duration must be positive")
+		}
+		return b.tailBench(ctx, *tailRate, *tailPerTx, *tailFor, *tailBacklog, *resultsDir)
+	}
 	rep := b.newReport(ctx, *profile)
 	if err := b.measure(ctx); err != nil {
 		return err

@@ -1,0 +1,405 @@
+package main
+
+// The tail benchmark (make bench-tail, --tail-rate): how long a row takes from
+// its commit in the source to its commit in the target with `sluice tail` and
+// `sluice consume` running, at a steady insert rate; and how many events per
+// second the tail alone streams from a binlog backlog.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	tailSourceDB = "bench_tail_source"
+	tailTargetDB = "bench_tail_target"
+)
+
+// tailReport is what the tail benchmark writes to
+// bench/results/tail-<time>.json and latest-tail.json.
+type tailReport struct {
+	Time          time.Time         `json:"time"`
+	GitCommit     string            `json:"git_commit"`
+	Env           map[string]string `json:"env"`
+	LoadAvgBefore string            `json:"loadavg_before"`
+	LoadAvgAfter  string            `json:"loadavg_after"`
+
+	// Latency: source commit to target commit, observed by polling the
+	// target every PollMs (so each figure is late by up to PollMs).
+	Rate         int     `json:"rate_rows_per_second"`
+	RowsPerTx    int     `json:"rows_per_source_transaction"`
+	Seconds      float64 `json:"seconds"`
+	Rows         int     `json:"rows"`
+	AchievedRate float64 `json:"achieved_rows_per_second"`
+	PollMs       int     `json:"poll_ms"`
+	P50Ms        float64 `json:"p50_ms"`
+	P90Ms        float64 `json:"p90_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	TailRSSMiB   float64 `json:"tail_peak_rss_mib"`
+	ConsumeRSS   float64 `json:"consume_peak_rss_mib"`
+
+	// Throughput of the tail alone, from a backlog of BacklogRows inserts.
+	BacklogRows     int     `json:"backlog_rows"`
+	BacklogSeconds  float64 `json:"backlog_seconds"`
+	EventsPerSecond float64 `json:"tail_events_per_second"`
+	BacklogRSSMiB   float64 `json:"backlog_tail_peak_rss_mib"`
+}
+
+// tailBench measures both and writes the report.
+func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duration, backlog int, resultsDir string) error {
+	rep := &tailReport{Time: time.Now().UTC().Truncate(time.Second), GitCommit: gitCommit(), Env: b.sluice.knobs,
+		LoadAvgBefore: loadAvg(), Rate: rate, RowsPerTx: perTx, PollMs: 5, BacklogRows: backlog}
+	for _, db := range []string{tailSourceDB, tailTargetDB} {
+		if err := b.dropDatabase(ctx, db); err != nil {
+			return err
+		}
+	}
+	if _, err := b.sluice.run(ctx, "", "migrate", "--source-dsn", b.dsn(tailSourceDB), "--target-dsn", b.dsn(tailTargetDB)); err != nil {
+		return err
+	}
+	if err := b.tailLatency(ctx, rep, dur); err != nil {
+		return err
+	}
+	if err := b.tailBacklog(ctx, rep); err != nil {
+		return err
+	}
+	rep.LoadAvgAfter = loadAvg()
+	fmt.Printf("\nsluice-bench tail: commit %s\n\n", rep.GitCommit)
+	fmt.Printf("| source commit → target commit | rows | rows/s | p50 ms | p90 ms | p99 ms | max ms | tail RSS MiB | consume RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| %d rows/s, %d rows per source transaction | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n",
+		rate, perTx, thousands(int64(rep.Rows)), rep.AchievedRate, rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs, rep.TailRSSMiB, rep.ConsumeRSS)
+	fmt.Printf("\n| tail alone, binlog backlog | events | seconds | events/s | peak RSS MiB |\n|---|---:|---:|---:|---:|\n")
+	fmt.Printf("| %s single-row inserts | %s | %.2f | %s | %.0f |\n", thousands(int64(backlog)), thousands(int64(backlog)),
+		rep.BacklogSeconds, thousands(int64(rep.EventsPerSecond)), rep.BacklogRSSMiB)
+	fmt.Printf("\nLatencies are observed by polling the target every %d ms. Load average before %s, after %s.\n", rep.PollMs, rep.LoadAvgBefore, rep.LoadAvgAfter)
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	var paths []string
+	for _, name := range []string{"tail-" + rep.Time.Format("20060102T150405Z") + ".json", "latest-tail.json"} {
+		p := filepath.Join(resultsDir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+		paths = append(paths, p)
+	}
+	fmt.Printf("wrote %s\n", strings.Join(paths, " and "))
+	if !b.keep {
+		for _, db := range []string{tailSourceDB, tailTargetDB} {
+			if err := b.dropDatabase(ctx, db); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// child is a long-running sluice process with a metrics endpoint.
+type child struct {
+	cmd     *exec.Cmd
+	metrics string // http://addr/metrics
+	exited  chan error
+}
+
+func (b *bench) startChild(ctx context.Context, args ...string) (*child, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd, _, _ := b.sluice.command(ctx, "", append(args, "--metrics-addr", addr))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("sluice %s: %w", args[0], err)
+	}
+	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", exited: make(chan error, 1)}
+	go func() { c.exited <- cmd.Wait() }()
+	// Ready once /readyz answers 200: connected to the database and Kafka.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return c, nil
+			}
+		}
+		select {
+		case err := <-c.exited:
+			return nil, fmt.Errorf("sluice %s exited before it was ready: %v", args[0], err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			return nil, fmt.Errorf("sluice %s: not ready within a minute", args[0])
+		}
+	}
+}
+
+// stop sends SIGTERM, waits, and returns the peak RSS in MiB.
+func (c *child) stop() (float64, error) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	err := <-c.exited
+	return float64(maxRSS(c.cmd.ProcessState)) / 1024, err
+}
+
+// metric sums the samples of one metric name on the child's /metrics.
+func (c *child) metric(name string) (float64, error) {
+	resp, err := http.Get(c.metrics)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
+// tailLatency inserts at the rate for dur with tail and consume running, and
+// observes each row's arrival in the target.
+func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Duration) error {
+	topic := b.name("tail")
+	defer b.forget(ctx, topic)
+	common := []string{"--brokers", b.brokers, "--topic", topic}
+	tl, err := b.startChild(ctx, append([]string{"tail", "--source-dsn", b.dsn(tailSourceDB), "--from", "now", "--tail-name", topic}, common...)...)
+	if err != nil {
+		return err
+	}
+	cons, err := b.startChild(ctx, append([]string{"consume", "--target-dsn", b.dsn(tailTargetDB), "--group", topic}, common...)...)
+	if err != nil {
+		_, _ = tl.stop()
+		return err
+	}
+
+	// The observer polls the target's new rows by its auto-increment id.
+	var mu sync.Mutex
+	seen := map[uint64]time.Time{}
+	octx, stopObserver := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var last uint64
+		tick := time.NewTicker(time.Duration(rep.PollMs) * time.Millisecond)
+		defer tick.Stop()
+		q := "SELECT id, source_id FROM " + tailTargetDB + ".records WHERE id > ? ORDER BY id"
+		for {
+			select {
+			case <-octx.Done():
+				return
+			case <-tick.C:
+			}
+			rows, err := b.db.QueryContext(octx, q, last)
+			if err != nil {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			for rows.Next() {
+				var id, src uint64
+				if rows.Scan(&id, &src) == nil {
+					last = max(last, id)
+					if _, dup := seen[src]; !dup {
+						seen[src] = now
+					}
+				}
+			}
+			mu.Unlock()
+			rows.Close()
+		}
+	}()
+
+	// The writers: rate rows a second in all, perTx rows per INSERT (one
+	// transaction each), on a fixed schedule of slots dealt round-robin to
+	// four connections, as several devices' gateways would write.
+	const writers = 4
+	b.db.SetMaxOpenConns(writers + 2)
+	committed := make([]map[uint64]time.Time, writers)
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) * float64(rep.RowsPerTx) / float64(rep.Rate))
+	slots := int(dur / interval)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wwg sync.WaitGroup
+	werrs := make(chan error, writers)
+	for w := range writers {
+		committed[w] = map[uint64]time.Time{}
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			var stmt strings.Builder
+			for i := w; i < slots; i += writers {
+				if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+					time.Sleep(wait)
+				}
+				stmt.Reset()
+				stmt.WriteString("INSERT INTO " + tailSourceDB + ".raw_records (date, timestamp, device_type, event_type, message) VALUES ")
+				for j := range rep.RowsPerTx {
+					n := i*rep.RowsPerTx + j
+					ts := base.Add(time.Duration(n) * time.Second)
+					if j > 0 {
+						stmt.WriteByte(',')
+					}
+					fmt.Fprintf(&stmt, "('%s','%s','bench-dev-%d','latency','row %d')", ts.Format(time.DateOnly), ts.Format(time.DateTime), n%50, n)
+				}
+				res, err := b.db.ExecContext(ctx, stmt.String())
+				if err != nil {
+					werrs <- fmt.Errorf("source insert: %w", err)
+					return
+				}
+				at := time.Now()
+				first, _ := res.LastInsertId() // a multi-row insert gets consecutive ids
+				for j := range rep.RowsPerTx {
+					committed[w][uint64(first)+uint64(j)] = at
+				}
+			}
+		}()
+	}
+	wwg.Wait()
+	close(werrs)
+	if err := <-werrs; err != nil {
+		stopObserver()
+		wg.Wait()
+		_, _ = tl.stop()
+		_, _ = cons.stop()
+		return err
+	}
+	n := slots * rep.RowsPerTx
+	rep.Seconds = time.Since(start).Seconds()
+	rep.Rows = n
+	rep.AchievedRate = float64(n) / rep.Seconds
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		mu.Lock()
+		got := len(seen)
+		mu.Unlock()
+		if got >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopObserver()
+			wg.Wait()
+			_, _ = tl.stop()
+			_, _ = cons.stop()
+			return fmt.Errorf("only %d of %d rows reached the target within 2 minutes of the last insert", got, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopObserver()
+	wg.Wait()
+	if rep.TailRSSMiB, err = tl.stop(); err != nil {
+		return fmt.Errorf("sluice tail: %w", err)
+	}
+	if rep.ConsumeRSS, err = cons.stop(); err != nil {
+		return fmt.Errorf("sluice consume: %w", err)
+	}
+	var delays []float64
+	for _, c := range committed {
+		for id, at := range c {
+			delays = append(delays, float64(seen[id].Sub(at).Microseconds())/1000)
+		}
+	}
+	slices.Sort(delays)
+	pct := func(p float64) float64 { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
+	rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs = pct(0.50), pct(0.90), pct(0.99), delays[len(delays)-1]
+	return nil
+}
+
+// tailBacklog writes BacklogRows single-row inserts with no tail running,
+// then times a tail that starts before them until it has committed them all.
+func (b *bench) tailBacklog(ctx context.Context, rep *tailReport) error {
+	var file string
+	var pos uint64
+	rows, err := b.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return err
+	}
+	cols, _ := rows.Columns()
+	if rows.Next() {
+		vals := make([]any, len(cols))
+		vals[0], vals[1] = &file, &pos
+		for i := 2; i < len(vals); i++ {
+			vals[i] = new(any)
+		}
+		err = rows.Scan(vals...)
+	}
+	rows.Close()
+	if err != nil || file == "" {
+		return fmt.Errorf("binlog position: %v (is log_bin on?)", err)
+	}
+	fmt.Printf("sluice-bench: writing a backlog of %s single-row inserts\n", thousands(int64(rep.BacklogRows)))
+	q := "INSERT INTO " + tailSourceDB + ".raw_records (date, timestamp, device_type, event_type, message) VALUES (?, ?, ?, 'backlog', ?)"
+	base := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < rep.BacklogRows; i += 4 {
+				ts := base.Add(time.Duration(i) * time.Second)
+				if _, err := b.db.ExecContext(ctx, q, ts.Format(time.DateOnly), ts, "bench-dev-"+strconv.Itoa(i%50), "backlog row "+strconv.Itoa(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("backlog insert: %w", err)
+	}
+	topic := b.name("tail-backlog")
+	defer b.forget(ctx, topic)
+	t0 := time.Now()
+	tl, err := b.startChild(ctx, "tail", "--source-dsn", b.dsn(tailSourceDB), "--from", fmt.Sprintf("%s:%d", file, pos),
+		"--tail-name", topic, "--brokers", b.brokers, "--topic", topic)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		v, err := tl.metric("sluice_tail_events_total")
+		if err == nil && int(v) >= rep.BacklogRows {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, _ = tl.stop()
+			return fmt.Errorf("tail streamed %v of %d backlog events in 10 minutes", v, rep.BacklogRows)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rep.BacklogSeconds = time.Since(t0).Seconds()
+	rep.EventsPerSecond = float64(rep.BacklogRows) / rep.BacklogSeconds
+	if rep.BacklogRSSMiB, err = tl.stop(); err != nil {
+		return fmt.Errorf("sluice tail: %w", err)
+	}
+	return nil
+}
