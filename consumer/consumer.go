@@ -16,6 +16,25 @@
 // flushes when full or when Linger has passed since its first record, so a
 // quiet topic is not held back.
 //
+// Deletes and backfill reads meet safely. Every change carries a version
+// when its source has a binlog position (schema.Source.Version: the binlog
+// file's sequence and offset), and the newest version of a key wins, however
+// late it arrives: an upsert applies only when it is not older than the row,
+// a delete removes the row only when the row is not newer, and a versioned
+// delete leaves a tombstone in <table>_tombstones with its version, so that a
+// backfill read taken before the delete (an older version, produced later)
+// is dropped instead of bringing the row back. An upsert not older than the
+// tombstone applies and removes it. The target table itself stays an exact
+// copy of the source (deletes are hard deletes), which is what sluice verify
+// compares. Within a batch the same rule picks the one change of each key
+// that is written. Changes without a version (a Debezium topic without
+// binlog positions) apply in partition order, as before: such a delete is a
+// hard delete and leaves no tombstone, which would have no version to
+// compare with. At equal versions the later change in the partition wins
+// everywhere; a backfill read's version (a snapshot's binlog position) is
+// never equal to a change's, since a transaction's events start after the
+// position where the previous one ends.
+//
 // A record that cannot be applied — it does not decode, or the target
 // cannot hold it (empty device_type/event_type, values longer than their
 // column as information_schema gives it, a date or timestamp outside years
@@ -33,6 +52,7 @@
 //	sluice_consumer_rows_inserted_total      rows new to the target
 //	sluice_consumer_duplicates_merged_total  records merged into a row the target or the batch already had
 //	sluice_consumer_rows_deleted_total       rows deleted by delete events
+//	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change
 //	sluice_consumer_batches_total            batches committed
 //	sluice_consumer_batch_records            records per batch (histogram)
 //	sluice_consumer_db_commit_seconds        time of one batch transaction (histogram)
@@ -135,8 +155,11 @@ type Stats struct {
 	Merged    int64 // records merged into an existing row or a later record of the same key
 	Unchanged int64 // of Merged: rows the target already had as the record says (nothing written)
 	Deleted   int64
-	Batches   int64
-	Dead      int64 // records sent to the dead-letter topic
+	// Tombstoned counts upserts dropped because a newer delete of their key
+	// left a tombstone: backfill reads taken before the delete.
+	Tombstoned int64
+	Batches    int64
+	Dead       int64 // records sent to the dead-letter topic
 }
 
 // Consumer is one group member. Create it with New and call Run once.
@@ -147,7 +170,9 @@ type Consumer struct {
 	limits  limits // the target's column sizes, for validation
 	metrics *Metrics
 	log     *slog.Logger
-	stats   struct{ records, upserted, inserted, merged, unchanged, deleted, batches, dead atomic.Int64 }
+	stats   struct {
+		records, upserted, inserted, merged, unchanged, deleted, tombstoned, batches, dead atomic.Int64
+	}
 }
 
 // New joins nothing yet: it builds the client and checks that the brokers
@@ -221,7 +246,8 @@ func (c *Consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]in
 func (c *Consumer) Stats() Stats {
 	s := &c.stats
 	return Stats{Records: s.records.Load(), Upserted: s.upserted.Load(), Inserted: s.inserted.Load(),
-		Merged: s.merged.Load(), Unchanged: s.unchanged.Load(), Deleted: s.deleted.Load(), Batches: s.batches.Load(), Dead: s.dead.Load()}
+		Merged: s.merged.Load(), Unchanged: s.unchanged.Load(), Deleted: s.deleted.Load(), Tombstoned: s.tombstoned.Load(),
+		Batches: s.batches.Load(), Dead: s.dead.Load()}
 }
 
 // Run consumes until ctx is cancelled (returning nil) or a record or the
@@ -376,6 +402,7 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	s.merged.Add(int64(merged + res.updated + res.unchanged))
 	s.unchanged.Add(int64(res.unchanged))
 	s.deleted.Add(int64(res.deleted))
+	s.tombstoned.Add(int64(res.tombstoned))
 	s.batches.Add(1)
 	s.dead.Add(int64(len(b.dead)))
 	m := c.metrics
@@ -384,10 +411,12 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	m.merged.Add(float64(merged + res.updated + res.unchanged))
 	m.unchanged.Add(float64(res.unchanged))
 	m.deleted.Add(float64(res.deleted))
+	m.tombstoned.Add(float64(res.tombstoned))
 	m.batches.Inc()
 	m.batchRecords.Observe(float64(b.records))
 	c.log.Debug("consumer: batch committed", "records", b.records, "rows", upserted, "inserted", res.inserted,
-		"updated", res.updated, "unchanged", res.unchanged, "merged_in_batch", merged)
+		"updated", res.updated, "unchanged", res.unchanged, "deleted", res.deleted, "skipped_tombstoned", res.tombstoned,
+		"merged_in_batch", merged)
 	b.reset()
 	return nil
 }

@@ -8,7 +8,7 @@ import (
 // Metrics are the consumer's Prometheus metrics, listed in the package doc.
 type Metrics struct {
 	records, upserted, inserted, merged, deleted, batches prometheus.Counter
-	unchanged                                             prometheus.Counter
+	unchanged, tombstoned                                 prometheus.Counter
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
@@ -38,6 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		merged:       counter("duplicates_merged_total", "Records merged into a row the target already had or into a later record of the same key in the batch."),
 		deleted:      counter("rows_deleted_total", "Target rows deleted by delete events."),
 		unchanged:    counter("rows_unchanged_total", "Rows the target already had as the record says (or newer): nothing was written."),
+		tombstoned:   counter("skipped_tombstoned_total", "Upserts dropped because a newer delete of their key left a tombstone (backfill reads taken before the delete)."),
 		batches:      counter("batches_total", "Batches committed to the target and then to Kafka."),
 		dbErrors:     counter("db_errors_total", "Failed attempts of a batch transaction."),
 		dbRetries:    counter("db_retries_total", "Batch transactions retried after a transient error."),
@@ -57,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		m.reg = reg
-		reg.MustRegister(m.unchanged, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
+		reg.MustRegister(m.unchanged, m.tombstoned, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
 			m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
 	}
 	return m

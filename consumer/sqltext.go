@@ -114,3 +114,18 @@ func appendTuple(dst []byte, it *item, loadedAt []byte, backslash bool) []byte {
 	dst = append(dst, loadedAt...)
 	return append(dst, ')')
 }
+
+// appendTombstone appends a delete's tombstone tuple in tombstoneCols order.
+func appendTombstone(dst []byte, it *item, deletedAt []byte, backslash bool) []byte {
+	dst = append(dst, '(')
+	dst = appendDateTime(dst, it.key.Timestamp)
+	dst = append(dst, ',')
+	dst = appendQuoted(dst, it.key.DeviceType, backslash)
+	dst = append(dst, ',')
+	dst = appendQuoted(dst, it.key.EventType, backslash)
+	dst = append(dst, ',')
+	dst = strconv.AppendUint(dst, it.version, 10)
+	dst = append(dst, ',')
+	dst = append(dst, deletedAt...)
+	return append(dst, ')')
+}

@@ -17,6 +17,8 @@ var (
 	targetDDL string
 	//go:embed sql/target_lineage.sql
 	lineageDDL string
+	//go:embed sql/target_tombstones.sql
+	tombstonesDDL string
 )
 
 // Table names. They are the earlier job's, so Sluice drops in beside it.
@@ -24,6 +26,10 @@ const (
 	SourceTable = "raw_records"
 	TargetTable = "records"
 )
+
+// TombstoneTable names the table of delete tombstones that sits beside a
+// target table: records_tombstones for records.
+func TombstoneTable(table string) string { return table + "_tombstones" }
 
 // QuoteIdent quotes a database or table name for MySQL. Names come from flags,
 // so they are quoted, never formatted in raw.
@@ -43,11 +49,15 @@ func MigrateSource(ctx context.Context, db *sql.DB, database string) error {
 	return createTable(ctx, db, database, sourceDDL)
 }
 
-// MigrateTarget creates the target database and records if missing, and adds
+// MigrateTarget creates the target database and records if missing, adds
 // the nullable lineage columns (source_id, source_version, loaded_at) to a
-// records table that lacks them, in place. Running it again changes nothing.
+// records table that lacks them, in place, and creates records_tombstones
+// beside it if missing. Running it again changes nothing.
 func MigrateTarget(ctx context.Context, db *sql.DB, database string) error {
 	if err := createTable(ctx, db, database, targetDDL); err != nil {
+		return err
+	}
+	if err := createTable(ctx, db, database, tombstonesDDL); err != nil {
 		return err
 	}
 	q, _ := QuoteIdent(database) // checked by createTable
@@ -102,18 +112,22 @@ func createTable(ctx context.Context, db *sql.DB, database, ddl string) error {
 }
 
 // TargetReady reports whether the target records table exists with every
-// lineage column, so a consumer can write without migrating first.
+// lineage column, and its tombstone table beside it, so a consumer can write
+// without migrating first.
 func TargetReady(ctx context.Context, db *sql.DB, database string) (bool, error) {
 	cols := lineageColumns()
 	args := []any{database, TargetTable}
 	for _, c := range cols {
 		args = append(args, c.name)
 	}
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ?
-		AND column_name IN (?`+strings.Repeat(",?", len(cols)-1)+`)`, args...).Scan(&n)
+	args = append(args, database, TombstoneTable(TargetTable))
+	var n, tombstones int
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ?
+			AND column_name IN (?`+strings.Repeat(",?", len(cols)-1)+`)),
+		(SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?)`, args...).Scan(&n, &tombstones)
 	if err != nil {
 		return false, fmt.Errorf("check target %s.%s: %w", database, TargetTable, err)
 	}
-	return n == len(cols), nil
+	return n == len(cols) && tombstones == 1, nil
 }
