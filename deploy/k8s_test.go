@@ -306,13 +306,21 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 		if d == nil {
 			t.Fatal("no Deployment sluice-tail")
 		}
-		if d.Spec.Replicas == nil || *d.Spec.Replicas > 1 {
-			t.Errorf("replicas %v: a tail runs alone (0 until tail mode lands, then 1)", d.Spec.Replicas)
+		// Exactly one: a second tail of the same name fences the first
+		// (same Kafka transactional id), so they would only take turns.
+		if d.Spec.Replicas == nil {
+			t.Error("replicas unset: want 1, explicitly")
+		} else if *d.Spec.Replicas != 1 {
+			t.Errorf("replicas %d: want exactly 1 (a tail runs alone)", *d.Spec.Replicas)
 		}
-		if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-			t.Errorf("strategy %q, want Recreate", d.Spec.Strategy.Type)
+		// Recreate stops the old pod before the new one starts.
+		if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || d.Spec.Strategy.RollingUpdate != nil {
+			t.Errorf("strategy %+v, want Recreate", d.Spec.Strategy)
 		}
 		c := onlyContainer(t, d.Spec.Template.Spec)
+		if !slices.Equal(c.Args, []string{"tail"}) {
+			t.Errorf("args %v, want [tail]", c.Args)
+		}
 		checkContainer(t, c, cfg, sec, true, false, true)
 		checkSelector(t, d)
 	})
