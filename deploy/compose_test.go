@@ -2,8 +2,10 @@ package deploy
 
 import (
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -59,9 +61,36 @@ func TestDockerCompose(t *testing.T) {
 			t.Errorf("%s: no command", s)
 		}
 	}
-	// Tail mode does not exist yet (issue 3): never started by a plain `up`.
-	if !slices.Contains(cfg.Services["tail"].Profiles, "tail") {
-		t.Errorf("tail: profiles %v, want the tail profile until tail mode lands", cfg.Services["tail"].Profiles)
+	// The tail runs on request (`--profile tail up -d tail`), never with a
+	// plain `up`, and as one container: scaling it would only fence.
+	tail := cfg.Services["tail"]
+	if !slices.Equal(tail.Profiles, []string{"tail"}) {
+		t.Errorf("tail: profiles %v, want [tail]: a plain `up` must not start it", tail.Profiles)
+	}
+	if !slices.Equal(tail.Command, []string{"tail"}) {
+		t.Errorf("tail: command %v, want [tail]", tail.Command)
+	}
+	if tail.ContainerName != "" || len(tail.Ports) > 0 {
+		t.Errorf("tail: container_name %q ports %v: Prometheus reaches it as tail:9464 inside the network", tail.ContainerName, tail.Ports)
+	}
+	for env, want := range map[string]string{"SLUICE_SOURCE_DSN": "@tcp(mysql:3306)/source_db", "SLUICE_BROKERS": "kafka:19092"} {
+		if got := tail.Environment[env]; !strings.HasSuffix(got, want) {
+			t.Errorf("tail: %s %q, want it to end in %s", env, got, want)
+		}
+	}
+	// What the tail needs of its source (the check it runs at start): the
+	// binlog in ROW format with full images, GTIDs on (MySQL 8), a server id.
+	mysqlArgs := cfg.Services["mysql"].Command
+	for _, want := range []string{"--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
+		"--gtid-mode=ON", "--enforce-gtid-consistency=ON", "--server-id=1"} {
+		if !slices.Contains(mysqlArgs, want) {
+			t.Errorf("mysql: command %v lacks %s", mysqlArgs, want)
+		}
+	}
+	// And the replication grants of the DSN's user, named in the init script.
+	grants := regexp.MustCompile(`(?im)^GRANT\s+REPLICATION SLAVE,\s*REPLICATION CLIENT\s+ON\s+\*\.\*\s+TO\s+'sluice'@'%';`)
+	if !grants.Match(readFile(t, filepath.Join(root, "deploy", "mysql-init", "10-sluice-grants.sql"))) {
+		t.Errorf("deploy/mysql-init/10-sluice-grants.sql does not grant sluice REPLICATION SLAVE, REPLICATION CLIENT")
 	}
 	// Prometheus must discover every service that runs sluice with metrics.
 	var prom struct {
