@@ -122,6 +122,35 @@ func TestTerraformParsesAndIsFormatted(t *testing.T) {
 		}
 	})
 
+	// One tail task at most, the old one gone before the new one starts (a
+	// second would fence the first), on unless tail_enabled = false.
+	t.Run("the tail service", func(t *testing.T) {
+		svc := resources["aws_ecs_service.tail"]
+		if svc == nil {
+			t.FailNow()
+		}
+		for attr, want := range map[string]string{
+			"desired_count":                      "var.tail_enabled ? 1 : 0",
+			"deployment_minimum_healthy_percent": "0",
+			"deployment_maximum_percent":         "100",
+			"task_definition":                    `aws_ecs_task_definition.this["tail"].arn`,
+		} {
+			if got := string(exprSource(t, dir, svc.Body.Attributes[attr])); got != want {
+				t.Errorf("aws_ecs_service.tail %s = %s, want %s", attr, got, want)
+			}
+		}
+		v := variables["tail_enabled"]
+		if v == nil {
+			t.Fatal("no variable tail_enabled")
+		}
+		if def := string(exprSource(t, dir, v.Body.Attributes["default"])); def != "true" {
+			t.Errorf("tail_enabled default %s, want true (tail mode has landed)", def)
+		}
+		if resources["aws_cloudwatch_metric_alarm.tail_failed"] == nil {
+			t.Error("no alarm for a tail that stops with an error")
+		}
+	})
+
 	t.Run("RDS Proxy and connection lifetime are documented", func(t *testing.T) {
 		vars := string(readFile(t, filepath.Join(dir, "variables.tf")))
 		for _, want := range []string{"RDS Proxy", "ConnMaxLifetime", "idle client timeout"} {

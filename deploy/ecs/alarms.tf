@@ -48,3 +48,37 @@ resource "aws_cloudwatch_metric_alarm" "run_not_succeeded" {
   treat_missing_data  = "breaching"
   alarm_actions       = var.alarm_actions
 }
+
+# The tail stopped with an error: a permanent one (purged binlog, missing
+# source settings or grants) or the stream failing 10 times in a row. Every
+# failed exit ends with one plain stderr line, `sluice tail: <error>`, also
+# for errors found at start, which log no JSON line of their own; a tail
+# stopped by a deployment or scale-in writes none. ECS starts a new task,
+# which resumes from the committed position; this alarm says the changes
+# stopped flowing meanwhile. Read /ecs/<name>/tail: the message names the fix
+# (and, for a purged binlog, the window to backfill).
+resource "aws_cloudwatch_log_metric_filter" "tail_failed" {
+  name           = "${var.name}-TailFailed"
+  log_group_name = aws_cloudwatch_log_group.this["tail"].name
+  pattern        = "\"sluice tail:\""
+
+  metric_transformation {
+    name      = "TailFailed"
+    namespace = "Sluice/${var.name}"
+    value     = "1"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "tail_failed" {
+  alarm_name          = "${var.name}-tail-failed"
+  alarm_description   = "The sluice tail stopped with an error: read /ecs/${var.name}/tail for what to fix."
+  namespace           = "Sluice/${var.name}"
+  metric_name         = "TailFailed"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+}

@@ -10,3 +10,6 @@ brokers            = "b-1.example.kafka.eu-west-1.amazonaws.com:9092,b-2.example
 schedule_timezone  = "Europe/Berlin"
 schedule_state     = "ENABLED"
 alarm_actions      = ["arn:aws:sns:eu-west-1:123456789012:oncall"]
+# The tail (binlog CDC): needs the source's binlog settings and grants; false
+# for a nightly-only deployment.
+tail_enabled = true

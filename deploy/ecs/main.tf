@@ -1,7 +1,7 @@
 # Sluice on ECS Fargate: the nightly `sluice run` started by EventBridge
 # Scheduler (schedule.tf), the consumer group as a service, and the tail as a
-# single-task service (off until tail mode lands). See the README, "Running
-# in production".
+# single-task service (tail_enabled). See the README, "Running in
+# production".
 
 data "aws_caller_identity" "current" {}
 
@@ -50,6 +50,8 @@ locals {
       secrets     = [local.target_dsn]
       environment = []
     }
+    # The tail holds at most --max-buffered-records (20000) records in flight
+    # to Kafka, like a consumer's batch: the consume sizing fits it.
     tail = {
       command     = ["tail"]
       cpu         = var.consume_cpu
@@ -96,7 +98,8 @@ resource "aws_ecs_task_definition" "this" {
     secrets      = each.value.secrets
     portMappings = [{ containerPort = 9464, protocol = "tcp", name = "metrics" }]
     # On SIGTERM a consumer abandons its uncommitted batch and leaves the
-    # group; a run exits 1 (its window is incomplete, and safe to re-run).
+    # group; a run exits 1 (its window is incomplete, and safe to re-run); the
+    # tail commits the source transactions it has read whole and exits.
     stopTimeout = 60
     logConfiguration = {
       logDriver = "awslogs"
@@ -134,8 +137,13 @@ resource "aws_ecs_service" "consume" {
   }
 }
 
-# The tail: one task at most, and the old one stops before the new one
-# starts (minimum 0 %, maximum 100 %), like Kubernetes' Recreate.
+# The tail: exactly one task while tail_enabled, and the old one stops before
+# the new one starts (minimum 0 %, maximum 100 %), like Kubernetes' Recreate.
+# A second task would take the same Kafka transactional id
+# (sluice-tail-<name>) and fence the first, so never more than 1. A task that
+# exits (a permanent error: purged binlog, missing settings or grants; its log
+# says what to fix) is replaced by ECS; the TailFailed alarm (alarms.tf)
+# reports it. Restarts resume from the last committed position.
 resource "aws_ecs_service" "tail" {
   name            = "${var.name}-tail"
   cluster         = aws_ecs_cluster.this.id

@@ -5,7 +5,7 @@
 # secret_recovery_window_days, also has the RDS Proxy advice).
 resource "aws_secretsmanager_secret" "dsn" {
   for_each = {
-    source = "Sluice source DSN (go-sql-driver form): sluice_src, SELECT on source_db (README, Schema)."
+    source = "Sluice source DSN (go-sql-driver form): sluice_src, SELECT on source_db, and REPLICATION SLAVE, REPLICATION CLIENT for the tail (README, Schema). A direct connection, not RDS Proxy."
     target = "Sluice target DSN (go-sql-driver form): sluice_dst, SELECT/INSERT/UPDATE/DELETE on target_db.records."
   }
 

@@ -122,10 +122,18 @@ variable "consume_memory" {
   default     = 1024
 }
 
+# On by default since tail mode landed, like the Kubernetes Deployment
+# (replicas 1): the tail is what makes the target near real time, and the
+# nightly run stays as the reconciliation. It needs the source's binlog
+# settings and grants (README, "Source settings and grants"); without them the
+# task stops with a message saying what to fix and ECS keeps restarting it, so
+# a nightly-only deployment, or one whose source is not ready yet, sets false.
+# Upgrading from a version of this module where it was false starts the tail
+# on the next apply, from the binlog's end (--from now).
 variable "tail_enabled" {
-  description = "Run the tail service (one task). Leave false until tail mode lands (issue 3): the image has no `tail` command yet."
+  description = "Run the tail service (`sluice tail`, binlog CDC): exactly one task. false leaves the service at 0 tasks."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # --- secrets, logs, alarms --------------------------------------------------
@@ -157,7 +165,7 @@ variable "log_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs (e.g. an SNS topic) notified when the nightly run fails or has not succeeded for a day. Empty: the alarms exist but notify no one."
+  description = "ARNs (e.g. an SNS topic) notified when the nightly run fails or has not succeeded for a day, or the tail stops with an error. Empty: the alarms exist but notify no one."
   type        = list(string)
   default     = []
 }
