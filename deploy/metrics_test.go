@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/schema"
+	"github.com/sluice-dev/sluice/tail"
 )
 
 // recorder is a Registerer that keeps every collector registered through it,
@@ -55,12 +56,14 @@ func (r *recorder) MustRegister(cs ...prometheus.Collector) {
 	}
 }
 
-// exposition is what a sluice process exports, built the way cmd/sluice
-// builds it: Go and process collectors, then the backfill, producer and
-// consumer metrics, with real Kafka clients (producer.New, consumer.New) so
-// that kprom registers its sluice_kafka_* families. The clients talk to an
-// in-process kfake broker on loopback; the consumer's database is never
-// reached for data (see blankDB).
+// exposition is what the sluice processes export, together, built the way
+// cmd/sluice builds it: Go and process collectors, then the backfill,
+// producer and consumer metrics, with real Kafka clients (producer.New,
+// consumer.New) so that kprom registers its sluice_kafka_* families, and the
+// tail's metrics (tail.NewMetrics, which is all `sluice tail` adds to the Go
+// and process collectors: its Kafka client registers no kprom metrics). The
+// clients talk to an in-process kfake broker on loopback; the consumer's
+// database is never reached for data (see blankDB).
 type exposition struct {
 	names map[string]family // every metric family the registries declare
 	text  []byte            // GET /metrics, as promhttp serves it
@@ -101,6 +104,7 @@ func sluiceExposition(t *testing.T) exposition {
 	reg := &recorder{Registry: prometheus.NewPedanticRegistry()}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	backfill.NewMetrics(reg)
+	tail.NewMetrics(reg)
 
 	pcfg := producer.DefaultConfig()
 	pcfg.Brokers, pcfg.Partitions, pcfg.DialTimeout = brokers, 2, 5*time.Second
@@ -290,7 +294,9 @@ func TestExpositionPassesPromtool(t *testing.T) {
 	promtool := needTool(t, "promtool", "prometheus")
 	exp := sluiceExposition(t)
 	for _, want := range []string{"sluice_backfill_rows_read_total", "sluice_producer_records_total",
-		"sluice_consumer_lag_records", "sluice_kafka_producer_connects_total", "sluice_kafka_consumer_connects_total"} {
+		"sluice_consumer_lag_records", "sluice_kafka_producer_connects_total", "sluice_kafka_consumer_connects_total",
+		"sluice_tail_seconds_behind_source", "sluice_tail_events_total", "sluice_tail_binlog_position",
+		"sluice_tail_commit_seconds_bucket", "sluice_tail_reconnects_total"} {
 		if !strings.Contains(string(exp.text), "\n"+want) {
 			t.Errorf("exposition lacks %s", want)
 		}
@@ -335,12 +341,14 @@ func TestReferencedMetricsAreExported(t *testing.T) {
 			`sum(rate(sluice_consumer_rows_upserted_total[5m]))`,
 			`histogram_quantile(0.99, sum by (le) (rate(sluice_consumer_db_commit_seconds_bucket[5m])))`,
 			`sum(sluice_consumer_batch_records_sum) / sum(sluice_consumer_batch_records_count)`,
-			`sum(rate(sluice_tail_seconds_behind_source[5m]))`, // not exported (yet)
-			`sluice_consumer_rows_upserted_total_bucket`,       // a counter has no buckets
-			`sluice_consumer_lag_records_count`,                // nor does a gauge
+			`max(sluice_tail_seconds_behind_source) > 60`,
+			`histogram_quantile(0.99, sum by (le) (rate(sluice_tail_commit_seconds_bucket[5m])))`,
+			`max(sluice_tail_lag_seconds)`,               // not a metric: the tail's is seconds_behind_source
+			`sluice_consumer_rows_upserted_total_bucket`, // a counter has no buckets
+			`sluice_consumer_lag_records_count`,          // nor does a gauge
 		}
 		got := unknownMetrics(exprs, exp.names)
-		want := []string{"sluice_consumer_lag_records_count", "sluice_consumer_rows_upserted_total_bucket", "sluice_tail_seconds_behind_source"}
+		want := []string{"sluice_consumer_lag_records_count", "sluice_consumer_rows_upserted_total_bucket", "sluice_tail_lag_seconds"}
 		if !slices.Equal(got, want) {
 			t.Errorf("unknownMetrics = %v, want %v", got, want)
 		}
