@@ -30,7 +30,8 @@ type batch struct {
 	linger  time.Duration
 	items   []item
 	offsets map[string]map[int32]kgo.EpochOffset
-	records int           // records taken, applied or not
+	records int           // records taken, applied or not, and transaction markers
+	markers int           // of records: transaction markers
 	dead    []*kgo.Record // dead letters to send before the offsets commit
 	started time.Time     // when the first record arrived
 }
@@ -61,6 +62,13 @@ func (b *batch) add(r *kgo.Record, ev *schema.Event, now time.Time) {
 	t[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 }
 
+// mark takes a transaction marker: nothing to apply, but its offset is
+// committed with the batch.
+func (b *batch) mark(r *kgo.Record, now time.Time) {
+	b.add(r, nil, now)
+	b.markers++
+}
+
 // room is how many more records the batch takes.
 func (b *batch) room() int { return b.size - b.records }
 
@@ -82,7 +90,7 @@ func (b *batch) reset() {
 	clear(b.dead)
 	b.dead = b.dead[:0]
 	clear(b.offsets)
-	b.records = 0
+	b.records, b.markers = 0, 0
 	b.started = time.Time{}
 }
 

@@ -204,6 +204,11 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers (the tail writes in transactions) are kept so
+		// that their offsets are committed too: without them a caught-up
+		// group stays one offset short of every transactional partition's
+		// end, and `run` would wait for it forever.
+		kgo.KeepControlRecords(),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DialTimeout(cfg.DialTimeout),
@@ -274,6 +279,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return err
 		}
 		var recErr error
+		caughtUp := true // every partition polled is read up to its end
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
 				if recErr != nil {
@@ -284,12 +290,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if n := len(p.Records); n > 0 {
 				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
 				c.metrics.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+				end := p.HighWatermark
+				if p.LastStableOffset >= 0 && p.LastStableOffset < end {
+					end = p.LastStableOffset // an open transaction: nothing past it can be read yet
+				}
+				caughtUp = caughtUp && p.Records[n-1].Offset+1 >= end
 			}
 		})
 		if recErr != nil {
 			return recErr
 		}
-		if b.due(time.Now()) {
+		// Caught up (what was polled reaches the partitions' ends and nothing
+		// more is buffered): waiting out the linger time would only add
+		// latency, since no more records are there to fill the batch. Under
+		// a backlog the group is behind and batches still fill.
+		if b.due(time.Now()) || (b.records > 0 && caughtUp && c.cl.BufferedFetchRecords() == 0) {
 			if err := c.flush(ctx, b); err != nil {
 				return err
 			}
@@ -324,8 +339,12 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 // take decodes, validates and transforms one record into the batch, or
 // sets it aside as a dead letter.
 func (c *Consumer) take(b *batch, r *kgo.Record) error {
-	c.metrics.records.Inc()
 	now := time.Now()
+	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
+		b.mark(r, now)
+		return nil
+	}
+	c.metrics.records.Inc()
 	if len(r.Value) == 0 { // a tombstone after a delete: nothing to apply
 		b.add(r, nil, now)
 		return nil
@@ -396,7 +415,7 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	}
 	upserted := len(b.items) - res.deleted
 	s := &c.stats
-	s.records.Add(int64(b.records))
+	s.records.Add(int64(b.records - b.markers))
 	s.upserted.Add(int64(res.inserted + res.updated))
 	s.inserted.Add(int64(res.inserted))
 	s.merged.Add(int64(merged + res.updated + res.unchanged))

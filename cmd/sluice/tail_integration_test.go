@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/schema"
 )
 
@@ -360,4 +361,113 @@ func TestIntegrationTailChecksServerSettings(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "binlog_row_image is MINIMAL") {
 		t.Errorf("tail with binlog_row_image=MINIMAL: exit %d, want 1 naming binlog_row_image:\n%s", code, errOut)
 	}
+}
+
+// waitGroupCaughtUp waits until group has committed every partition of
+// topic up to its end offsets as they are now.
+func (e *itEnv) waitGroupCaughtUp(topic, group string, d time.Duration) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	ends, err := consumer.EndOffsets(ctx, e.adm, topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := consumer.WaitCaughtUp(ctx, e.adm, group, topic, ends, 100*time.Millisecond); err != nil {
+		e.t.Fatalf("group %s on %s: %v", group, topic, err)
+	}
+}
+
+// The backfill reads a row, then the source updates or deletes it, and the
+// tail's event reaches the target first; the backfill's older read arrives
+// last. The target must keep the update and must not bring the deleted row
+// back. The read is held back by producing the backfill to a topic that is
+// applied only after the tail's.
+func TestIntegrationTailBesideBackfillOlderReadsArriveLate(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	e.must(append([]string{"seed", "--rows", "3000"}, e.window()...)...)
+	tl, tlogs := e.startTail("--from", "now")
+	late := e.topic + ".late-backfill"
+	e.extraEnv = []string{"SLUICE_TOPIC=" + late}
+	e.must(append([]string{"backfill"}, e.window()...)...)
+	e.extraEnv = nil
+
+	// After the reads: update, move (dedupe-key change) and delete rows
+	// the backfill has read, and insert new ones.
+	rng := rand.New(rand.NewPCG(9, 10))
+	var ch changes
+	for round := range 5 {
+		e.mutate(rng, round, &ch)
+	}
+	updated := e.srcExec("UPDATE {src}.raw_records SET message = CONCAT('after the read ', id) WHERE id % 7 = 0")
+	deleted := e.srcExec("DELETE FROM {src}.raw_records WHERE id % 11 = 0")
+	if updated == 0 || deleted == 0 {
+		t.Fatalf("updated %d, deleted %d: the test needs both", updated, deleted)
+	}
+	stillUpdated := e.count("SELECT COUNT(*) FROM " + e.src + ".raw_records WHERE message LIKE 'after the read %'")
+	cons, clogs := e.startProc("consume")
+	deadline := time.Now().Add(time.Minute)
+	for e.count("SELECT COUNT(*) FROM "+e.dst+".records WHERE message LIKE 'AFTER THE READ %'") < stillUpdated {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tail's updates did not reach the target:\n%s\n%s", tlogs, clogs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.waitGroupCaughtUp(e.topic, e.group, time.Minute)
+	stopProc(t, cons, clogs)
+
+	// Now the older reads, all of them, through a second group.
+	e.extraEnv = []string{"SLUICE_TOPIC=" + late, "SLUICE_GROUP=" + e.group + "-late"}
+	lateCons, lateLogs := e.startProc("consume")
+	e.waitGroupCaughtUp(late, e.group+"-late", time.Minute)
+	stopProc(t, lateCons, lateLogs)
+	e.extraEnv = nil
+	stopProc(t, tl, tlogs)
+
+	if same, what := e.sourceEqualsTarget(); !same {
+		t.Errorf("after the older backfill reads: %s", what)
+	}
+	if n := e.count("SELECT COUNT(*) FROM " + e.dst + ".records WHERE source_id % 11 = 0"); n != 0 {
+		t.Errorf("%d deleted rows came back from older backfill reads", n)
+	}
+	if n := e.count("SELECT COUNT(*) FROM " + e.dst + ".records WHERE source_id % 7 = 0 AND source_id % 11 <> 0 AND message NOT LIKE 'AFTER THE READ %'"); n != 0 {
+		t.Errorf("%d updated rows were overwritten by older backfill reads", n)
+	}
+	e.must(append([]string{"verify"}, e.window()...)...)
+}
+
+// A backfill of the window runs while the source changes and the tail and
+// the consumers run: whatever the interleaving, the target ends equal to the
+// source.
+func TestIntegrationTailBesideConcurrentBackfill(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	e.must(append([]string{"seed", "--rows", "20000"}, e.window()...)...)
+	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "20ms")
+	cons, clogs := e.startProc("consume", "--linger", "50ms")
+	bf, blogs := e.startProc(append([]string{"backfill", "--chunk-size", "500", "--readers", "2"}, e.window()...)...)
+	done := make(chan error, 1)
+	go func() { done <- bf.Wait() }()
+	rng := rand.New(rand.NewPCG(11, 12))
+	var ch changes
+	rounds := 0
+	for running := true; running; rounds++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("backfill: %v\n%s", err, blogs)
+			}
+			running = false
+		default:
+		}
+		e.mutate(rng, rounds%160, &ch)
+		e.srcExec("UPDATE {src}.raw_records SET message = CONCAT('concurrent ', ?, ' ', id) WHERE id % 97 = ?", rounds, rounds%97)
+		e.srcExec("DELETE FROM {src}.raw_records WHERE id % 89 = ?", rounds%89)
+	}
+	t.Logf("%d rounds of changes while the backfill ran", rounds)
+	e.waitSame(2*time.Minute, tlogs, clogs)
+	e.must(append([]string{"verify"}, e.window()...)...)
+	stopProc(t, tl, tlogs)
+	stopProc(t, cons, clogs)
 }
