@@ -63,8 +63,8 @@ func TestPromtool(t *testing.T) {
 	}
 }
 
-// TestAlertRulesCoverTheIssue pins the alerts the deploy issue asks for that
-// can be expressed today, so a rename is a deliberate change.
+// TestAlertRulesCoverTheIssue pins the alerts the deploy and tail issues ask
+// for, so a rename is a deliberate change.
 func TestAlertRulesCoverTheIssue(t *testing.T) {
 	var rf ruleFile
 	if err := yaml.Unmarshal(readFile(t, filepath.Join(repoRoot(t), "deploy", "prometheus", "alerts.yml")), &rf); err != nil {
@@ -82,6 +82,9 @@ func TestAlertRulesCoverTheIssue(t *testing.T) {
 		"SluiceConsumerLagGrowing":     "sluice_consumer_lag_records",
 		"SluiceConsumerDBErrors":       "sluice_consumer_db_errors_total",
 		"SluiceOffsetCommitErrors":     "sluice_consumer_offset_commit_errors_total",
+		"SluiceTailBehind":             "sluice_tail_seconds_behind_source) > 60",
+		"SluiceTailDown":               "absent(sluice_tail_seconds_behind_source)",
+		"SluiceTailReconnecting":       "increase(sluice_tail_reconnects_total[15m])",
 	} {
 		if expr, ok := have[alert]; !ok {
 			t.Errorf("alert %s missing", alert)
