@@ -93,6 +93,10 @@ func TestDashboard(t *testing.T) {
 		"offset commit errors":   "sluice_consumer_offset_commit_errors_total",
 		"backfill progress":      "sluice_backfill_progress_ratio",
 		"backfill chunks (done)": "sluice_backfill_chunks_done_total",
+		"tail seconds behind":    "sluice_tail_seconds_behind_source",
+		"tail events by op":      "sum by (op) (rate(sluice_tail_events_total",
+		"tail commit time p99":   "histogram_quantile(0.99, sum by (le) (rate(sluice_tail_commit_seconds_bucket",
+		"tail stream restarts":   "sluice_tail_reconnects_total",
 	} {
 		if !strings.Contains(all.String(), expr) {
 			t.Errorf("no panel shows %s (%s)", what, expr)
