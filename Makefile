@@ -109,6 +109,15 @@ bench: build up
 	$(GO) run ./cmd/sluice-bench --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) $(BENCH_FLAGS)
 	@echo "Go micro-benchmarks (A vs B pairs, no servers): make bench-go"
 
+# The tail benchmark: p50/p99 from source commit to target commit at
+# TAIL_RATE inserts/s with `sluice tail` and `sluice consume` running, then
+# the events/s the tail alone streams from a binlog backlog.
+TAIL_RATE ?= 2000
+TAIL_DURATION ?= 30s
+.PHONY: bench-tail
+bench-tail: build up
+	$(GO) run ./cmd/sluice-bench --sluice $(BIN) --results $(BENCH_RESULTS) --tail-rate $(TAIL_RATE) --tail-duration $(TAIL_DURATION) $(BENCH_FLAGS)
+
 .PHONY: bench-go
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

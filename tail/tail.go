@@ -473,7 +473,14 @@ func (t *Tail) purged(ctx context.Context, from Position, myErr *mysql.MyError, 
 // events of the configured table into the open Kafka transaction.
 func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.BinlogEvent) error {
 	h := ev.Header
-	if h.Timestamp > 0 && h.EventType != replication.HEARTBEAT_EVENT && h.EventType != replication.HEARTBEAT_LOG_EVENT_V2 {
+	if h.EventType == replication.HEARTBEAT_EVENT || h.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
+		// The server has nothing more to send: caught up.
+		if !s.inTx {
+			t.setBehind(0, true)
+		}
+		return nil
+	}
+	if h.Timestamp > 0 {
 		s.lastEvent = time.Unix(int64(h.Timestamp), 0)
 		t.setBehind(time.Since(s.lastEvent).Seconds(), false)
 	}
@@ -708,7 +715,11 @@ func (t *Tail) endTransaction(ctx context.Context, commit bool) error {
 	ferr := t.cl.Flush(ctx)
 	perr := t.takeProdErr()
 	if ferr == nil && perr == nil && commit {
-		return t.cl.EndTransaction(ctx, kgo.TryCommit)
+		err := t.cl.EndTransaction(ctx, kgo.TryCommit)
+		if err != nil {
+			t.abort(ctx) // leave the client ready for the next transaction
+		}
+		return err
 	}
 	t.abort(ctx)
 	if perr != nil {
