@@ -15,5 +15,7 @@ cat <<TXT
   Metrics:         while a command runs (e.g. bin/sluice consume), http://127.0.0.1:9464/metrics
   Verify again:    bin/sluice verify --start-at "$day 00:00:00" --end-at "$next 00:00:00"
   Re-run (safe):   bin/sluice run --start-at "$day 00:00:00" --end-at "$next 00:00:00"
+  Near real time:  bin/sluice tail & bin/sluice consume --metrics-addr 127.0.0.1:9465 &
+                   then insert, update or delete in source_db.raw_records and watch target_db.records
   Stop the stack:  make down     (data kept in .sluice/stack; deploy/local/stack.sh destroy removes it)
 TXT
