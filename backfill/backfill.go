@@ -21,6 +21,15 @@
 // after the acknowledgement), and a run of the same window started again
 // skips them: an interrupted run resumes instead of starting over.
 //
+// Every chunk's events carry the source binlog position that matches what
+// the chunk read, so that the consumer can order them against binlog changes
+// of the same rows: a read never wins over a change it did not see. On
+// MariaDB (and Percona Server) a chunk is read in its own read-only
+// transaction WITH CONSISTENT SNAPSHOT and labelled with that snapshot's
+// binlog position (Binlog_snapshot_file/_position); on MySQL, with the
+// binlog position read just before the chunk's query, never newer than what
+// the query sees; without a binlog, with none (see snapshot.go).
+//
 // Rows inserted into the window after the range was planned (ids beyond the
 // planned maximum) are not read; the tail, or a later run, picks them up.
 //
@@ -151,7 +160,14 @@ type Backfill struct {
 	idsResumed         atomic.Uint64
 	rowsRead, acked    atomic.Int64
 	retries            atomic.Int64
-	position           schema.Source
+
+	// position is the source template of every event, and the binlog
+	// position at the start of the run; each chunk's events carry their own
+	// label (see labelMode), taken as labels says.
+	position    schema.Source
+	labels      labelMode
+	statusQuery string        // the statement that reads the binlog position, for labelBefore
+	afterLabel  func(c Chunk) // tests: runs between taking a chunk's label and reading it
 }
 
 // New prepares a backfill. db is the source; m may be nil.
@@ -215,33 +231,6 @@ func (b *Backfill) IDRange(ctx context.Context) (lo, hi uint64, ok bool, err err
 	return lo, hi, true, nil
 }
 
-// capturePosition records the source's binlog position at the start of the
-// read, as Debezium does for snapshot events. Without the REPLICATION CLIENT
-// privilege or a binlog it stays unknown, which is not an error.
-func (b *Backfill) capturePosition(ctx context.Context) {
-	for _, q := range []string{"SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"} {
-		rows, err := b.db.QueryContext(ctx, q)
-		if err != nil {
-			continue
-		}
-		cols, _ := rows.Columns()
-		if rows.Next() && len(cols) >= 2 {
-			vals := make([]any, len(cols))
-			var file string
-			var pos uint64
-			vals[0], vals[1] = &file, &pos
-			for i := 2; i < len(cols); i++ {
-				vals[i] = new(sql.RawBytes)
-			}
-			if rows.Scan(vals...) == nil {
-				b.position.File, b.position.Pos = file, pos
-			}
-		}
-		rows.Close()
-		return
-	}
-}
-
 // work is one chunk on its way through the readers.
 type work struct {
 	c       Chunk
@@ -276,11 +265,13 @@ func (b *Backfill) Run(ctx context.Context) error {
 		}
 		saved = Coalesce(saved)
 	}
-	b.capturePosition(ctx)
+	if b.labels == labelUnknown {
+		b.detectLabels(ctx)
+	}
 	total := hi - lo + 1
 	b.ids.Store(total)
 	b.log.Info("backfill: planned", "min_id", lo, "max_id", hi, "chunk_size", b.cfg.ChunkSize, "readers", b.cfg.Readers,
-		"attempts", b.cfg.ChunkAttempts, "binlog_file", b.position.File, "binlog_pos", b.position.Pos)
+		"attempts", b.cfg.ChunkAttempts, "binlog_labels", b.labels.String(), "binlog_file", b.position.File, "binlog_pos", b.position.Pos)
 	if len(saved) > 0 {
 		b.log.Info("backfill: resuming from saved progress; skipping the ranges an earlier run produced", "ranges", len(saved),
 			"first", saved[0].String(), "last", saved[len(saved)-1].String())
@@ -404,10 +395,11 @@ func (b *Backfill) Run(ctx context.Context) error {
 				case <-gctx.Done():
 					return nil
 				}
+				var label schema.Source
 				for {
 					w.attempt++
 					var err error
-					if rows, err = b.readChunk(gctx, w.c, rows[:0]); err == nil {
+					if rows, label, err = b.readChunk(gctx, w.c, rows[:0]); err == nil {
 						break
 					}
 					if gctx.Err() != nil {
@@ -427,7 +419,7 @@ func (b *Backfill) Run(ctx context.Context) error {
 						return nil
 					}
 				}
-				events = b.toEvents(rows, events[:0])
+				events = b.toEvents(rows, label, events[:0])
 				n := int64(len(rows))
 				if err := b.sink.Send(gctx, events, func(err error) { settle(w, n, err) }); err != nil {
 					pending.Done() // the Sink did not take the chunk: acked will not be called
@@ -474,15 +466,61 @@ func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error
 	return n, true, nil
 }
 
-// readChunk reads the window's rows of one chunk, appending them to rows.
-// Its errors name the table and the last id read; the caller names the chunk.
-func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([]schema.Row, error) {
+// readChunk reads the window's rows of one chunk, appending them to rows,
+// and returns the source label of its events: the binlog position that
+// matches what it read, taken as b.labels says. Its errors name the table
+// and the last id read; the caller names the chunk.
+func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([]schema.Row, schema.Source, error) {
 	t0 := time.Now()
+	label := b.position
+	label.File, label.Pos = "", 0
+	var err error
+	switch b.labels {
+	case labelSnapshot:
+		label, err = b.inSnapshot(ctx, func(_ schema.Source, conn *sql.Conn) error {
+			if b.afterLabel != nil {
+				b.afterLabel(c)
+			}
+			rows, err = b.selectChunk(ctx, conn, c, rows)
+			return err
+		})
+	case labelBefore:
+		var ok bool
+		if label.File, label.Pos, ok, err = binlogStatus(ctx, b.db, b.statusQuery); err == nil && !ok {
+			err = fmt.Errorf("%s: no binlog position", b.statusQuery)
+		}
+		if err != nil {
+			return rows, label, fmt.Errorf("label %s.%s: %w", b.cfg.Database, b.cfg.Table, err)
+		}
+		if b.afterLabel != nil {
+			b.afterLabel(c)
+		}
+		rows, err = b.selectChunk(ctx, b.db, c, rows)
+	default:
+		rows, err = b.selectChunk(ctx, b.db, c, rows)
+	}
+	if err != nil {
+		return rows, label, err
+	}
+	b.rowsRead.Add(int64(len(rows)))
+	b.metrics.rowsRead.Add(float64(len(rows)))
+	b.metrics.chunkRead.Observe(time.Since(t0).Seconds())
+	return rows, label, nil
+}
+
+// queryer is what a chunk is read through: the pool, or the connection that
+// holds the chunk's consistent snapshot.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// selectChunk runs the chunk's keyset query.
+func (b *Backfill) selectChunk(ctx context.Context, db queryer, c Chunk, rows []schema.Row) ([]schema.Row, error) {
 	q := b.query[0]
 	if c.IncludeLo {
 		q = b.query[1]
 	}
-	res, err := b.db.QueryContext(ctx, q, c.Lo, c.Hi, b.cfg.Start, b.cfg.End)
+	res, err := db.QueryContext(ctx, q, c.Lo, c.Hi, b.cfg.Start, b.cfg.End)
 	if err != nil {
 		return rows, fmt.Errorf("read %s.%s: %w", b.cfg.Database, b.cfg.Table, err)
 	}
@@ -497,9 +535,6 @@ func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([
 	if err := res.Err(); err != nil {
 		return rows, fmt.Errorf("read %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
 	}
-	b.rowsRead.Add(int64(len(rows)))
-	b.metrics.rowsRead.Add(float64(len(rows)))
-	b.metrics.chunkRead.Observe(time.Since(t0).Seconds())
 	return rows, nil
 }
 
@@ -510,10 +545,9 @@ func lastID(rows []schema.Row) uint64 {
 	return rows[len(rows)-1].ID
 }
 
-// toEvents wraps rows as snapshot-read change events.
-func (b *Backfill) toEvents(rows []schema.Row, events []schema.Event) []schema.Event {
+// toEvents wraps rows as snapshot-read change events with the chunk's label.
+func (b *Backfill) toEvents(rows []schema.Row, src schema.Source, events []schema.Event) []schema.Event {
 	now := time.Now().UnixMilli()
-	src := b.position
 	src.TsMs = now
 	for i := range rows {
 		events = append(events, schema.Event{After: &rows[i], Source: src, Op: schema.OpRead, TsMs: now})

@@ -20,7 +20,7 @@ import (
 
 // sourceDB returns a fresh source database on the project's MariaDB; with
 // SLUICE_REQUIRE_INTEGRATION=1 or CI=true a missing server fails the test.
-func sourceDB(t *testing.T) (*sql.DB, string) {
+func sourceDB(t testing.TB) (*sql.DB, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: -short")
