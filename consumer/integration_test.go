@@ -27,7 +27,7 @@ import (
 // servers returns the project's MariaDB (an admin connection with no default
 // database) and the kfake broker, as `make test` starts them; with
 // SLUICE_REQUIRE_INTEGRATION=1 or CI=true, missing servers fail the test.
-func servers(t *testing.T) (*sql.DB, string) {
+func servers(t testing.TB) (*sql.DB, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: -short")

@@ -239,7 +239,9 @@ func TestIntegrationTombstonesInOneBatch(t *testing.T) {
 		change(schema.OpRead, "s3", "read", P), change(schema.OpDelete, "s3", "", Q),
 		change(schema.OpRead, "s4", "read before the delete", P), change(schema.OpDelete, "s4", "", Q), // a key new to the target
 	)
-	second := w.member(time.Second, nil) // everything arrives within the linger: one batch
+	// The 8 records are in the log before the member starts: its first fetch
+	// takes them all, into one batch.
+	second := w.member(time.Second, nil)
 	stop = w.start(second)
 	w.caughtUp()
 	if err := stop(); err != nil {
