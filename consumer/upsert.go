@@ -52,7 +52,9 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		return nil, fmt.Errorf("target %s.%s: look up the table: %w", database, tombs, err)
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("target %s.%s is missing: deletes leave tombstones there so that an older change cannot bring a row back (run 'sluice migrate')",
+		// information_schema lists only the tables the user has a privilege
+		// on: a missing grant looks the same as a missing table.
+		return nil, fmt.Errorf("target %s.%s is missing, or this user has no privilege on it: deletes leave tombstones there so that an older change cannot bring a row back (run 'sluice migrate', and grant the consumer's user SELECT, INSERT, UPDATE, DELETE on it)",
 			database, tombs)
 	}
 	var mode string
