@@ -106,7 +106,9 @@ lint:
 BENCH_RESULTS ?= bench/results
 BENCH_FLAGS   ?=
 bench: build up
-	$(GO) run ./cmd/sluice-bench --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) $(BENCH_FLAGS)
+	@set -euo pipefail; eval "$$($(STACK) env)"; \
+	  $(GO) run ./cmd/sluice-bench --mysql-dsn "$${SLUICE_SOURCE_DSN%source_db}" --brokers "$$SLUICE_BROKERS" \
+	  --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) $(BENCH_FLAGS)
 	@echo "Go micro-benchmarks (A vs B pairs, no servers): make bench-go"
 
 # The tail benchmark: p50/p99 from source commit to target commit at
@@ -116,7 +118,9 @@ TAIL_RATE ?= 2000
 TAIL_DURATION ?= 30s
 .PHONY: bench-tail
 bench-tail: build up
-	$(GO) run ./cmd/sluice-bench --sluice $(BIN) --results $(BENCH_RESULTS) --tail-rate $(TAIL_RATE) --tail-duration $(TAIL_DURATION) $(BENCH_FLAGS)
+	@set -euo pipefail; eval "$$($(STACK) env)"; \
+	  $(GO) run ./cmd/sluice-bench --mysql-dsn "$${SLUICE_SOURCE_DSN%source_db}" --brokers "$$SLUICE_BROKERS" \
+	  --sluice $(BIN) --results $(BENCH_RESULTS) --tail-rate $(TAIL_RATE) --tail-duration $(TAIL_DURATION) $(BENCH_FLAGS)
 
 .PHONY: bench-go
 bench-go:
