@@ -486,7 +486,7 @@ func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([
 		})
 	case labelBefore:
 		var ok bool
-		if label.File, label.Pos, ok, err = binlogStatus(ctx, b.db, b.statusQuery); err == nil && !ok {
+		if label.File, label.Pos, ok, err = schema.BinlogStatus(ctx, b.db, b.statusQuery); err == nil && !ok {
 			err = fmt.Errorf("%s: no binlog position", b.statusQuery)
 		}
 		if err != nil {

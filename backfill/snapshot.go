@@ -59,10 +59,6 @@ func (m labelMode) String() string {
 	return "unknown"
 }
 
-// statusQueries read the binlog position: MySQL 8.2 and later renamed SHOW
-// MASTER STATUS, which 8.4 no longer has.
-var statusQueries = []string{"SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"}
-
 const (
 	startSnapshot  = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
 	snapshotStatus = "SHOW STATUS LIKE 'binlog\\_snapshot\\_%'"
@@ -86,8 +82,8 @@ func (b *Backfill) detectLabels(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	for _, q := range statusQueries {
-		file, pos, ok, err := binlogStatus(ctx, b.db, q)
+	for _, q := range schema.BinlogStatusQueries {
+		file, pos, ok, err := schema.BinlogStatus(ctx, b.db, q)
 		if err != nil {
 			continue // unknown statement on this server, or not permitted
 		}
@@ -170,30 +166,4 @@ func snapshotPosition(ctx context.Context, conn *sql.Conn) (string, uint64, erro
 		return "", 0, fmt.Errorf("%w (binlog_snapshot_file %q, binlog_snapshot_position %q)", errNoSnapshotPosition, file, pos)
 	}
 	return file, n, nil
-}
-
-// binlogStatus reads the current binlog position with q, one of
-// statusQueries. ok is false when the server has no binlog.
-func binlogStatus(ctx context.Context, db *sql.DB, q string) (file string, pos uint64, ok bool, err error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return "", 0, false, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return "", 0, false, err
-	}
-	if !rows.Next() || len(cols) < 2 {
-		return "", 0, false, rows.Err()
-	}
-	vals := make([]any, len(cols))
-	vals[0], vals[1] = &file, &pos
-	for i := 2; i < len(cols); i++ {
-		vals[i] = new(sql.RawBytes)
-	}
-	if err := rows.Scan(vals...); err != nil {
-		return "", 0, false, err
-	}
-	return file, pos, file != "", nil
 }

@@ -45,8 +45,8 @@ func (s *labelSink) Send(_ context.Context, events []schema.Event, acked func(er
 // binlogVersion is the source's current binlog position as a version.
 func binlogVersion(t *testing.T, db *sql.DB) uint64 {
 	t.Helper()
-	for _, q := range statusQueries {
-		file, pos, ok, err := binlogStatus(t.Context(), db, q)
+	for _, q := range schema.BinlogStatusQueries {
+		file, pos, ok, err := schema.BinlogStatus(t.Context(), db, q)
 		if err != nil {
 			continue
 		}
@@ -84,6 +84,17 @@ func isMariaDB(t *testing.T, db *sql.DB) bool {
 	return strings.Contains(strings.ToLower(v), "mariadb")
 }
 
+// labelModes are the labelling modes the server can be tested in: the
+// status-before-read mode everywhere, the consistent snapshot on MariaDB.
+func labelModes(t *testing.T, db *sql.DB) []labelMode {
+	t.Helper()
+	modes := []labelMode{labelBefore}
+	if isMariaDB(t, db) {
+		modes = append(modes, labelSnapshot)
+	}
+	return modes
+}
+
 // TestIntegrationChunkLabelsFollowTheBinlog reads a window one chunk at a
 // time while an update of a later chunk's row commits between two chunk
 // reads: chunks read before it are labelled older than the update, chunks
@@ -92,10 +103,7 @@ func TestIntegrationChunkLabelsFollowTheBinlog(t *testing.T) {
 	db, database := sourceDB(t)
 	start := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 	seedIDs(t, db, database, start, 6)
-	modes := []labelMode{labelBefore}
-	if isMariaDB(t, db) {
-		modes = append(modes, labelSnapshot)
-	}
+	modes := labelModes(t, db)
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			if _, err := db.Exec("UPDATE " + database + ".raw_records SET message = 'm5' WHERE id = 5"); err != nil {
@@ -165,10 +173,7 @@ func TestIntegrationChunkLabelMatchesItsRead(t *testing.T) {
 	db, database := sourceDB(t)
 	start := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 	seedIDs(t, db, database, start, 4)
-	modes := []labelMode{labelBefore}
-	if isMariaDB(t, db) {
-		modes = append(modes, labelSnapshot)
-	}
+	modes := labelModes(t, db)
 	for i, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			msg := "changed after the label " + string(rune('a'+i))
@@ -218,8 +223,8 @@ func TestIntegrationChunkLabelMatchesItsRead(t *testing.T) {
 // the test server.
 func detectStatusQuery(t testing.TB, db *sql.DB) string {
 	t.Helper()
-	for _, q := range statusQueries {
-		if _, _, _, err := binlogStatus(t.Context(), db, q); err == nil {
+	for _, q := range schema.BinlogStatusQueries {
+		if _, _, _, err := schema.BinlogStatus(t.Context(), db, q); err == nil {
 			return q
 		}
 	}

@@ -100,6 +100,25 @@ func compression(name string) (kgo.CompressionCodec, error) {
 	return kgo.CompressionCodec{}, fmt.Errorf("compression: %q is not one of none, snappy, lz4, zstd", name)
 }
 
+// ClientOpts are the franz-go options of a client producing with cfg: its
+// brokers, client id and topic, acks=all, the bounded buffer, linger,
+// compression and timeouts. The tail adds its transactional id to them.
+// Call it on a validated Config.
+func (c Config) ClientOpts() []kgo.Opt {
+	codec, _ := compression(c.Compression)
+	return []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.DefaultProduceTopic(c.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
+		kgo.ProducerLinger(c.Linger),
+		kgo.ProducerBatchCompression(codec),
+		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
+		kgo.DialTimeout(c.DialTimeout),
+	}
+}
+
 // Producer produces change events to one topic.
 type Producer struct {
 	cfg     Config
@@ -117,18 +136,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 	if log == nil {
 		log = slog.Default()
 	}
-	codec, _ := compression(cfg.Compression)
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(cfg.ClientID),
-		kgo.DefaultProduceTopic(cfg.Topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
-		kgo.ProducerLinger(cfg.Linger),
-		kgo.ProducerBatchCompression(codec),
-		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
-		kgo.DialTimeout(cfg.DialTimeout),
-	}
+	opts := cfg.ClientOpts()
 	if reg != nil {
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("sluice_kafka", kprom.Registerer(reg), kprom.Subsystem("producer"))))
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // server is what the tail learned about the source at start.
@@ -140,29 +142,16 @@ func missingGrants(ctx context.Context, db *sql.DB, flavor string) ([]string, er
 func currentPosition(ctx context.Context, db *sql.DB, s server) (Position, error) {
 	var p Position
 	var lastErr error
-	for _, q := range []string{"SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"} {
-		rows, err := db.QueryContext(ctx, q)
+	for _, q := range schema.BinlogStatusQueries {
+		file, pos, ok, err := schema.BinlogStatus(ctx, db, q)
 		if err != nil {
-			lastErr = err
-			continue
+			lastErr = fmt.Errorf("%s: %w", q, err)
+			continue // unknown statement on this server, or not permitted
 		}
-		cols, _ := rows.Columns()
-		ok := rows.Next()
-		if ok && len(cols) >= 2 {
-			vals := make([]any, len(cols))
-			vals[0], vals[1] = &p.File, &p.Pos
-			for i := 2; i < len(cols); i++ {
-				vals[i] = new(sql.RawBytes)
-			}
-			err = rows.Scan(vals...)
-		}
-		rows.Close()
-		if err != nil {
-			return p, fmt.Errorf("source: %s: %w", q, err)
-		}
-		if !ok || p.File == "" {
+		if !ok {
 			return p, errors.New("source: the server has no binary log (start it with --log-bin)")
 		}
+		p.File, p.Pos = file, uint32(pos)
 		break
 	}
 	if p.File == "" {

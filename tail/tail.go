@@ -186,28 +186,11 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		return Position{}, err
 	}
 	pc := t.cfg.Producer
-	codec := kgo.Lz4Compression()
-	switch pc.Compression {
-	case "", "none":
-		codec = kgo.NoCompression()
-	case "snappy":
-		codec = kgo.SnappyCompression()
-	case "zstd":
-		codec = kgo.ZstdCompression()
-	}
-	t.cl, err = kgo.NewClient(
-		kgo.SeedBrokers(pc.Brokers...),
-		kgo.ClientID("sluice-tail"),
+	pc.ClientID = "sluice-tail"
+	t.cl, err = kgo.NewClient(append(pc.ClientOpts(),
 		kgo.TransactionalID("sluice-tail-"+t.cfg.Name),
 		kgo.TransactionTimeout(time.Minute),
-		kgo.DefaultProduceTopic(pc.Topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.MaxBufferedRecords(pc.MaxBufferedRecords),
-		kgo.ProducerLinger(pc.Linger),
-		kgo.ProducerBatchCompression(codec),
-		kgo.RecordDeliveryTimeout(pc.DeliveryTimeout),
-		kgo.DialTimeout(pc.DialTimeout),
-	)
+	)...)
 	if err != nil {
 		return Position{}, fmt.Errorf("kafka client for %v: %w", pc.Brokers, err)
 	}
@@ -225,7 +208,7 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	}
 	started := fmt.Appendf(nil, `{"started_at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
 	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name) + "/started"), Value: started}, t.promise)
-	if err := t.endTransaction(ctx, true); err != nil {
+	if err := t.endTransaction(ctx); err != nil {
 		return Position{}, fmt.Errorf("kafka: take transactional id sluice-tail-%s: %w", t.cfg.Name, err)
 	}
 
@@ -343,12 +326,11 @@ type streamState struct {
 	inTx     bool          // inside a source transaction
 	boundary Position      // the end of the last source transaction read
 
-	open      bool // a Kafka transaction is open
-	openAt    time.Time
-	events    int
-	ops       [3]int64 // c, u, d in the open transaction
-	savedAt   time.Time
-	lastEvent time.Time // source commit time of the last event, for the lag
+	open    bool // a Kafka transaction is open
+	openAt  time.Time
+	events  int
+	ops     [3]int64 // c, u, d in the open transaction
+	savedAt time.Time
 }
 
 // stream reads the binlog from the committed position until an error.
@@ -481,8 +463,7 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 		return nil
 	}
 	if h.Timestamp > 0 {
-		s.lastEvent = time.Unix(int64(h.Timestamp), 0)
-		t.setBehind(time.Since(s.lastEvent).Seconds(), false)
+		t.setBehind(time.Since(time.Unix(int64(h.Timestamp), 0)).Seconds(), false)
 	}
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
@@ -685,7 +666,7 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t0 := time.Now()
 	pos := s.boundary
 	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name)), Value: pos.encode()}, t.promise)
-	err := t.endTransaction(ctx, true)
+	err := t.endTransaction(ctx)
 	s.open = false
 	s.savedAt = time.Now()
 	if err != nil {
@@ -710,25 +691,20 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	return nil
 }
 
-// endTransaction flushes and commits (or aborts on any produce error).
-func (t *Tail) endTransaction(ctx context.Context, commit bool) error {
-	ferr := t.cl.Flush(ctx)
-	perr := t.takeProdErr()
-	if ferr == nil && perr == nil && commit {
-		err := t.cl.EndTransaction(ctx, kgo.TryCommit)
-		if err != nil {
-			t.abort(ctx) // leave the client ready for the next transaction
-		}
-		return err
+// endTransaction flushes and commits, or aborts when a record failed or
+// the commit did, leaving the client ready for the next transaction.
+func (t *Tail) endTransaction(ctx context.Context) error {
+	err := t.cl.Flush(ctx)
+	if perr := t.takeProdErr(); perr != nil {
+		err = perr
 	}
-	t.abort(ctx)
-	if perr != nil {
-		return perr
+	if err == nil {
+		err = t.cl.EndTransaction(ctx, kgo.TryCommit)
 	}
-	if ferr != nil {
-		return ferr
+	if err != nil {
+		t.abort(ctx)
 	}
-	return nil
+	return err
 }
 
 func (t *Tail) abort(ctx context.Context) {

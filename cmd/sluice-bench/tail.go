@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 const (
@@ -336,22 +339,18 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 func (b *bench) tailBacklog(ctx context.Context, rep *tailReport) error {
 	var file string
 	var pos uint64
-	rows, err := b.db.QueryContext(ctx, "SHOW MASTER STATUS")
-	if err != nil {
-		return err
-	}
-	cols, _ := rows.Columns()
-	if rows.Next() {
-		vals := make([]any, len(cols))
-		vals[0], vals[1] = &file, &pos
-		for i := 2; i < len(vals); i++ {
-			vals[i] = new(any)
+	var err error
+	for _, q := range schema.BinlogStatusQueries {
+		var ok bool
+		if file, pos, ok, err = schema.BinlogStatus(ctx, b.db, q); err == nil {
+			if !ok {
+				err = errors.New("the server has no binlog (is log_bin on?)")
+			}
+			break
 		}
-		err = rows.Scan(vals...)
 	}
-	rows.Close()
-	if err != nil || file == "" {
-		return fmt.Errorf("binlog position: %v (is log_bin on?)", err)
+	if err != nil {
+		return fmt.Errorf("binlog position: %w", err)
 	}
 	fmt.Printf("sluice-bench: writing a backlog of %s single-row inserts\n", thousands(int64(rep.BacklogRows)))
 	q := "INSERT INTO " + tailSourceDB + ".raw_records (date, timestamp, device_type, event_type, message) VALUES (?, ?, ?, 'backlog', ?)"

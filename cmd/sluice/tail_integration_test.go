@@ -34,23 +34,10 @@ func (e *itEnv) srcExec(q string, args ...any) int {
 // binlogNow returns the source's binlog file, offset and GTID position now.
 func (e *itEnv) binlogNow() (file string, pos uint64, gtid string) {
 	e.t.Helper()
-	rows, err := e.admin.Query("SHOW MASTER STATUS")
-	if err != nil {
-		e.t.Fatal(err)
+	file, pos, ok, err := schema.BinlogStatus(context.Background(), e.admin, "SHOW MASTER STATUS")
+	if err != nil || !ok {
+		e.t.Fatalf("SHOW MASTER STATUS: %v (binlog on: %v)", err, ok)
 	}
-	cols, _ := rows.Columns()
-	if !rows.Next() {
-		e.t.Fatal("SHOW MASTER STATUS: no binlog")
-	}
-	vals := make([]any, len(cols))
-	vals[0], vals[1] = &file, &pos
-	for i := 2; i < len(cols); i++ {
-		vals[i] = new(sql.RawBytes)
-	}
-	if err := rows.Scan(vals...); err != nil {
-		e.t.Fatal(err)
-	}
-	rows.Close()
 	if err := e.admin.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&gtid); err != nil {
 		e.t.Fatal(err)
 	}
