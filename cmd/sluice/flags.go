@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/sluice-dev/sluice/consumer"
 )
 
 // usageError is a bad flag or flag value: exit status 2.
@@ -34,6 +36,7 @@ type options struct {
 	chunkSize            uint64
 	readers              int
 	batchSize            int
+	fetchMaxBytes        int
 	linger               time.Duration
 	produceLinger        time.Duration
 	compression          string
@@ -127,6 +130,8 @@ func (c *command) consume() {
 	c.fs.IntVar(&c.o.dbAttempts, "db-attempts", 5, "tries of one batch transaction on transient database errors (deadlock, lock wait timeout, lost connection, read-only)")
 	c.fs.DurationVar(&c.o.dbBackoff, "db-backoff", 100*time.Millisecond, "wait before a batch transaction's second try, doubled for each further one")
 	c.fs.DurationVar(&c.o.commitTimeout, "commit-timeout", 30*time.Second, "how long the offset commit after a database commit may take")
+	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
+	c.fs.IntVar(&c.o.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes one Kafka fetch may return, per member: bounds the records a member holds (and the collector's work)")
 }
 
 // notify registers the job name and the webhook flags.

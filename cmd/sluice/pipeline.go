@@ -84,6 +84,10 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.BatchSize = s.o.batchSize
 	cfg.Linger = s.o.linger
 	cfg.DialTimeout = s.o.kafkaTimeout
+	if s.o.fetchMaxBytes < 1<<10 || s.o.fetchMaxBytes > 1<<30 {
+		return cfg, usagef("--fetch-max-bytes %d: must be between 1024 and 1073741824", s.o.fetchMaxBytes)
+	}
+	cfg.FetchMaxBytes = int32(s.o.fetchMaxBytes)
 	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
 	switch {
 	case cfg.DBAttempts < 1:
@@ -247,7 +251,44 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 	return bf, p, func() { p.Close(); src.Close() }, nil
 }
 
-// runConsume is one consumer-group member, until SIGINT/SIGTERM.
+// newMembers makes the --consumers group members of this process. They share
+// the target's connection pool and the metrics, and each has its own Kafka
+// client (its own fetches and partitions) and its own connection at a time:
+// on a target that parses every upsert, two members keep it busy from two
+// connections where one leaves it waiting between batches.
+func (s *stage) newMembers(ctx context.Context, ccfg consumer.Config, dst *sql.DB) ([]*consumer.Consumer, error) {
+	cm := consumer.NewMetrics(s.reg)
+	members := make([]*consumer.Consumer, s.o.consumers)
+	for i := range members {
+		mcfg := ccfg
+		mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
+		var err error
+		if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
+			return nil, inStage("consumer", err)
+		}
+	}
+	return members, nil
+}
+
+// sumStats adds up the members' counts.
+func sumStats(members []*consumer.Consumer) consumer.Stats {
+	var t consumer.Stats
+	for _, m := range members {
+		st := m.Stats()
+		t.Records += st.Records
+		t.Upserted += st.Upserted
+		t.Inserted += st.Inserted
+		t.Merged += st.Merged
+		t.Unchanged += st.Unchanged
+		t.Deleted += st.Deleted
+		t.Tombstoned += st.Tombstoned
+		t.Batches += st.Batches
+		t.Dead += st.Dead
+	}
+	return t
+}
+
+// runConsume runs --consumers consumer-group members, until SIGINT/SIGTERM.
 func runConsume(ctx context.Context, args []string) error {
 	c := newCommand("consume")
 	c.target()
@@ -265,7 +306,10 @@ func runConsume(ctx context.Context, args []string) error {
 	}
 	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
-		dst, database, err := s.openTarget(ctx, 4)
+		if s.o.consumers < 1 {
+			return usagef("--consumers %d: must be at least 1", s.o.consumers)
+		}
+		dst, database, err := s.openTarget(ctx, s.o.consumers+2)
 		if err != nil {
 			return inStage("consumer", err)
 		}
@@ -274,17 +318,21 @@ func runConsume(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		cons, err := consumer.New(ctx, ccfg, dst, consumer.NewMetrics(s.reg), s.stageLog("consumer"))
+		members, err := s.newMembers(ctx, ccfg, dst)
 		if err != nil {
-			return inStage("consumer", err)
+			return err
 		}
-		s.counts = func() stageCounts { return stageCounts{Upserted: cons.Stats().Upserted} }
+		s.counts = func() stageCounts { return stageCounts{Upserted: sumStats(members).Upserted} }
 		s.ready.Store(true)
-		stopProgress := startProgress(func(el time.Duration) string { return consumeLine(cons.Stats(), el) })
-		err = inStage("consumer", cons.Run(ctx))
+		stopProgress := startProgress(func(el time.Duration) string { return consumeLine(sumStats(members), el) })
+		g, gctx := errgroup.WithContext(ctx)
+		for _, m := range members {
+			g.Go(func() error { return inStage("consumer", m.Run(gctx)) })
+		}
+		err = g.Wait()
 		stopProgress()
-		st := cons.Stats()
-		s.log.Info("consumer summary", "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "dead_lettered", st.Dead,
+		st := sumStats(members)
+		s.log.Info("consumer summary", "members", len(members), "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "dead_lettered", st.Dead,
 			"duplicates_merged", st.Merged, "rows_deleted", st.Deleted, "batches", st.Batches, "seconds", round(time.Since(t0).Seconds()))
 		if err != nil {
 			s.log.Error("consume failed", "failed_stage", stageOf(err), "where", whereOf(err), "err", err)
@@ -306,7 +354,6 @@ func runRun(ctx context.Context, args []string) error {
 	c.window()
 	c.read()
 	c.consume()
-	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
 	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
 	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "with --verify: source rows per compared time slice")
 	c.serve()
@@ -338,29 +385,11 @@ func runRun(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cleanup()
-		cm := consumer.NewMetrics(s.reg)
-		members := make([]*consumer.Consumer, s.o.consumers)
-		for i := range members {
-			mcfg := ccfg
-			mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
-			if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
-				return inStage("consumer", err)
-			}
+		members, err := s.newMembers(ctx, ccfg, dst)
+		if err != nil {
+			return err
 		}
-		stats := func() consumer.Stats {
-			var t consumer.Stats
-			for _, m := range members {
-				st := m.Stats()
-				t.Records += st.Records
-				t.Upserted += st.Upserted
-				t.Inserted += st.Inserted
-				t.Merged += st.Merged
-				t.Deleted += st.Deleted
-				t.Batches += st.Batches
-				t.Dead += st.Dead
-			}
-			return t
-		}
+		stats := func() consumer.Stats { return sumStats(members) }
 		s.counts = func() stageCounts {
 			pr := bf.Progress()
 			return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked, Upserted: stats().Upserted}
