@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"strconv"
 	"time"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // The upsert is built as SQL text straight into a reused buffer: a
@@ -52,14 +54,25 @@ func appendQuoted(dst []byte, s string, backslash bool) []byte {
 }
 
 // appendDateTime appends t as a quoted DATETIME literal of its UTC wall
-// clock, with microseconds only when it has them.
+// clock, with microseconds only when it has them (truncated, as
+// time.Format's .000000 does).
 func appendDateTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	dst = append(dst, '\'')
-	if t.Nanosecond() == 0 {
-		dst = t.AppendFormat(dst, time.DateTime)
-	} else {
-		dst = t.AppendFormat(dst, "2006-01-02 15:04:05.000000")
+	dst, ok := schema.AppendWall(dst, t, ' ')
+	if !ok {
+		if t.Nanosecond() == 0 {
+			dst = t.AppendFormat(dst, time.DateTime)
+		} else {
+			dst = t.AppendFormat(dst, "2006-01-02 15:04:05.000000")
+		}
+		return append(dst, '\'')
+	}
+	if ns := t.Nanosecond(); ns != 0 {
+		us := ns / 1000
+		dst = append(dst, '.',
+			byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+			byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
 	}
 	return append(dst, '\'')
 }
@@ -67,7 +80,10 @@ func appendDateTime(dst []byte, t time.Time) []byte {
 // appendDate appends the calendar day of t as a quoted DATE literal.
 func appendDate(dst []byte, t time.Time) []byte {
 	dst = append(dst, '\'')
-	dst = t.AppendFormat(dst, time.DateOnly)
+	dst, ok := schema.AppendYMD(dst, t)
+	if !ok {
+		dst = t.AppendFormat(dst, time.DateOnly)
+	}
 	return append(dst, '\'')
 }
 

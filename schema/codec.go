@@ -105,7 +105,7 @@ func appendZoned(dst []byte, t sql.NullTime) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '"')
-	dst = t.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendRFC3339UTC(dst, t.Time)
 	return append(dst, '"')
 }
 
