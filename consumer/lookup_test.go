@@ -1,0 +1,159 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// TestIntegrationLookupMatchesUpsert writes the same batches through two
+// writers, one with the look-up of existing rows (unchanged) and one without,
+// and checks that they give the same counts and the same table, row by row,
+// while the look-up leaves out exactly the rows it can be sure of: a re-run's
+// identical rows, older changes, and newer versions of the same content.
+// Rows it cannot be sure of (fractions of a second the column rounds, a
+// message that differs only in case, which the collation calls equal) go to
+// the upsert, which decides as before. It also checks when the look-up runs:
+// not after a batch of new rows, and again once a batch met existing ones.
+func TestIntegrationLookupMatchesUpsert(t *testing.T) {
+	db, _ := servers(t)
+	ctx := context.Background()
+	var writers [2]*writer // 0: upsert alone, 1: with the look-up
+	var dbs [2]string
+	for i := range writers {
+		var rb [4]byte
+		_, _ = rand.Read(rb[:])
+		dbs[i] = "it_lookup_" + hex.EncodeToString(rb[:])
+		if err := schema.MigrateTarget(ctx, db, dbs[i]); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + dbs[i]) })
+		w, err := newWriter(ctx, db, dbs[i], schema.TargetTable, 1, time.Millisecond, NewMetrics(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writers[i] = w
+	}
+	if !writers[1].lookupOK {
+		t.Fatal("the target does not take the look-up (a MariaDB 10.3+ table value constructor, key columns in the session's collation)")
+	}
+	writers[0].lookupOK = false
+
+	const n = 160
+	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(i int, msg string, ver uint64) item {
+		ts := base.Add(time.Duration(i) * time.Second)
+		r := &schema.Row{ID: uint64(i + 1), Date: base, Timestamp: ts, DeviceType: fmt.Sprintf("meter-%03d", i%37), EventType: "reading",
+			Message:   sql.NullString{String: msg, Valid: true},
+			CreatedAt: sql.NullTime{Time: ts, Valid: true}, UpdatedAt: sql.NullTime{Time: ts, Valid: true}}
+		return item{key: r.Key(), row: r, op: schema.OpRead, version: ver, hasVer: ver > 0}
+	}
+	first := make([]item, n)
+	for i := range first {
+		first[i] = mk(i, fmt.Sprintf("MESSAGE %d", i), 100)
+	}
+	// The third batch: eight kinds of change, by i%8, and the number of
+	// rows the look-up must leave out (kinds 0, 2 and 3).
+	third := make([]item, 0, n+n/8)
+	for i := range n {
+		it := mk(i, fmt.Sprintf("MESSAGE %d", i), 100)
+		switch i % 8 {
+		case 1: // changed, newer: applies
+			it.row.Message.String, it.version = "CHANGED", 200
+		case 2: // changed, older: left as it is
+			it.row.Message.String, it.version = "OLDER", 50
+		case 3: // the same at a newer version: nothing to write
+			it.version = 300
+		case 4: // fractions the TIMESTAMP(0) column drops: the upsert decides
+			it.row.CreatedAt.Time = it.row.CreatedAt.Time.Add(400 * time.Millisecond)
+		case 5: // differs only in case: equal for the collation, the upsert decides
+			it.row.Message.String = fmt.Sprintf("message %d", i)
+		case 6: // no version, changed: applies
+			it.row.Message.String, it.version, it.hasVer = "UNVERSIONED", 0, false
+		case 7: // deleted by a newer change, in the same batch
+			it.op, it.version = schema.OpDelete, 400
+		}
+		third = append(third, it)
+	}
+	for i := range n / 8 { // new keys
+		third = append(third, mk(n+i, "NEW", 500))
+	}
+	wantSkipped := 3 * n / 8
+
+	type snap struct {
+		key                   string
+		date, created, update time.Time
+		msg                   sql.NullString
+		sid, ver              sql.Null[uint64]
+	}
+	table := func(database string) []snap {
+		rows, err := db.QueryContext(ctx, "SELECT device_type, event_type, timestamp, date, message, created_at, updated_at, source_id, source_version FROM "+
+			database+".records ORDER BY device_type, event_type, timestamp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []snap
+		for rows.Next() {
+			var s snap
+			var dt, et string
+			var ts time.Time
+			var ca, ua sql.NullTime
+			if err := rows.Scan(&dt, &et, &ts, &s.date, &s.msg, &ca, &ua, &s.sid, &s.ver); err != nil {
+				t.Fatal(err)
+			}
+			s.key, s.created, s.update = dt+"/"+et+"/"+ts.Format(time.DateTime), ca.Time, ua.Time
+			out = append(out, s)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for round, batch := range [][]item{first, first, third} {
+		var res [2]writeResult
+		for i, w := range writers {
+			var err error
+			if res[i], err = w.write(ctx, batch); err != nil {
+				t.Fatalf("round %d, writer %d: %v", round+1, i, err)
+			}
+		}
+		if res[0] != res[1] {
+			t.Errorf("round %d: with the look-up %+v, without %+v", round+1, res[1], res[0])
+		}
+		if a, b := table(dbs[0]), table(dbs[1]); !reflect.DeepEqual(a, b) {
+			t.Errorf("round %d: the tables differ (%d and %d rows)", round+1, len(a), len(b))
+		}
+		skipped := 0
+		for _, s := range writers[1].skip {
+			if s {
+				skipped++
+			}
+		}
+		switch round {
+		case 0:
+			if res[1].inserted != n || writers[1].expectRows {
+				t.Errorf("first load: %+v, look up the next batch %v; want %d inserted and no look-up next", res[1], writers[1].expectRows, n)
+			}
+		case 1:
+			if res[1].unchanged != n || !writers[1].expectRows || skipped != 0 {
+				t.Errorf("second round (the upsert alone): %+v, %d left out, look up next %v; want %d unchanged and a look-up next",
+					res[1], skipped, writers[1].expectRows, n)
+			}
+		case 2:
+			if skipped != wantSkipped {
+				t.Errorf("third round: the look-up left out %d rows, want %d", skipped, wantSkipped)
+			}
+			if res[1].inserted != n/8 || res[1].deleted != n/8 || res[1].updated != 2*n/8 || res[1].unchanged != 5*n/8 {
+				t.Errorf("third round: %+v; want %d inserted, %d deleted, %d updated, %d unchanged", res[1], n/8, n/8, 2*n/8, 5*n/8)
+			}
+		}
+	}
+}
