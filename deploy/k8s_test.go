@@ -263,8 +263,8 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 			t.Errorf("replicas %d: leave it to the autoscaler", *d.Spec.Replicas)
 		}
 		c := onlyContainer(t, d.Spec.Template.Spec)
-		if !slices.Equal(c.Args, []string{"consume"}) {
-			t.Errorf("args %v, want [consume]", c.Args)
+		if !slices.Equal(c.Args, []string{"consume", "--consumers", "1"}) {
+			t.Errorf("args %v, want [consume --consumers 1]: one member per replica, as KEDA counts them", c.Args)
 		}
 		checkContainer(t, c, cfg, sec, false, true, true)
 		checkSelector(t, d)

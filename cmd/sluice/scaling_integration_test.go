@@ -99,11 +99,11 @@ type proc struct {
 	err    error
 }
 
-// startMember starts `sluice consume` with args, serving /metrics on addr
-// ("" for none).
+// startMember starts `sluice consume` as one member (--consumers 1), with
+// args, serving /metrics on addr ("" for none).
 func (e *itEnv) startMember(addr string, args ...string) *proc {
 	e.t.Helper()
-	cmd := exec.Command(sluiceBin, append(append([]string{"consume"}, args...), "--metrics-addr", addr)...)
+	cmd := exec.Command(sluiceBin, append(append([]string{"consume", "--consumers", "1"}, args...), "--metrics-addr", addr)...)
 	cmd.Env = append(e.env(), e.extraEnv...)
 	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, addr: addr, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs

@@ -44,7 +44,7 @@ locals {
       environment = [{ name = "SLUICE_READERS", value = tostring(max(2, ceil(var.run_cpu / 1024))) }]
     }
     consume = {
-      command     = ["consume"]
+      command     = ["consume", "--consumers", "1"] # one member per task: consume_count
       cpu         = var.consume_cpu
       memory      = var.consume_memory
       secrets     = [local.target_dsn]
