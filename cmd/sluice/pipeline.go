@@ -84,9 +84,6 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.BatchSize = s.o.batchSize
 	cfg.Linger = s.o.linger
 	cfg.DialTimeout = s.o.kafkaTimeout
-	if s.o.fetchMaxBytes < 1<<10 || s.o.fetchMaxBytes > 1<<30 {
-		return cfg, usagef("--fetch-max-bytes %d: must be between 1024 and 1073741824", s.o.fetchMaxBytes)
-	}
 	cfg.FetchMaxBytes = int32(s.o.fetchMaxBytes)
 	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
 	switch {
@@ -270,6 +267,17 @@ func (s *stage) newMembers(ctx context.Context, ccfg consumer.Config, dst *sql.D
 	return members, nil
 }
 
+// checkMembers checks the flags of the members before anything connects.
+func (s *stage) checkMembers() error {
+	switch {
+	case s.o.consumers < 1:
+		return usagef("--consumers %d: must be at least 1", s.o.consumers)
+	case s.o.fetchMaxBytes < 1<<10 || s.o.fetchMaxBytes > 1<<30:
+		return usagef("--fetch-max-bytes %d: must be between 1024 and 1073741824", s.o.fetchMaxBytes)
+	}
+	return nil
+}
+
 // sumStats adds up the members' counts.
 func sumStats(members []*consumer.Consumer) consumer.Stats {
 	var t consumer.Stats
@@ -306,8 +314,8 @@ func runConsume(ctx context.Context, args []string) error {
 	}
 	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
-		if s.o.consumers < 1 {
-			return usagef("--consumers %d: must be at least 1", s.o.consumers)
+		if err := s.checkMembers(); err != nil {
+			return err
 		}
 		dst, database, err := s.openTarget(ctx, s.o.consumers+2)
 		if err != nil {
@@ -368,8 +376,8 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
-		if s.o.consumers < 1 {
-			return usagef("--consumers %d: must be at least 1", s.o.consumers)
+		if err := s.checkMembers(); err != nil {
+			return err
 		}
 		dst, tdb, err := s.openTarget(ctx, s.o.consumers+2)
 		if err != nil {
