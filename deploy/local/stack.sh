@@ -14,6 +14,9 @@
 #   SLUICE_STACK_DIR   state dir (default <repo>/.sluice/stack)
 #   SLUICE_MYSQL_PORT  MariaDB port on 127.0.0.1 (default 3307)
 #   SLUICE_KAFKA_PORT  broker port on 127.0.0.1 (default 9092)
+#   SLUICE_MYSQL_BUFFER_POOL  MariaDB's innodb_buffer_pool_size when it starts
+#                      (default 512M; a 20M-row bench wants its tables in memory,
+#                      as a production target would: 6G)
 # Ports chosen at `up` are remembered in $SLUICE_STACK_DIR/ports.env and reused
 # by later commands unless the variables are set again.
 #
@@ -284,7 +287,7 @@ mariadb_up() {
 			--binlog-format=ROW
 			--binlog-row-image=FULL
 			--server-id=1
-			--innodb-buffer-pool-size=512M
+			--innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-512M}"
 			--max-allowed-packet=64M
 			--max-connections=200
 			--character-set-server=utf8mb4
