@@ -5,8 +5,12 @@
 // (message upper-cased) and writes the batch in ONE database transaction: a
 // multi-row INSERT … ON DUPLICATE KEY UPDATE for creates, updates and reads,
 // and a delete by dedupe key for deletes, with the rows sorted by key so that
-// members take row locks in the same order. Only after the transaction has
-// committed are the offsets of exactly that batch committed to Kafka.
+// members take row locks in the same order. When the previous batch met rows
+// the target already had (a re-run, a replay), the batch's keys are first
+// looked up in one join, and the rows the target already has exactly as the
+// batch says are left out of the INSERT (writer.unchanged). Only after the
+// transaction has committed are the offsets of exactly that batch committed
+// to Kafka.
 //
 // Guarantees: at-least-once. An offset is never committed ahead of the
 // database: the group rebalances only between batches (BlockRebalanceOnPoll),

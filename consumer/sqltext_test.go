@@ -64,24 +64,20 @@ func BenchmarkAppendDateTime(b *testing.B) {
 	ts := time.Date(2025, 10, 1, 13, 14, 15, 0, time.UTC)
 	la := time.Date(2026, 11, 23, 21, 0, 0, 123456000, time.UTC)
 	buf := make([]byte, 0, 256)
-	b.Run("layout", func(b *testing.B) {
-		for b.Loop() {
-			buf = layoutDate(buf[:0], ts)
-			buf = layoutDateTime(buf, ts)
-			buf = layoutDateTime(buf, ts)
-			buf = layoutDateTime(buf, ts)
-			buf = layoutDateTime(buf, la)
-		}
-	})
-	b.Run("hand", func(b *testing.B) {
-		for b.Loop() {
-			buf = appendDate(buf[:0], ts)
-			buf = appendDateTime(buf, ts)
-			buf = appendDateTime(buf, ts)
-			buf = appendDateTime(buf, ts)
-			buf = appendDateTime(buf, la)
-		}
-	})
+	for _, f := range []struct {
+		name           string
+		date, datetime func([]byte, time.Time) []byte
+	}{{"layout", layoutDate, layoutDateTime}, {"hand", appendDate, appendDateTime}} {
+		b.Run(f.name, func(b *testing.B) {
+			for b.Loop() {
+				buf = f.date(buf[:0], ts)
+				buf = f.datetime(buf, ts)
+				buf = f.datetime(buf, ts)
+				buf = f.datetime(buf, ts)
+				buf = f.datetime(buf, la)
+			}
+		})
+	}
 }
 
 // BenchmarkAppendTuple is one row's upsert tuple as the consumer builds it.
