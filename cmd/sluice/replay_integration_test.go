@@ -184,7 +184,7 @@ func TestIntegrationReplayFromEarliest(t *testing.T) {
 
 	// While a member is live, replay refuses, and so does Kafka: the commit
 	// is rejected per partition, which commitReplay must notice.
-	member, memberLogs := e.startProc("consume")
+	member, memberLogs := e.startProc("consume", "--consumers", "1")
 	e.waitGroup(30*time.Second, "stable with 1 member", stableWith(1))
 	out, errOut, code := e.sluice("replay", "--group", e.group, "--to-earliest")
 	if code != exitFailed {
