@@ -258,7 +258,9 @@ func (s *stage) newMembers(ctx context.Context, ccfg consumer.Config, dst *sql.D
 	members := make([]*consumer.Consumer, s.o.consumers)
 	for i := range members {
 		mcfg := ccfg
-		mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
+		if len(members) > 1 { // one member keeps the plain client id
+			mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
+		}
 		var err error
 		if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
 			return nil, inStage("consumer", err)
