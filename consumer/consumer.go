@@ -211,6 +211,9 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	if !w.lookupOK {
+		log.Info("consumer: re-runs and replays go through the upsert alone, without looking existing rows up first", "why", w.lookupOff)
+	}
 	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),

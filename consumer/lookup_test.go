@@ -42,7 +42,7 @@ func TestIntegrationLookupMatchesUpsert(t *testing.T) {
 		writers[i] = w
 	}
 	if !writers[1].lookupOK {
-		t.Fatal("the target does not take the look-up (a MariaDB 10.3+ table value constructor, key columns in the session's collation)")
+		t.Fatalf("the target does not take the look-up: %s", writers[1].lookupOff)
 	}
 	writers[0].lookupOK = false
 

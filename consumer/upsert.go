@@ -35,6 +35,7 @@ type writer struct {
 	// suggests this one will find rows.
 	lookupPrefix, lookupSuffix string
 	lookupOK                   bool
+	lookupOff                  string // why lookupOK is false, for the log
 	expectRows                 bool
 	lbuf                       []byte
 	skip                       []bool
@@ -73,7 +74,7 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		return nil, fmt.Errorf("target sql_mode: %w", err)
 	}
 	byKey := " WHERE device_type = ? AND event_type = ? AND timestamp = ?"
-	lookupOK, err := lookupSupported(ctx, db, database, table)
+	lookupOff, err := lookupSupported(ctx, db, database, table)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,8 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		lookupPrefix: "WITH v(i, dt, et, ts) AS (VALUES ",
 		lookupSuffix: ") SELECT v.i, r.date, r.message, r.created_at, r.updated_at, r.source_id, r.source_version FROM v JOIN " +
 			qdb + "." + qt + " r ON r.device_type = v.dt AND r.event_type = v.et AND r.timestamp = v.ts",
-		lookupOK:   lookupOK,
+		lookupOK:   lookupOff == "",
+		lookupOff:  lookupOff,
 		expectRows: true,
 		db:         db,
 		prefix:     "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
@@ -369,19 +371,24 @@ func (w *writer) lookupTombstones(ctx context.Context, tx *sql.Tx, items []item)
 // the table's unique key. The keys' literals carry the session's collation,
 // so the look-up runs only where device_type and event_type have it too:
 // another collation would make the join fail, or miss the index.
-func lookupSupported(ctx context.Context, db *sql.DB, database, table string) (bool, error) {
+//
+// It returns why not, or "" when it does.
+func lookupSupported(ctx context.Context, db *sql.DB, database, table string) (string, error) {
 	var one int
 	if err := db.QueryRowContext(ctx, "WITH v(a) AS (VALUES (1)) SELECT a FROM v").Scan(&one); err != nil {
-		return false, nil //nolint:nilerr // the server does not speak it: the upsert alone decides
+		return fmt.Sprintf("the server takes no table value constructor (MariaDB 10.3+): %v", err), nil
 	}
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns
 WHERE table_schema = ? AND table_name = ? AND column_name IN ('device_type', 'event_type') AND collation_name = @@collation_connection`,
 		database, table).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("target %s.%s: look up the key columns' collation: %w", database, table, err)
+		return "", fmt.Errorf("target %s.%s: look up the key columns' collation: %w", database, table, err)
 	}
-	return n == 2, nil
+	if n != 2 {
+		return fmt.Sprintf("%s.%s's device_type and event_type are not both in the connection's collation", database, table), nil
+	}
+	return "", nil
 }
 
 // unchanged reads the rows the target already has for the batch's upserts,
