@@ -100,6 +100,7 @@ type Config struct {
 	CommitTimeout time.Duration // how long an offset commit may take after the DB commit
 	DialTimeout   time.Duration // how long to wait for the brokers at start
 	FetchMaxBytes int32         // bytes one fetch may return: bounds the buffered records (see DefaultFetchMaxBytes)
+	NoBulkLoad    bool          // write new rows with the upsert too, never with LOAD DATA LOCAL INFILE
 	DLQTopic      string        // dead-letter topic; empty means Topic + ".dlq"
 }
 
@@ -207,12 +208,18 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	if cfg.NoBulkLoad {
+		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"
+	}
 	lim, err := loadLimits(ctx, db, cfg.Database, cfg.Table)
 	if err != nil {
 		return nil, err
 	}
 	if !w.lookupOK {
 		log.Info("consumer: re-runs and replays go through the upsert alone, without looking existing rows up first", "why", w.lookupOff)
+	}
+	if !w.loadOK {
+		log.Info("consumer: new rows go through the upsert, without the bulk load", "why", w.loadOff)
 	}
 	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log}
 	opts := []kgo.Opt{

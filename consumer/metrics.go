@@ -9,6 +9,7 @@ import (
 type Metrics struct {
 	records, upserted, inserted, merged, deleted, batches prometheus.Counter
 	unchanged, tombstoned                                 prometheus.Counter
+	bulkLoads, loadFallbacks                              prometheus.Counter
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
@@ -32,17 +33,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_consumer_" + name, Help: help})
 	}
 	m := &Metrics{
-		records:      counter("records_total", "Kafka records polled by the consumer."),
-		upserted:     counter("rows_upserted_total", "Rows written to the target by upserts."),
-		inserted:     counter("rows_inserted_total", "Rows new to the target."),
-		merged:       counter("duplicates_merged_total", "Records merged into a row the target already had or into a later record of the same key in the batch."),
-		deleted:      counter("rows_deleted_total", "Target rows deleted by delete events."),
-		unchanged:    counter("rows_unchanged_total", "Rows the target already had as the record says (or newer): nothing was written."),
-		tombstoned:   counter("skipped_tombstoned_total", "Upserts dropped because a newer delete of their key left a tombstone (backfill reads taken before the delete)."),
-		batches:      counter("batches_total", "Batches committed to the target and then to Kafka."),
-		dbErrors:     counter("db_errors_total", "Failed attempts of a batch transaction."),
-		dbRetries:    counter("db_retries_total", "Batch transactions retried after a transient error."),
-		commitErrors: counter("offset_commit_errors_total", "Offset commits that failed after the database commit."),
+		records:       counter("records_total", "Kafka records polled by the consumer."),
+		upserted:      counter("rows_upserted_total", "Rows written to the target by upserts."),
+		inserted:      counter("rows_inserted_total", "Rows new to the target."),
+		merged:        counter("duplicates_merged_total", "Records merged into a row the target already had or into a later record of the same key in the batch."),
+		deleted:       counter("rows_deleted_total", "Target rows deleted by delete events."),
+		unchanged:     counter("rows_unchanged_total", "Rows the target already had as the record says (or newer): nothing was written."),
+		tombstoned:    counter("skipped_tombstoned_total", "Upserts dropped because a newer delete of their key left a tombstone (backfill reads taken before the delete)."),
+		batches:       counter("batches_total", "Batches committed to the target and then to Kafka."),
+		bulkLoads:     counter("bulk_loads_total", "Batches whose rows were all new, written with LOAD DATA LOCAL INFILE."),
+		loadFallbacks: counter("bulk_load_fallbacks_total", "Bulk loads rolled back because they met an existing row or a warning; their rows went to the upsert."),
+		dbErrors:      counter("db_errors_total", "Failed attempts of a batch transaction."),
+		dbRetries:     counter("db_retries_total", "Batch transactions retried after a transient error."),
+		commitErrors:  counter("offset_commit_errors_total", "Offset commits that failed after the database commit."),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sluice_consumer_batch_records", Help: "Records per committed batch.",
 			Buckets: []float64{1, 10, 100, 1000, 2500, 5000, 7500, 10000}}),
@@ -59,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		m.reg = reg
 		reg.MustRegister(m.unchanged, m.tombstoned, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
-			m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
+			m.bulkLoads, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
 	}
 	return m
 }

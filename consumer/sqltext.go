@@ -53,20 +53,22 @@ func appendQuoted(dst []byte, s string, backslash bool) []byte {
 	return append(dst, '\'')
 }
 
-// appendDateTime appends t as a quoted DATETIME literal of its UTC wall
-// clock, with microseconds only when it has them (truncated, as
-// time.Format's .000000 does).
+// appendDateTime appends t as a quoted DATETIME literal (see appendWall).
 func appendDateTime(dst []byte, t time.Time) []byte {
-	t = t.UTC()
 	dst = append(dst, '\'')
+	return append(appendWall(dst, t), '\'')
+}
+
+// appendWall appends t's UTC wall clock as DATETIME text, with microseconds
+// only when it has them (truncated, as time.Format's .000000 does).
+func appendWall(dst []byte, t time.Time) []byte {
+	t = t.UTC()
 	dst, ok := schema.AppendWall(dst, t, ' ')
 	if !ok {
 		if t.Nanosecond() == 0 {
-			dst = t.AppendFormat(dst, time.DateTime)
-		} else {
-			dst = t.AppendFormat(dst, "2006-01-02 15:04:05.000000")
+			return t.AppendFormat(dst, time.DateTime)
 		}
-		return append(dst, '\'')
+		return t.AppendFormat(dst, "2006-01-02 15:04:05.000000")
 	}
 	if ns := t.Nanosecond(); ns != 0 {
 		us := ns / 1000
@@ -74,17 +76,22 @@ func appendDateTime(dst []byte, t time.Time) []byte {
 			byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
 			byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
 	}
-	return append(dst, '\'')
+	return dst
 }
 
 // appendDate appends the calendar day of t as a quoted DATE literal.
 func appendDate(dst []byte, t time.Time) []byte {
 	dst = append(dst, '\'')
+	return append(appendDay(dst, t), '\'')
+}
+
+// appendDay appends the calendar day of t as DATE text.
+func appendDay(dst []byte, t time.Time) []byte {
 	dst, ok := schema.AppendYMD(dst, t)
 	if !ok {
 		dst = t.AppendFormat(dst, time.DateOnly)
 	}
-	return append(dst, '\'')
+	return dst
 }
 
 func appendNullString(dst []byte, s sql.NullString, backslash bool) []byte {

@@ -93,3 +93,17 @@ func BenchmarkAppendTuple(b *testing.B) {
 		buf = appendTuple(buf[:0], &it, loadedAt, true)
 	}
 }
+
+// BenchmarkAppendLine is one row's LOAD DATA line as the consumer builds it.
+func BenchmarkAppendLine(b *testing.B) {
+	ts := time.Date(2025, 10, 1, 13, 14, 15, 0, time.UTC)
+	r := &schema.Row{ID: 123456789, Date: ts, Timestamp: ts, DeviceType: "thermostat-01234", EventType: "reading",
+		Message:   sql.NullString{String: "TEMPERATURE CLOSED CRITICAL TIMEOUT RETRY ROOMS", Valid: true},
+		CreatedAt: sql.NullTime{Time: ts, Valid: true}, UpdatedAt: sql.NullTime{Time: ts, Valid: true}}
+	it := item{row: r, version: 1 << 32, hasVer: true}
+	loadedAt := appendWall(nil, time.Date(2026, 11, 23, 21, 0, 0, 123456000, time.UTC))
+	buf := make([]byte, 0, 512)
+	for b.Loop() {
+		buf = appendLine(buf[:0], &it, loadedAt)
+	}
+}

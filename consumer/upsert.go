@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -39,9 +40,18 @@ type writer struct {
 	expectRows                 bool
 	lbuf                       []byte
 	skip                       []bool
-	attempts                   int
-	backoff                    time.Duration
-	metrics                    *Metrics
+
+	// The bulk load of batches whose rows are all new (load.go).
+	loadOK   bool
+	loadOff  string // why loadOK is false, for the log
+	loadStmt string
+	reader   string // the name of the reader LOAD DATA reads
+	fbuf     []byte // the rows as LOAD DATA text, reused between batches
+	upserts  []int  // the batch items to write, reused between batches
+
+	attempts int
+	backoff  time.Duration
+	metrics  *Metrics
 }
 
 func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts int, backoff time.Duration, m *Metrics) (*writer, error) {
@@ -78,7 +88,16 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 	if err != nil {
 		return nil, err
 	}
+	loadOff, err := loadSupported(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	reader := "sluice-" + strconv.FormatInt(loadSeq.Add(1), 10)
 	return &writer{
+		loadOK:       loadOff == "",
+		loadOff:      loadOff,
+		loadStmt:     loadStatement(reader, qdb+"."+qt),
+		reader:       reader,
 		lookupPrefix: "WITH v(i, dt, et, ts) AS (VALUES ",
 		lookupSuffix: ") SELECT v.i, r.date, r.message, r.created_at, r.updated_at, r.source_id, r.source_version FROM v JOIN " +
 			qdb + "." + qt + " r ON r.device_type = v.dt AND r.event_type = v.et AND r.timestamp = v.ts",
@@ -205,15 +224,17 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 		return res, err
 	}
 	var skip []bool
-	if w.lookupOK && w.expectRows {
-		if skip, err = w.unchanged(ctx, tx, items); err != nil {
+	existing := 0 // rows the look-up found that the batch still writes
+	looked := w.lookupOK && w.expectRows
+	if looked {
+		if skip, existing, err = w.unchanged(ctx, tx, items); err != nil {
 			return res, err
 		}
 	}
-	loadedAt := appendDateTime(nil, time.Now().UTC().Truncate(time.Microsecond))
-	w.buf = append(w.buf[:0], w.prefix...)
+	loadedAt, loadedAtSQL := loadedAtText(time.Now())
 	w.tbuf = append(w.tbuf[:0], w.tombPrefix...)
-	rows, deletes := 0, 0
+	w.upserts = w.upserts[:0]
+	deletes := 0
 	for i := range items {
 		it := &items[i]
 		k := &it.key
@@ -224,7 +245,7 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 				if deletes > 0 {
 					w.tbuf = append(w.tbuf, ',')
 				}
-				w.tbuf = appendTombstone(w.tbuf, it, loadedAt, w.backslash)
+				w.tbuf = appendTombstone(w.tbuf, it, loadedAtSQL, w.backslash)
 				deletes++
 			} else {
 				r, err = tx.ExecContext(ctx, w.delete, k.DeviceType, k.EventType, k.Timestamp)
@@ -251,11 +272,7 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 			res.unchanged++
 			continue
 		}
-		if rows > 0 {
-			w.buf = append(w.buf, ',')
-		}
-		w.buf = appendTuple(w.buf, it, loadedAt, w.backslash)
-		rows++
+		w.upserts = append(w.upserts, i)
 	}
 	if deletes > 0 {
 		w.tbuf = append(w.tbuf, tombstoneSuffix...)
@@ -263,37 +280,94 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 			return res, fmt.Errorf("write %d tombstones: %w", deletes, err)
 		}
 	}
-	w.buf = append(w.buf, w.suffix...)
-	skipped := res.unchanged
-	if rows > 0 {
-		if _, err := tx.ExecContext(ctx, "SET @sluice_dups = 0, @sluice_apply = 0"); err != nil {
-			return res, fmt.Errorf("upsert: %w", err)
-		}
-		r, err := tx.ExecContext(ctx, string(w.buf))
+	rows, skipped := len(w.upserts), res.unchanged
+	// The bulk load takes the rows when none is known to exist: the look-up
+	// found none the batch writes, or, without a look-up, the last batch met
+	// no existing row.
+	bulk := rows > 0 && w.loadOK && ((looked && existing == 0) || (!looked && !w.expectRows))
+	if bulk {
+		loaded, err := w.bulkLoad(ctx, tx, items, loadedAt)
 		if err != nil {
-			return res, fmt.Errorf("upsert: %w", err)
+			return res, err
 		}
-		var dups int
-		if err := tx.QueryRowContext(ctx, "SELECT @sluice_dups").Scan(&dups); err != nil {
-			return res, fmt.Errorf("upsert: count duplicate keys: %w", err)
+		if loaded {
+			res.inserted = rows
+			rows = 0 // written
 		}
-		// Affected rows count 1 for a new row, 2 for a changed one and 0 for
-		// an unchanged one (the session does not set CLIENT_FOUND_ROWS).
-		affected, _ := r.RowsAffected()
-		res.inserted = rows - dups
-		res.updated = (int(affected) - res.inserted) / 2
-		res.unchanged = skipped + dups - res.updated
+	}
+	if rows > 0 {
+		if err := w.upsert(ctx, tx, items, loadedAtSQL, &res); err != nil {
+			return res, err
+		}
 	}
 	// Look the next batch's rows up when this one met existing rows (a
 	// re-run, a replay, a tail's updates), not while it loads new ones.
-	if rows+skipped > 0 {
-		w.expectRows = 10*(res.updated+res.unchanged) > rows+skipped
+	if n := len(w.upserts) + skipped; n > 0 {
+		w.expectRows = 10*(res.updated+res.unchanged) > n
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	w.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
 	return res, nil
+}
+
+// bulkLoad writes the batch's rows (w.upserts) with LOAD DATA, inside a
+// savepoint. It reports false, with the savepoint rolled back, when the load
+// met an existing row or a warning: the rows then go to the upsert.
+func (w *writer) bulkLoad(ctx context.Context, tx *sql.Tx, items []item, loadedAt []byte) (bool, error) {
+	w.fbuf = w.fbuf[:0]
+	for _, i := range w.upserts {
+		w.fbuf = appendLine(w.fbuf, &items[i], loadedAt)
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT sluice_load"); err != nil {
+		return false, fmt.Errorf("bulk load: %w", err)
+	}
+	err := w.load(ctx, tx, len(w.upserts))
+	if errors.Is(err, errLoadMissed) {
+		w.metrics.loadFallbacks.Inc()
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT sluice_load"); err != nil {
+			return false, fmt.Errorf("bulk load: roll back to the upsert: %w", err)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	w.metrics.bulkLoads.Inc()
+	return true, nil
+}
+
+// upsert writes the batch's rows (w.upserts) in one INSERT … ON DUPLICATE KEY
+// UPDATE, and counts what it did into res.
+func (w *writer) upsert(ctx context.Context, tx *sql.Tx, items []item, loadedAt []byte, res *writeResult) error {
+	w.buf = append(w.buf[:0], w.prefix...)
+	for n, i := range w.upserts {
+		if n > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = appendTuple(w.buf, &items[i], loadedAt, w.backslash)
+	}
+	w.buf = append(w.buf, w.suffix...)
+	if _, err := tx.ExecContext(ctx, "SET @sluice_dups = 0, @sluice_apply = 0"); err != nil {
+		return fmt.Errorf("upsert: %w", err)
+	}
+	r, err := tx.ExecContext(ctx, string(w.buf))
+	if err != nil {
+		return fmt.Errorf("upsert: %w", err)
+	}
+	var dups int
+	if err := tx.QueryRowContext(ctx, "SELECT @sluice_dups").Scan(&dups); err != nil {
+		return fmt.Errorf("upsert: count duplicate keys: %w", err)
+	}
+	// Affected rows count 1 for a new row, 2 for a changed one and 0 for an
+	// unchanged one (the session does not set CLIENT_FOUND_ROWS).
+	rows := len(w.upserts)
+	affected, _ := r.RowsAffected()
+	res.inserted = rows - dups
+	res.updated = (int(affected) - res.inserted) / 2
+	res.unchanged += dups - res.updated
+	return nil
 }
 
 // tombKey is a dedupe key as a comparable map key: the wall clock as Unix
@@ -405,7 +479,7 @@ WHERE table_schema = ? AND table_name = ? AND column_name IN ('device_type', 'ev
 // marked goes to the upsert, which decides as it always has. The key is
 // written only by the member that owns its partition, and the read and the
 // upsert are in one transaction, so the row cannot change in between.
-func (w *writer) unchanged(ctx context.Context, tx *sql.Tx, items []item) ([]bool, error) {
+func (w *writer) unchanged(ctx context.Context, tx *sql.Tx, items []item) (skip []bool, existing int, err error) {
 	w.lbuf = append(w.lbuf[:0], w.lookupPrefix...)
 	n := 0
 	for i := range items {
@@ -428,12 +502,12 @@ func (w *writer) unchanged(ctx context.Context, tx *sql.Tx, items []item) ([]boo
 		n++
 	}
 	if n == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	w.lbuf = append(w.lbuf, w.lookupSuffix...)
 	rows, err := tx.QueryContext(ctx, string(w.lbuf))
 	if err != nil {
-		return nil, fmt.Errorf("look up the batch's %d keys in the target: %w", n, err)
+		return nil, 0, fmt.Errorf("look up the batch's %d keys in the target: %w", n, err)
 	}
 	defer rows.Close()
 	w.skip = slices.Grow(w.skip[:0], len(items))[:len(items)]
@@ -446,10 +520,10 @@ func (w *writer) unchanged(ctx context.Context, tx *sql.Tx, items []item) ([]boo
 	)
 	for rows.Next() {
 		if err := rows.Scan(&i, &date, &msg, &ca, &ua, &sourceID, &stored); err != nil {
-			return nil, fmt.Errorf("look up the batch's keys in the target: %w", err)
+			return nil, 0, fmt.Errorf("look up the batch's keys in the target: %w", err)
 		}
 		if i < 0 || i >= len(items) {
-			return nil, fmt.Errorf("look up the batch's keys in the target: row %d of %d", i, len(items))
+			return nil, 0, fmt.Errorf("look up the batch's keys in the target: row %d of %d", i, len(items))
 		}
 		it := &items[i]
 		r := it.row
@@ -460,11 +534,14 @@ func (w *writer) unchanged(ctx context.Context, tx *sql.Tx, items []item) ([]boo
 		w.skip[i] = date.Valid && sameDay(date.Time, r.Date) && msg == r.Message &&
 			sameSecond(ca, r.CreatedAt) && sameSecond(ua, r.UpdatedAt) &&
 			sourceID.Valid && sourceID.V == r.ID
+		if !w.skip[i] {
+			existing++
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up the batch's keys in the target: %w", err)
+		return nil, 0, fmt.Errorf("look up the batch's keys in the target: %w", err)
 	}
-	return w.skip, nil
+	return w.skip, existing, nil
 }
 
 // sameDay tells whether a DATE read back (midnight UTC) is the calendar day

@@ -22,7 +22,10 @@ import (
 //   - versioned: the same rows with a version, over an empty tombstone table;
 //
 //   - tombstones: the same, with about 280 tombstones of other keys inside
-//     each batch's timestamp range (read and matched, none applies).
+//     each batch's timestamp range (read and matched, none applies);
+//
+//   - load: the versioned rows through the bulk load (LOAD DATA LOCAL
+//     INFILE) instead of the upsert, which the three above use.
 //
 //     go test -run '^$' -bench IntegrationWriteBatch -benchtime 30x ./consumer
 func BenchmarkIntegrationWriteBatch(b *testing.B) {
@@ -30,7 +33,7 @@ func BenchmarkIntegrationWriteBatch(b *testing.B) {
 	const size = 10000
 	ctx := context.Background()
 	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
-	names := []string{"unversioned", "versioned", "tombstones"}
+	names := []string{"unversioned", "versioned", "tombstones", "load"}
 	writers := make([]*writer, len(names))
 	for i := range names {
 		var rb [4]byte
@@ -43,6 +46,10 @@ func BenchmarkIntegrationWriteBatch(b *testing.B) {
 		w, err := newWriter(ctx, db, database, schema.TargetTable, 1, time.Millisecond, NewMetrics(nil))
 		if err != nil {
 			b.Fatal(err)
+		}
+		w.loadOK = names[i] == "load" && w.loadOK
+		if names[i] == "load" && !w.loadOK {
+			b.Fatalf("the target does not take the bulk load: %s", w.loadOff)
 		}
 		writers[i] = w
 	}
@@ -96,4 +103,5 @@ func BenchmarkIntegrationWriteBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(spent[1])/float64(spent[0]), "versioned/unversioned")
 	b.ReportMetric(float64(spent[2])/float64(spent[0]), "tombstones/unversioned")
+	b.ReportMetric(float64(spent[3])/float64(spent[1]), "load/versioned")
 }

@@ -85,6 +85,7 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.Linger = s.o.linger
 	cfg.DialTimeout = s.o.kafkaTimeout
 	cfg.FetchMaxBytes = int32(s.o.fetchMaxBytes)
+	cfg.NoBulkLoad = !s.o.bulkLoad
 	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
 	switch {
 	case cfg.DBAttempts < 1:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local dev stack for sluice: a private MariaDB (binlog ROW/FULL) and the
 # sluice-kafka broker (cmd/sluice-kafka, built on kfake), both on loopback.
+# MariaDB runs with local_infile on and innodb_autoinc_lock_mode=2, what the
+# consumer's bulk load of new rows needs (README, Performance).
 #
 # Usage: deploy/local/stack.sh up|down|status|env|destroy
 #
@@ -288,6 +290,8 @@ mariadb_up() {
 			--binlog-row-image=FULL
 			--server-id=1
 			--innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-512M}"
+			--innodb-autoinc-lock-mode=2
+			--local-infile=1
 			--max-allowed-packet=64M
 			--max-connections=200
 			--character-set-server=utf8mb4
