@@ -29,6 +29,8 @@ type batch struct {
 	size    int
 	linger  time.Duration
 	items   []item
+	spare   []item  // final's output, swapped with items
+	order   []int32 // final's sort
 	offsets map[string]map[int32]kgo.EpochOffset
 	records int           // records taken, applied or not, and transaction markers
 	markers int           // of records: transaction markers
@@ -108,26 +110,37 @@ func (b *batch) reset() {
 // it is not older than the row (upsertSuffix), a delete when the row is not
 // newer, an upsert over a tombstone when it is not older than the delete.
 func (b *batch) final() (merged int) {
-	// Offsets break ties, so an unstable sort keeps each key's changes in
-	// offset order: one key is always in one partition.
-	slices.SortFunc(b.items, func(x, y item) int {
-		if c := x.key.Compare(y.key); c != 0 {
+	// Sorting the positions and gathering the items once moves 4 bytes a
+	// swap instead of a whole item (BenchmarkBatchFinal). Offsets break
+	// ties, so an unstable sort keeps each key's changes in offset order:
+	// one key is always in one partition.
+	items := b.items
+	order := b.order[:0]
+	for i := range items {
+		order = append(order, int32(i))
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		if c := items[x].key.Compare(items[y].key); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.offset, y.offset)
+		return cmp.Compare(items[x].offset, items[y].offset)
 	})
-	out := b.items[:0]
-	for i := range b.items {
-		if n := len(out); n > 0 && out[n-1].key.Compare(b.items[i].key) == 0 {
-			if supersedes(&b.items[i], &out[n-1]) {
-				out[n-1] = b.items[i]
+	out := b.spare[:0]
+	if cap(out) < len(items) {
+		out = make([]item, 0, len(items))
+	}
+	for _, i := range order {
+		it := &items[i]
+		if n := len(out); n > 0 && out[n-1].key.Compare(it.key) == 0 {
+			if supersedes(it, &out[n-1]) {
+				out[n-1] = *it
 			}
 			merged++
 			continue
 		}
-		out = append(out, b.items[i])
+		out = append(out, *it)
 	}
-	b.items = out
+	b.order, b.spare, b.items = order, items[:0], out
 	return merged
 }
 

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -342,5 +343,27 @@ func TestBatchFinalByVersionKeepsKeysApart(t *testing.T) {
 	}
 	if d := b.items[1]; d.key.DeviceType != "b" || d.op != schema.OpDelete || d.version != 2<<32|900 {
 		t.Errorf("key b kept %+v, want the delete at version 2<<32|900", d)
+	}
+}
+
+// BenchmarkBatchFinal sorts and merges a full batch of distinct keys in the
+// order a backfill produces them (by source id, so keys in no order).
+//
+//	go test -run '^$' -bench BatchFinal -count 6 ./consumer
+func BenchmarkBatchFinal(b *testing.B) {
+	const size = 10000
+	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	src := newBatch(size, time.Hour)
+	for j := range size {
+		ev := schema.Event{Op: schema.OpRead, After: &schema.Row{
+			ID: uint64(j + 1), Date: base, Timestamp: base.Add(time.Duration((j*7919)%86400) * time.Second),
+			DeviceType: fmt.Sprintf("device-%05d", (j*104729)%20000), EventType: []string{"reading", "status", "alert", "heartbeat"}[j%4],
+		}}
+		src.add(rec("t", int32(j%12), int64(j)), &ev, base)
+	}
+	bt := newBatch(size, time.Hour)
+	for b.Loop() {
+		bt.items = append(bt.items[:0], src.items...)
+		bt.final()
 	}
 }
