@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -111,44 +110,9 @@ func appendField(dst []byte, s string) []byte {
 var fieldEscapes = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0'}
 
 // appendLine appends one row as a LOAD DATA line in upsertCols order; loadedAt
-// is the unquoted DATETIME of the batch.
+// is the batch's bare DATETIME text.
 func appendLine(dst []byte, it *item, loadedAt []byte) []byte {
-	r := it.row
-	dst = appendDay(dst, r.Date)
-	dst = append(dst, '\t')
-	dst = appendWall(dst, r.Timestamp)
-	dst = append(dst, '\t')
-	dst = appendField(dst, r.DeviceType)
-	dst = append(dst, '\t')
-	dst = appendField(dst, r.EventType)
-	dst = append(dst, '\t')
-	if r.Message.Valid {
-		dst = appendField(dst, r.Message.String)
-	} else {
-		dst = append(dst, `\N`...)
-	}
-	dst = append(dst, '\t')
-	dst = appendNullWall(dst, r.CreatedAt)
-	dst = append(dst, '\t')
-	dst = appendNullWall(dst, r.UpdatedAt)
-	dst = append(dst, '\t')
-	dst = strconv.AppendUint(dst, r.ID, 10)
-	dst = append(dst, '\t')
-	if it.hasVer {
-		dst = strconv.AppendUint(dst, it.version, 10)
-	} else {
-		dst = append(dst, `\N`...)
-	}
-	dst = append(dst, '\t')
-	dst = append(dst, loadedAt...)
-	return append(dst, '\n')
-}
-
-func appendNullWall(dst []byte, t sql.NullTime) []byte {
-	if !t.Valid {
-		return append(dst, `\N`...)
-	}
-	return appendWall(dst, t.Time)
+	return appendRowText(dst, it, loadedAt, true, false)
 }
 
 // loadedAtText is the batch's loaded_at as LOAD DATA and SQL text.

@@ -2,9 +2,7 @@ package consumer
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"reflect"
 	"strings"
@@ -47,26 +45,11 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 	db, _ := servers(t)
 	ctx := context.Background()
 	// 0: the upsert alone; 1: the load, without the look-up; 2: both.
-	var writers [3]*writer
-	var dbs [3]string
-	var metrics [3]*Metrics
-	for i := range writers {
-		var rb [4]byte
-		_, _ = rand.Read(rb[:])
-		dbs[i] = "it_load_" + hex.EncodeToString(rb[:])
-		if err := schema.MigrateTarget(ctx, db, dbs[i]); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + dbs[i]) })
-		metrics[i] = NewMetrics(nil)
-		w, err := newWriter(ctx, db, dbs[i], schema.TargetTable, 1, time.Millisecond, metrics[i])
-		if err != nil {
-			t.Fatal(err)
-		}
+	writers, dbs, metrics := testWriters(t, db, "it_load", 3)
+	for _, w := range writers {
 		if !w.loadOK {
 			t.Fatalf("the target does not take the bulk load: %s", w.loadOff)
 		}
-		writers[i] = w
 	}
 	writers[0].loadOK, writers[0].lookupOK = false, false
 	writers[1].lookupOK, writers[1].expectRows = false, false

@@ -25,22 +25,7 @@ import (
 func TestIntegrationLookupMatchesUpsert(t *testing.T) {
 	db, _ := servers(t)
 	ctx := context.Background()
-	var writers [2]*writer // 0: upsert alone, 1: with the look-up
-	var dbs [2]string
-	for i := range writers {
-		var rb [4]byte
-		_, _ = rand.Read(rb[:])
-		dbs[i] = "it_lookup_" + hex.EncodeToString(rb[:])
-		if err := schema.MigrateTarget(ctx, db, dbs[i]); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + dbs[i]) })
-		w, err := newWriter(ctx, db, dbs[i], schema.TargetTable, 1, time.Millisecond, NewMetrics(nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writers[i] = w
-	}
+	writers, dbs, _ := testWriters(t, db, "it_lookup", 2) // 0: upsert alone, 1: with the look-up
 	if !writers[1].lookupOK {
 		t.Fatalf("the target does not take the look-up: %s", writers[1].lookupOff)
 	}
@@ -162,4 +147,28 @@ func targetRows(t *testing.T, db *sql.DB, database string) []storedRow {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// testWriters migrates n fresh target databases, dropped at the end, and
+// returns a writer and its metrics for each.
+func testWriters(tb testing.TB, db *sql.DB, prefix string, n int) ([]*writer, []string, []*Metrics) {
+	tb.Helper()
+	ctx := context.Background()
+	writers, dbs, metrics := make([]*writer, n), make([]string, n), make([]*Metrics, n)
+	for i := range n {
+		var rb [4]byte
+		_, _ = rand.Read(rb[:])
+		dbs[i] = prefix + "_" + hex.EncodeToString(rb[:])
+		if err := schema.MigrateTarget(ctx, db, dbs[i]); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + dbs[i]) })
+		metrics[i] = NewMetrics(nil)
+		w, err := newWriter(ctx, db, dbs[i], schema.TargetTable, 1, time.Millisecond, metrics[i])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		writers[i] = w
+	}
+	return writers, dbs, metrics
 }

@@ -94,48 +94,72 @@ func appendDay(dst []byte, t time.Time) []byte {
 	return dst
 }
 
-func appendNullString(dst []byte, s sql.NullString, backslash bool) []byte {
-	if !s.Valid {
-		return append(dst, "NULL"...)
-	}
-	return appendQuoted(dst, s.String, backslash)
-}
-
-func appendNullTime(dst []byte, t sql.NullTime) []byte {
-	if !t.Valid {
-		return append(dst, "NULL"...)
-	}
-	return appendDateTime(dst, t.Time)
-}
-
 // appendTuple appends one row's value tuple in upsertCols order.
 func appendTuple(dst []byte, it *item, loadedAt []byte, backslash bool) []byte {
+	return appendRowText(dst, it, loadedAt, false, backslash)
+}
+
+// appendRowText appends one row in upsertCols order, as an upsert's value
+// tuple, or, with load, as a LOAD DATA line (load.go). loadedAt is written
+// as it is: a quoted literal for a tuple, bare text for a line.
+func appendRowText(dst []byte, it *item, loadedAt []byte, load, backslash bool) []byte {
 	r := it.row
-	dst = append(dst, '(')
-	dst = appendDate(dst, r.Date)
-	dst = append(dst, ',')
-	dst = appendDateTime(dst, r.Timestamp)
-	dst = append(dst, ',')
-	dst = appendQuoted(dst, r.DeviceType, backslash)
-	dst = append(dst, ',')
-	dst = appendQuoted(dst, r.EventType, backslash)
-	dst = append(dst, ',')
-	dst = appendNullString(dst, r.Message, backslash)
-	dst = append(dst, ',')
-	dst = appendNullTime(dst, r.CreatedAt)
-	dst = append(dst, ',')
-	dst = appendNullTime(dst, r.UpdatedAt)
-	dst = append(dst, ',')
-	dst = strconv.AppendUint(dst, r.ID, 10)
-	dst = append(dst, ',')
-	if it.hasVer {
-		dst = strconv.AppendUint(dst, it.version, 10)
+	sep := byte(',')
+	if load {
+		sep = '\t'
+		dst = appendDay(dst, r.Date)
 	} else {
+		dst = appendDate(append(dst, '('), r.Date)
+	}
+	dst = appendTimeText(append(dst, sep), sql.NullTime{Time: r.Timestamp, Valid: true}, load)
+	dst = appendStringText(append(dst, sep), sql.NullString{String: r.DeviceType, Valid: true}, load, backslash)
+	dst = appendStringText(append(dst, sep), sql.NullString{String: r.EventType, Valid: true}, load, backslash)
+	dst = appendStringText(append(dst, sep), r.Message, load, backslash)
+	dst = appendTimeText(append(dst, sep), r.CreatedAt, load)
+	dst = appendTimeText(append(dst, sep), r.UpdatedAt, load)
+	dst = strconv.AppendUint(append(dst, sep), r.ID, 10)
+	dst = append(dst, sep)
+	switch {
+	case it.hasVer:
+		dst = strconv.AppendUint(dst, it.version, 10)
+	case load:
+		dst = append(dst, `\N`...)
+	default:
 		dst = append(dst, "NULL"...)
 	}
-	dst = append(dst, ',')
-	dst = append(dst, loadedAt...)
+	dst = append(append(dst, sep), loadedAt...)
+	if load {
+		return append(dst, '\n')
+	}
 	return append(dst, ')')
+}
+
+// appendStringText appends s as a LOAD DATA field (load) or a quoted
+// literal, NULL as \N or NULL.
+func appendStringText(dst []byte, s sql.NullString, load, backslash bool) []byte {
+	switch {
+	case load && s.Valid:
+		return appendField(dst, s.String)
+	case load:
+		return append(dst, `\N`...)
+	case s.Valid:
+		return appendQuoted(dst, s.String, backslash)
+	}
+	return append(dst, "NULL"...)
+}
+
+// appendTimeText appends t as bare DATETIME text (load) or a quoted literal,
+// NULL as \N or NULL.
+func appendTimeText(dst []byte, t sql.NullTime, load bool) []byte {
+	switch {
+	case load && t.Valid:
+		return appendWall(dst, t.Time)
+	case load:
+		return append(dst, `\N`...)
+	case t.Valid:
+		return appendDateTime(dst, t.Time)
+	}
+	return append(dst, "NULL"...)
 }
 
 // appendTombstone appends a delete's tombstone tuple in tombstoneCols order.

@@ -80,30 +80,28 @@ func BenchmarkAppendDateTime(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendTuple is one row's upsert tuple as the consumer builds it.
-func BenchmarkAppendTuple(b *testing.B) {
+// BenchmarkAppendRowText is one row as the consumer writes it: an upsert's
+// value tuple, and a bulk load's line.
+//
+//	go test -run '^$' -bench AppendRowText -count 6 ./consumer
+func BenchmarkAppendRowText(b *testing.B) {
 	ts := time.Date(2025, 10, 1, 13, 14, 15, 0, time.UTC)
 	r := &schema.Row{ID: 123456789, Date: ts, Timestamp: ts, DeviceType: "thermostat-01234", EventType: "reading",
 		Message:   sql.NullString{String: "TEMPERATURE CLOSED CRITICAL TIMEOUT RETRY ROOMS", Valid: true},
 		CreatedAt: sql.NullTime{Time: ts, Valid: true}, UpdatedAt: sql.NullTime{Time: ts, Valid: true}}
 	it := item{row: r, version: 1 << 32, hasVer: true}
-	loadedAt := appendDateTime(nil, time.Date(2026, 11, 23, 21, 0, 0, 123456000, time.UTC))
+	la := time.Date(2026, 11, 23, 21, 0, 0, 123456000, time.UTC)
 	buf := make([]byte, 0, 512)
-	for b.Loop() {
-		buf = appendTuple(buf[:0], &it, loadedAt, true)
-	}
-}
-
-// BenchmarkAppendLine is one row's LOAD DATA line as the consumer builds it.
-func BenchmarkAppendLine(b *testing.B) {
-	ts := time.Date(2025, 10, 1, 13, 14, 15, 0, time.UTC)
-	r := &schema.Row{ID: 123456789, Date: ts, Timestamp: ts, DeviceType: "thermostat-01234", EventType: "reading",
-		Message:   sql.NullString{String: "TEMPERATURE CLOSED CRITICAL TIMEOUT RETRY ROOMS", Valid: true},
-		CreatedAt: sql.NullTime{Time: ts, Valid: true}, UpdatedAt: sql.NullTime{Time: ts, Valid: true}}
-	it := item{row: r, version: 1 << 32, hasVer: true}
-	loadedAt := appendWall(nil, time.Date(2026, 11, 23, 21, 0, 0, 123456000, time.UTC))
-	buf := make([]byte, 0, 512)
-	for b.Loop() {
-		buf = appendLine(buf[:0], &it, loadedAt)
-	}
+	b.Run("tuple", func(b *testing.B) {
+		loadedAt := appendDateTime(nil, la)
+		for b.Loop() {
+			buf = appendTuple(buf[:0], &it, loadedAt, true)
+		}
+	})
+	b.Run("line", func(b *testing.B) {
+		loadedAt := appendWall(nil, la)
+		for b.Loop() {
+			buf = appendLine(buf[:0], &it, loadedAt)
+		}
+	})
 }

@@ -2,8 +2,6 @@ package consumer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -34,24 +32,12 @@ func BenchmarkIntegrationWriteBatch(b *testing.B) {
 	ctx := context.Background()
 	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 	names := []string{"unversioned", "versioned", "tombstones", "load"}
-	writers := make([]*writer, len(names))
-	for i := range names {
-		var rb [4]byte
-		_, _ = rand.Read(rb[:])
-		database := "bench_write_" + hex.EncodeToString(rb[:])
-		if err := schema.MigrateTarget(ctx, db, database); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
-		w, err := newWriter(ctx, db, database, schema.TargetTable, 1, time.Millisecond, NewMetrics(nil))
-		if err != nil {
-			b.Fatal(err)
-		}
+	writers, _, _ := testWriters(b, db, "bench_write", len(names))
+	for i, w := range writers {
 		w.loadOK = names[i] == "load" && w.loadOK
 		if names[i] == "load" && !w.loadOK {
 			b.Fatalf("the target does not take the bulk load: %s", w.loadOff)
 		}
-		writers[i] = w
 	}
 	// Tombstones every 3 s over the first 30,000 s: the ranges of 36 batches.
 	var tomb []item
