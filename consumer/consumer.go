@@ -58,6 +58,8 @@
 //	sluice_consumer_rows_deleted_total       rows deleted by delete events
 //	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change
 //	sluice_consumer_batches_total            batches committed
+//	sluice_consumer_bulk_loads_total         batches of new rows written with LOAD DATA
+//	sluice_consumer_bulk_load_fallbacks_total  bulk loads rolled back to the upsert
 //	sluice_consumer_batch_records            records per batch (histogram)
 //	sluice_consumer_db_commit_seconds        time of one batch transaction (histogram)
 //	sluice_consumer_db_errors_total          failed transaction attempts
