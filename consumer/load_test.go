@@ -160,3 +160,24 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 		t.Errorf("the failed batch left %d rows behind", after-before)
 	}
 }
+
+// TestIntegrationNoBulkLoad: Config.NoBulkLoad (--bulk-load=false) keeps a
+// member on the upsert even where the server takes the load.
+func TestIntegrationNoBulkLoad(t *testing.T) {
+	db, brokers := servers(t)
+	ctx := context.Background()
+	_, dbs, _ := testWriters(t, db, "it_noload", 1)
+	for _, off := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, "it.noload", "it-noload", dbs[0]
+		cfg.NoBulkLoad = off
+		c, err := New(ctx, cfg, db, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.cl.Close()
+		if c.w.loadOK == off || (off && !strings.Contains(c.w.loadOff, "--bulk-load=false")) {
+			t.Errorf("NoBulkLoad %v: the member loads %v (%q)", off, c.w.loadOK, c.w.loadOff)
+		}
+	}
+}

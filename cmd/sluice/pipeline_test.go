@@ -17,7 +17,7 @@ func TestStageConfigsFromFlags(t *testing.T) {
 	}{
 		{name: "defaults"},
 		{name: "all set", args: []string{"--chunk-attempts", "3", "--chunk-backoff", "1s", "--checkpoint-interval", "2s", "--restart",
-			"--db-attempts", "7", "--db-backoff", "50ms", "--commit-timeout", "1m"}},
+			"--db-attempts", "7", "--db-backoff", "50ms", "--commit-timeout", "1m", "--bulk-load=false"}},
 		{name: "zero chunk attempts", args: []string{"--chunk-attempts", "0"}, wantErr: "--chunk-attempts 0: must be at least 1"},
 		{name: "negative chunk backoff", args: []string{"--chunk-backoff", "-1s"}, wantErr: "--chunk-backoff -1s"},
 		{name: "zero checkpoint interval", args: []string{"--checkpoint-interval", "0s"}, wantErr: "--checkpoint-interval 0s"},
@@ -49,11 +49,12 @@ func TestStageConfigsFromFlags(t *testing.T) {
 				bcfg.CheckpointInterval != c.o.checkpointInterval || bcfg.Restart != c.o.restart || bcfg.CheckpointTimeout != c.o.kafkaTimeout {
 				t.Errorf("backfill config %+v does not carry the flags %+v", bcfg, c.o)
 			}
-			if ccfg.DBAttempts != c.o.dbAttempts || ccfg.DBBackoff != c.o.dbBackoff || ccfg.CommitTimeout != c.o.commitTimeout {
+			if ccfg.DBAttempts != c.o.dbAttempts || ccfg.DBBackoff != c.o.dbBackoff || ccfg.CommitTimeout != c.o.commitTimeout ||
+				ccfg.NoBulkLoad != (tt.name == "all set") {
 				t.Errorf("consumer config %+v does not carry the flags %+v", ccfg, c.o)
 			}
 			if tt.name == "defaults" && (bcfg.ChunkAttempts != 5 || bcfg.ChunkBackoff != 200*time.Millisecond ||
-				ccfg.DBAttempts != 5 || ccfg.DBBackoff != 100*time.Millisecond || ccfg.CommitTimeout != 30*time.Second) {
+				ccfg.DBAttempts != 5 || ccfg.DBBackoff != 100*time.Millisecond || ccfg.CommitTimeout != 30*time.Second || ccfg.NoBulkLoad) {
 				t.Errorf("defaults: backfill %+v consumer %+v", bcfg, ccfg)
 			}
 		})
