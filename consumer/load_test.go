@@ -39,13 +39,19 @@ func TestAppendField(t *testing.T) {
 // same, byte for byte, and the counts too: values LOAD DATA could misread
 // (separators, escapes, \N, NUL, four-byte UTF-8, NULLs, microseconds), a
 // re-run of the same rows, and a batch the load must hand back to the upsert
-// because one of its keys exists. A value the column cannot hold fails the
-// batch as the upsert fails it, and leaves nothing of the batch behind.
+// because one of its keys exists; into a table of Sluice's layout and one of
+// the earlier job's, which a fresh migrate no longer creates. A value the
+// column cannot hold fails the batch as the upsert fails it, and leaves
+// nothing of the batch behind.
 func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 	db, _ := servers(t)
 	ctx := context.Background()
-	// 0: the upsert alone; 1: the load, without the look-up; 2: both.
+	// 0: the upsert alone; 1: the load, without the look-up; 2: both, into
+	// the earlier job's layout, whose second index repeats the unique key.
 	writers, dbs, metrics := testWriters(t, db, "it_load", 3)
+	if _, err := db.ExecContext(ctx, "ALTER TABLE "+dbs[2]+".records ADD KEY idx_dedupe (device_type, event_type, timestamp)"); err != nil {
+		t.Fatal(err)
+	}
 	for _, w := range writers {
 		if !w.loadOK {
 			t.Fatalf("the target does not take the bulk load: %s", w.loadOff)
