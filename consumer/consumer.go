@@ -223,6 +223,9 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if !w.loadOK {
 		log.Info("consumer: new rows go through the upsert, without the bulk load", "why", w.loadOff)
 	}
+	w.loadGone = func(why string) {
+		log.Warn("consumer: this member stops bulk-loading new rows; they go through the upsert", "why", why)
+	}
 	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),

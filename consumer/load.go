@@ -30,10 +30,6 @@ import (
 // (every existing row must be one the batch leaves out), or else the last
 // batch (no row met an existing one).
 
-// errLoadMissed says the bulk load met an existing key or a warning: the
-// batch goes through the upsert instead.
-var errLoadMissed = errors.New("the bulk load met an existing row or a warning")
-
 // loadSeq names each writer's reader for LOAD DATA LOCAL INFILE 'Reader::…'.
 var loadSeq atomic.Int64
 
@@ -67,24 +63,62 @@ func loadStatement(reader, qualifiedTable string) string {
 		" CHARACTER SET utf8mb4 (" + upsertCols + ")"
 }
 
-// load sends w.fbuf, rows lines, with the transaction's connection. It
-// returns errLoadMissed when the server did not insert every row as given.
-func (w *writer) load(ctx context.Context, tx *sql.Tx, rows int) error {
+// loadWarnLimit is how many loads in a row may end in a warning before a
+// writer stops trying them: a server that warns on every load (a setting,
+// a version's quirk) would otherwise cost each batch a load rolled back
+// before its upsert.
+const loadWarnLimit = 3
+
+// bulkLoad writes the batch's rows (w.upserts) with LOAD DATA, inside a
+// savepoint. It reports false, with the savepoint rolled back, when the
+// server did not insert every row as given (a key existed, or it warned):
+// the rows then go to the upsert.
+func (w *writer) bulkLoad(ctx context.Context, tx *sql.Tx, items []item, loadedAt []byte) (bool, error) {
+	rows := len(w.upserts)
+	w.fbuf = w.fbuf[:0]
+	for _, i := range w.upserts {
+		w.fbuf = appendLine(w.fbuf, &items[i], loadedAt)
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT sluice_load"); err != nil {
+		return false, fmt.Errorf("bulk load: %w", err)
+	}
 	mysql.RegisterReaderHandler(w.reader, func() io.Reader { return bytes.NewReader(w.fbuf) })
-	defer mysql.DeregisterReaderHandler(w.reader)
 	r, err := tx.ExecContext(ctx, w.loadStmt)
+	mysql.DeregisterReaderHandler(w.reader)
 	if err != nil {
-		return fmt.Errorf("bulk load of %d rows: %w", rows, err)
+		return false, fmt.Errorf("bulk load of %d rows: %w", rows, err)
 	}
 	affected, _ := r.RowsAffected()
-	var warnings int
-	if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
-		return fmt.Errorf("bulk load of %d rows: count warnings: %w", rows, err)
+	// SHOW WARNINGS does not clear the list it shows; a row means the load
+	// skipped or changed something.
+	var level, message string
+	var code int
+	err = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &message)
+	warned := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("bulk load of %d rows: read its warnings: %w", rows, err)
 	}
-	if int(affected) != rows || warnings != 0 {
-		return fmt.Errorf("%w: %d of %d rows inserted, %d warnings", errLoadMissed, affected, rows, warnings)
+	if int(affected) == rows && !warned {
+		w.warned = 0
+		w.metrics.bulkLoads.Inc()
+		return true, nil
 	}
-	return nil
+	w.metrics.loadFallbacks.Inc()
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT sluice_load"); err != nil {
+		return false, fmt.Errorf("bulk load: roll back to the upsert: %w", err)
+	}
+	if int(affected) != rows {
+		w.warned = 0 // a key existed: the look-up or the next batch's expectation deals with that
+		return false, nil
+	}
+	if w.warned++; w.warned >= loadWarnLimit {
+		w.loadOK = false
+		w.loadOff = fmt.Sprintf("the server warned on %d loads in a row, the last: %s %d: %s", w.warned, level, code, message)
+		if w.loadGone != nil {
+			w.loadGone(w.loadOff)
+		}
+	}
+	return false, nil
 }
 
 // appendField appends s as one LOAD DATA field: the separators and the

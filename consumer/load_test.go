@@ -165,6 +165,22 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 	if after := len(targetRows(t, db, dbs[2])); after != before {
 		t.Errorf("the failed batch left %d rows behind", after-before)
 	}
+	// Loads that end in a warning, loadWarnLimit in a row: the writer stops
+	// trying them, and says why.
+	var gone string
+	w.loadGone = func(why string) { gone = why }
+	for i := 1; i < loadWarnLimit; i++ {
+		w.expectRows = false
+		if _, err := w.write(ctx, bad); err == nil {
+			t.Fatal("the bad batch went in")
+		}
+		if i < loadWarnLimit-1 && (!w.loadOK || gone != "") {
+			t.Fatalf("after %d loads with warnings the writer stopped loading: %q", i+1, gone)
+		}
+	}
+	if w.loadOK || !strings.Contains(gone, "device_type") || gone != w.loadOff {
+		t.Errorf("after %d loads with warnings: loading %v, told %q", loadWarnLimit, w.loadOK, gone)
+	}
 }
 
 // TestIntegrationNoBulkLoad: Config.NoBulkLoad (--bulk-load=false) keeps a

@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -45,9 +44,11 @@ type writer struct {
 	loadOK   bool
 	loadOff  string // why loadOK is false, for the log
 	loadStmt string
-	reader   string // the name of the reader LOAD DATA reads
-	fbuf     []byte // the rows as LOAD DATA text, reused between batches
-	upserts  []int  // the batch items to write, reused between batches
+	reader   string           // the name of the reader LOAD DATA reads
+	warned   int              // loads in a row that ended in a warning
+	loadGone func(why string) // told when the writer stops loading; may be nil
+	fbuf     []byte           // the rows as LOAD DATA text, reused between batches
+	upserts  []int            // the batch items to write, reused between batches
 
 	attempts int
 	backoff  time.Duration
@@ -310,32 +311,6 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	w.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
 	return res, nil
-}
-
-// bulkLoad writes the batch's rows (w.upserts) with LOAD DATA, inside a
-// savepoint. It reports false, with the savepoint rolled back, when the load
-// met an existing row or a warning: the rows then go to the upsert.
-func (w *writer) bulkLoad(ctx context.Context, tx *sql.Tx, items []item, loadedAt []byte) (bool, error) {
-	w.fbuf = w.fbuf[:0]
-	for _, i := range w.upserts {
-		w.fbuf = appendLine(w.fbuf, &items[i], loadedAt)
-	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT sluice_load"); err != nil {
-		return false, fmt.Errorf("bulk load: %w", err)
-	}
-	err := w.load(ctx, tx, len(w.upserts))
-	if errors.Is(err, errLoadMissed) {
-		w.metrics.loadFallbacks.Inc()
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT sluice_load"); err != nil {
-			return false, fmt.Errorf("bulk load: roll back to the upsert: %w", err)
-		}
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	w.metrics.bulkLoads.Inc()
-	return true, nil
 }
 
 // upsert writes the batch's rows (w.upserts) in one INSERT … ON DUPLICATE KEY
