@@ -16,14 +16,14 @@ import (
 // The bulk load: a batch whose rows are all new to the target is sent as
 // LOAD DATA LOCAL INFILE, tab-separated text streamed from memory, instead of
 // a 10,000-row INSERT … ON DUPLICATE KEY UPDATE. The server then reads plain
-// fields instead of parsing 100,000 SQL literals into expressions, which
-// costs it about a fifth less CPU per row (README, Performance).
+// fields instead of parsing 100,000 SQL literals into expressions: 12% less
+// MariaDB CPU for a first load in the measurements (README, Performance).
 //
 // It is an optimistic path with an exact check. A local load never fails on
 // a duplicate key or a value that does not fit: it skips or converts the row
 // and leaves a warning (the server cannot stop the client's stream). So the
-// batch's transaction commits only when every row was inserted and the
-// server left no warning; otherwise it is rolled back and the batch goes
+// load is kept only when every row was inserted and the server left no
+// warning; otherwise it is rolled back to a savepoint and the batch goes
 // through the upsert, which merges existing rows as it always has and fails
 // on bad values with the server's own error. Which path a batch takes is
 // decided by what the writer knows: the look-up of existing rows when it ran
