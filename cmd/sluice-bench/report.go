@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,7 @@ type report struct {
 	GitCommit     string            `json:"git_commit"`
 	SluiceBinary  string            `json:"sluice_binary"`
 	MySQLVersion  string            `json:"mysql_version"`
+	MySQLSettings map[string]string `json:"mysql_settings"` // the server settings the figures depend on
 	MySQLDSN      string            `json:"mysql_dsn"`
 	Brokers       string            `json:"brokers"`
 	Profile       bool              `json:"profile"` // profiling was on: timings include its overhead
@@ -75,8 +77,22 @@ func (b *bench) newReport(ctx context.Context, profile bool) *report {
 	if err := b.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&r.MySQLVersion); err != nil {
 		r.MySQLVersion = "unknown: " + err.Error()
 	}
+	r.MySQLSettings = map[string]string{}
+	for _, name := range benchSettings {
+		var v sql.NullString
+		if err := b.db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&v); err != nil {
+			v.String = "unknown: " + err.Error()
+		}
+		r.MySQLSettings[name] = v.String
+	}
 	return r
 }
+
+// benchSettings are the server settings a reader of the figures needs: the
+// buffer pool (whether the target fits in memory), the bulk load's two
+// (consumer/load.go), and the durability ones that set each commit's cost.
+var benchSettings = []string{"innodb_buffer_pool_size", "innodb_autoinc_lock_mode", "local_infile",
+	"innodb_flush_log_at_trx_commit", "sync_binlog", "binlog_format"}
 
 func (r *report) finish(results []result) {
 	r.Results = results
