@@ -125,7 +125,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first setting that cannot work.
 // DefaultFetchMaxBytes bounds one fetch at 2 MiB, which lz4 unpacks to about
 // one 10,000-record batch. The fetched records are the largest thing a member
 // holds, and the collector's work grows with them: with 8 MiB, franz-go's
@@ -135,6 +134,7 @@ func DefaultConfig() Config {
 // the target is the slower side.
 const DefaultFetchMaxBytes = 2 << 20
 
+// Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:

@@ -283,10 +283,9 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	rows, skipped := len(w.upserts), res.unchanged
 	// The bulk load takes the rows when none is known to exist: the look-up
-	// found none the batch writes, or, without a look-up, the last batch met
-	// no existing row.
-	bulk := rows > 0 && w.loadOK && ((looked && existing == 0) || (!looked && !w.expectRows))
-	if bulk {
+	// found none the batch writes, or the last batch met no existing row
+	// (then no look-up ran).
+	if rows > 0 && w.loadOK && ((looked && existing == 0) || !w.expectRows) {
 		loaded, err := w.bulkLoad(ctx, tx, items, loadedAt)
 		if err != nil {
 			return res, err

@@ -133,7 +133,7 @@ func (c *command) consume() {
 	c.fs.DurationVar(&c.o.commitTimeout, "commit-timeout", 30*time.Second, "how long the offset commit after a database commit may take")
 	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
 	c.fs.IntVar(&c.o.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes one Kafka fetch may return, per member: bounds the records a member holds (and the collector's work)")
-	c.fs.BoolVar(&c.o.bulkLoad, "bulk-load", true, "write batches of new rows with LOAD DATA LOCAL INFILE (needs the server's local_infile) instead of the upsert")
+	c.fs.BoolVar(&c.o.bulkLoad, "bulk-load", true, "write batches of new rows with LOAD DATA LOCAL INFILE instead of the upsert (needs the server's local_infile on and innodb_autoinc_lock_mode=2)")
 }
 
 // notify registers the job name and the webhook flags.
