@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -94,27 +93,7 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 	}
 
 	for round, batch := range [][]item{first, first, third} {
-		var res [3]writeResult
-		for i, w := range writers {
-			var err error
-			if res[i], err = w.write(ctx, batch); err != nil {
-				t.Fatalf("round %d, writer %d: %v", round+1, i, err)
-			}
-		}
-		for i := 1; i < len(writers); i++ {
-			if res[i] != res[0] {
-				t.Errorf("round %d: writer %d counted %+v, the upsert alone %+v", round+1, i, res[i], res[0])
-			}
-			if a, b := targetRows(t, db, dbs[0]), targetRows(t, db, dbs[i]); !reflect.DeepEqual(a, b) {
-				t.Errorf("round %d: writer %d's table differs from the upsert's (%d and %d rows)", round+1, i, len(b), len(a))
-				for j := range min(len(a), len(b)) {
-					if a[j] != b[j] {
-						t.Errorf("first difference: upsert %+v, writer %d %+v", a[j], i, b[j])
-						break
-					}
-				}
-			}
-		}
+		res := writeAlike(t, db, writers, dbs, round, batch)
 		switch round {
 		case 0:
 			if res[0].inserted != n {

@@ -24,7 +24,6 @@ import (
 // not after a batch of new rows, and again once a batch met existing ones.
 func TestIntegrationLookupMatchesUpsert(t *testing.T) {
 	db, _ := servers(t)
-	ctx := context.Background()
 	writers, dbs, _ := testWriters(t, db, "it_lookup", 2) // 0: upsert alone, 1: with the look-up
 	if !writers[1].lookupOK {
 		t.Fatalf("the target does not take the look-up: %s", writers[1].lookupOff)
@@ -73,19 +72,7 @@ func TestIntegrationLookupMatchesUpsert(t *testing.T) {
 	wantSkipped := 3 * n / 8
 
 	for round, batch := range [][]item{first, first, third} {
-		var res [2]writeResult
-		for i, w := range writers {
-			var err error
-			if res[i], err = w.write(ctx, batch); err != nil {
-				t.Fatalf("round %d, writer %d: %v", round+1, i, err)
-			}
-		}
-		if res[0] != res[1] {
-			t.Errorf("round %d: with the look-up %+v, without %+v", round+1, res[1], res[0])
-		}
-		if a, b := targetRows(t, db, dbs[0]), targetRows(t, db, dbs[1]); !reflect.DeepEqual(a, b) {
-			t.Errorf("round %d: the tables differ (%d and %d rows)", round+1, len(a), len(b))
-		}
+		res := writeAlike(t, db, writers, dbs, round, batch)
 		skipped := 0
 		for _, s := range writers[1].skip {
 			if s {
@@ -171,4 +158,36 @@ func testWriters(tb testing.TB, db *sql.DB, prefix string, n int) ([]*writer, []
 		writers[i] = w
 	}
 	return writers, dbs, metrics
+}
+
+// writeAlike writes batch through every writer, each into its own database,
+// and checks that each counted and left its table as writers[0] did. It
+// returns the counts.
+func writeAlike(t *testing.T, db *sql.DB, writers []*writer, dbs []string, round int, batch []item) []writeResult {
+	t.Helper()
+	res := make([]writeResult, len(writers))
+	for i, w := range writers {
+		var err error
+		if res[i], err = w.write(context.Background(), batch); err != nil {
+			t.Fatalf("round %d, writer %d: %v", round+1, i, err)
+		}
+	}
+	want := targetRows(t, db, dbs[0])
+	for i := 1; i < len(writers); i++ {
+		if res[i] != res[0] {
+			t.Errorf("round %d: writer %d counted %+v, writer 0 %+v", round+1, i, res[i], res[0])
+		}
+		got := targetRows(t, db, dbs[i])
+		if reflect.DeepEqual(got, want) {
+			continue
+		}
+		t.Errorf("round %d: writer %d's table differs from writer 0's (%d and %d rows)", round+1, i, len(got), len(want))
+		for j := range min(len(got), len(want)) {
+			if got[j] != want[j] {
+				t.Errorf("first difference: writer 0 %+v, writer %d %+v", want[j], i, got[j])
+				break
+			}
+		}
+	}
+	return res
 }
