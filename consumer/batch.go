@@ -2,7 +2,10 @@ package consumer
 
 import (
 	"cmp"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,6 +35,7 @@ type batch struct {
 	spare   []item  // final's output, swapped with items
 	order   []int32 // final's sort
 	offsets map[string]map[int32]kgo.EpochOffset
+	firsts  map[string]map[int32]int64 // the offset of each partition's first record, for errors
 	records int           // records taken, applied or not, and transaction markers
 	markers int           // of records: transaction markers
 	dead    []*kgo.Record // dead letters to send before the offsets commit
@@ -39,7 +43,8 @@ type batch struct {
 }
 
 func newBatch(size int, linger time.Duration) *batch {
-	return &batch{size: size, linger: linger, items: make([]item, 0, size), offsets: map[string]map[int32]kgo.EpochOffset{}}
+	return &batch{size: size, linger: linger, items: make([]item, 0, size),
+		offsets: map[string]map[int32]kgo.EpochOffset{}, firsts: map[string]map[int32]int64{}}
 }
 
 // add takes a record; ev is nil for a record with nothing to apply.
@@ -61,7 +66,41 @@ func (b *batch) add(r *kgo.Record, ev *schema.Event, now time.Time) {
 		t = map[int32]kgo.EpochOffset{}
 		b.offsets[r.Topic] = t
 	}
+	if _, ok := t[r.Partition]; !ok {
+		f := b.firsts[r.Topic]
+		if f == nil {
+			f = map[int32]int64{}
+			b.firsts[r.Topic] = f
+		}
+		f[r.Partition] = r.Offset
+	}
 	t[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+}
+
+// span names the records of the batch by their Kafka coordinates, for an
+// error that leaves them uncommitted: "topic t partitions 0 offsets 10-19,
+// 3 offsets 7-7". Beyond maxSpanPartitions partitions it says how many more.
+func (b *batch) span() string {
+	const maxSpanPartitions = 8
+	var sb strings.Builder
+	for _, topic := range slices.Sorted(maps.Keys(b.offsets)) {
+		if sb.Len() > 0 {
+			sb.WriteString("; ")
+		}
+		parts := slices.Sorted(maps.Keys(b.offsets[topic]))
+		fmt.Fprintf(&sb, "topic %s partitions ", topic)
+		for i, p := range parts {
+			if i == maxSpanPartitions {
+				fmt.Fprintf(&sb, " and %d more", len(parts)-i)
+				break
+			}
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "%d offsets %d-%d", p, b.firsts[topic][p], b.offsets[topic][p].Offset-1)
+		}
+	}
+	return sb.String()
 }
 
 // mark takes a transaction marker: nothing to apply, but its offset is
@@ -92,6 +131,7 @@ func (b *batch) reset() {
 	clear(b.dead)
 	b.dead = b.dead[:0]
 	clear(b.offsets)
+	clear(b.firsts)
 	b.records, b.markers = 0, 0
 	b.started = time.Time{}
 }

@@ -129,6 +129,34 @@ func TestBatchOffsets(t *testing.T) {
 	}
 }
 
+// TestBatchSpan checks the Kafka coordinates a failed batch's error names:
+// each partition's first and last offset, topics and partitions in order,
+// and a count instead of a list past eight partitions.
+func TestBatchSpan(t *testing.T) {
+	b := newBatch(100, time.Second)
+	b.add(rec("b", 0, 100), upsert("d3", t0, "x"), t0)
+	b.add(rec("a", 2, 0), nil, t0)
+	b.add(rec("a", 0, 5), upsert("d1", t0, "x"), t0)
+	b.add(rec("a", 0, 7), upsert("d2", t0, "x"), t0)
+	want := "topic a partitions 0 offsets 5-7, 2 offsets 0-0; topic b partitions 0 offsets 100-100"
+	if got := b.span(); got != want {
+		t.Errorf("span = %q, want %q", got, want)
+	}
+	b.reset()
+	b.add(rec("a", 0, 9), nil, t0)
+	if got, want := b.span(), "topic a partitions 0 offsets 9-9"; got != want {
+		t.Errorf("after reset span = %q, want %q", got, want)
+	}
+	for p := range int32(10) {
+		b.add(rec("a", p, 20), nil, t0)
+	}
+	want = "topic a partitions 0 offsets 9-20, 1 offsets 20-20, 2 offsets 20-20, 3 offsets 20-20, 4 offsets 20-20, " +
+		"5 offsets 20-20, 6 offsets 20-20, 7 offsets 20-20 and 2 more"
+	if got := b.span(); got != want {
+		t.Errorf("span of ten partitions = %q, want %q", got, want)
+	}
+}
+
 func TestBatchReset(t *testing.T) {
 	b := newBatch(2, time.Second)
 	b.add(rec("a", 0, 1), upsert("d", t0, "x"), t0)

@@ -406,7 +406,7 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 		if ctx.Err() != nil {
 			return nil // shutting down: nothing of the batch is committed
 		}
-		return fmt.Errorf("consumer: group %s: %w (offsets not committed)", c.cfg.Group, err)
+		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
 	}
 	if n := len(b.dead); n > 0 {
 		first, _ := Header(b.dead[0], HeaderError)
@@ -423,7 +423,7 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 			c.log.Info("consumer: shutting down during a batch write; nothing of it was committed", "records", b.records)
 			return nil
 		}
-		return fmt.Errorf("consumer: group %s: %w (offsets not committed)", c.cfg.Group, err)
+		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
 	}
 	// The database has the batch: commit its offsets even if shutdown has
 	// begun, within CommitTimeout.

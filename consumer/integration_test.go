@@ -171,6 +171,9 @@ func TestIntegrationFailedWriteCommitsNoOffset(t *testing.T) {
 	if runErr == nil || !strings.Contains(runErr.Error(), "poison row") || !strings.Contains(runErr.Error(), "offsets not committed") {
 		t.Fatalf("Run returned %v, want the trigger's error and a word that offsets were not committed", runErr)
 	}
+	if want := fmt.Sprintf("topic %s partitions 0 offsets %d-%d", topic, 2*batchSize, total-1); !strings.Contains(runErr.Error(), want) {
+		t.Errorf("Run returned %v, want it to name the failed batch's records: %q", runErr, want)
+	}
 
 	offs, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
