@@ -36,10 +36,10 @@ type batch struct {
 	order   []int32 // final's sort
 	offsets map[string]map[int32]kgo.EpochOffset
 	firsts  map[string]map[int32]int64 // the offset of each partition's first record, for errors
-	records int           // records taken, applied or not, and transaction markers
-	markers int           // of records: transaction markers
-	dead    []*kgo.Record // dead letters to send before the offsets commit
-	started time.Time     // when the first record arrived
+	records int                        // records taken, applied or not, and transaction markers
+	markers int                        // of records: transaction markers
+	dead    []*kgo.Record              // dead letters to send before the offsets commit
+	started time.Time                  // when the first record arrived
 }
 
 func newBatch(size int, linger time.Duration) *batch {
