@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // The bulk load: a batch whose rows are all new to the target is sent as
@@ -127,6 +129,11 @@ func (w *writer) bulkLoad(ctx context.Context, tx *sql.Tx, items []item, loadedA
 func appendField(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
+		// Quotes and non-ASCII bytes stop the scan too, and stand for
+		// themselves.
+		if i = schema.PlainASCII(s, i); i == len(s) {
+			break
+		}
 		esc := fieldEscapes[s[i]]
 		if esc == 0 {
 			continue

@@ -117,11 +117,10 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
+		if i = PlainASCII(s, i); i == len(s) {
+			break
 		}
+		c := s[i]
 		if c < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			switch c {
@@ -311,9 +310,12 @@ func parseZoned(s *string) (sql.NullTime, error) {
 	if s == nil {
 		return sql.NullTime{}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *s)
-	if err != nil {
-		return sql.NullTime{}, err
+	t, ok := parseRFC3339UTC(*s)
+	if !ok {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, *s); err != nil {
+			return sql.NullTime{}, err
+		}
 	}
 	if y := t.UTC().Year(); y < 0 || y > 9999 {
 		return sql.NullTime{}, fmt.Errorf("%q is outside years 0 to 9999 in UTC", *s)
