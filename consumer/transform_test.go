@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +51,38 @@ func TestTransformIdempotent(t *testing.T) {
 	if r.Message != once {
 		t.Errorf("Transform twice = %q, once = %q", r.Message.String, once.String)
 	}
+}
+
+// TestUpperMatchesToUpper checks the ASCII path against strings.ToUpper,
+// on ASCII, on non-ASCII and on invalid UTF-8.
+func TestUpperMatchesToUpper(t *testing.T) {
+	cases := []string{"", "a", "Z", "abc xyz", "ALREADY UPPER 123", "mixed Case `{@[", "ünïcode", "straße", "\xff\xfeab",
+		"failed signal passed normal cleared garage temperature normal sensor restored level voltage meter meter press", "ǅ ǆ ß ﬀ"}
+	for c := range 256 {
+		cases = append(cases, "ab"+string(rune(c))+"yz", "ab"+string([]byte{byte(c)})+"yz")
+	}
+	for _, s := range cases {
+		if got, want := upper(s), strings.ToUpper(s); got != want {
+			t.Errorf("upper(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// BenchmarkUpper upper-cases a seeded message, against strings.ToUpper.
+//
+//	go test -run '^$' -bench Upper -benchmem -count 6 ./consumer
+func BenchmarkUpper(b *testing.B) {
+	s := "failed signal passed normal cleared garage temperature normal sensor restored level voltage meter meter press"
+	b.Run("upper", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = upper(s)
+		}
+	})
+	b.Run("strings.ToUpper", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = strings.ToUpper(s)
+		}
+	})
 }
