@@ -310,12 +310,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		var recErr error
 		caughtUp := true // every partition polled is read up to its end
+		polled := time.Now()
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
 				if recErr != nil {
 					return
 				}
-				recErr = c.take(b, r)
+				recErr = c.take(b, r, polled)
 			}
 			if n := len(p.Records); n > 0 {
 				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
@@ -367,9 +368,8 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 }
 
 // take decodes, validates and transforms one record into the batch, or
-// sets it aside as a dead letter.
-func (c *Consumer) take(b *batch, r *kgo.Record) error {
-	now := time.Now()
+// sets it aside as a dead letter; now is when its poll returned.
+func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
 		b.mark(r, now)
 		return nil

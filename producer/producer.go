@@ -212,6 +212,7 @@ const slabSize = 1 << 20
 // (BenchmarkEncodeRecords).
 func encodeRecords(events []schema.Event) []kgo.Record {
 	recs := make([]kgo.Record, len(events))
+	now := time.Now() // the records' timestamp: the client would read the clock for each
 	var slab []byte
 	for i := range events {
 		e := &events[i]
@@ -227,6 +228,7 @@ func encodeRecords(events []schema.Event) []kgo.Record {
 		// bytes its own.
 		recs[i].Key = slab[start:mid:mid]
 		recs[i].Value = slab[mid:len(slab):len(slab)]
+		recs[i].Timestamp = now
 	}
 	return recs
 }
