@@ -230,6 +230,20 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		if from, err = t.startPosition(ctx); err != nil {
 			return Position{}, err
 		}
+		// Commit the start at once, before any event: a tail killed before
+		// its first commit then resumes from here, not from a later "now"
+		// that would skip the changes in between (or, after --reset, from
+		// the position it was told to leave). A GTID start has no file yet;
+		// its first commit stores it.
+		if from.File != "" {
+			if err := t.cl.BeginTransaction(); err != nil {
+				return Position{}, fmt.Errorf("kafka: begin transaction: %w", err)
+			}
+			t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name)), Value: from.encode()}, t.promise)
+			if err := t.endTransaction(ctx); err != nil {
+				return Position{}, fmt.Errorf("kafka: store the start position %s: %w", from, err)
+			}
+		}
 		t.log.Info("tail: starting", "from", t.cfg.From.Kind, "position", from.String(), "gtid", from.GTID)
 	}
 	t.committed = from

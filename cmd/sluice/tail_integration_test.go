@@ -251,6 +251,41 @@ func TestIntegrationTailKilledMidStreamLosesNothing(t *testing.T) {
 	}
 }
 
+// TestIntegrationTailKilledBeforeFirstCommit kills a tail started with
+// --from now before it commits any event (its flush interval is an hour), then
+// starts it again with --from now: the changes the first one saw must still
+// reach the topic and the target, because the start position was committed
+// before the first event. Without that, the second start's "now" is later
+// and skips them.
+func TestIntegrationTailKilledBeforeFirstCommit(t *testing.T) {
+	e := newITEnv(t)
+	e.migrateOnly()
+	cons, clogs := e.startProc("consume")
+	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "1h", "--flush-events", "1000000")
+	rng := rand.New(rand.NewPCG(7, 8))
+	var ch changes
+	for round := range 3 {
+		e.mutate(rng, round, &ch)
+	}
+	_ = tl.Process.Signal(syscall.SIGKILL)
+	_ = tl.Wait()
+	e.mutate(rng, 3, &ch) // while no tail runs
+	tl, tlogs = e.startTail("--from", "now", "--flush-interval", "20ms")
+	if !strings.Contains(tlogs.String(), "resuming from the position committed") {
+		t.Errorf("the second tail did not resume from the first one's start position:\n%s", tlogs)
+	}
+	e.mutate(rng, 4, &ch)
+	e.waitSame(2*time.Minute, tlogs, clogs)
+	stopProc(t, tl, tlogs)
+	stopProc(t, cons, clogs)
+	got := e.opCounts(e.topic)
+	for op, n := range ch.want() {
+		if got[op] != n {
+			t.Errorf("op %s: %d events in the topic, the source made %d changes", op, got[op], n)
+		}
+	}
+}
+
 func TestIntegrationTailStartOptions(t *testing.T) {
 	e := newITEnv(t)
 	e.migrateOnly()
