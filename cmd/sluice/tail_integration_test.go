@@ -154,6 +154,19 @@ func (e *itEnv) mutate(rng *rand.Rand, round int, ch *changes) {
 	ch.d += e.srcExec("DELETE FROM {src}.raw_records ORDER BY RAND() LIMIT 3")
 }
 
+// checkOps compares the c/u/d events in the test's topic with the changes
+// the source made: every change once, none twice. It returns the counts.
+func (e *itEnv) checkOps(ch changes, when string) map[schema.Op]int {
+	e.t.Helper()
+	got := e.opCounts(e.topic)
+	for op, n := range ch.want() {
+		if got[op] != n {
+			e.t.Errorf("op %s: %d events in the topic%s, the source made %d changes", op, got[op], when, n)
+		}
+	}
+	return got
+}
+
 // startTail starts `sluice tail` and waits until it has taken its start
 // position, so that changes made after it returns are the tail's to stream.
 func (e *itEnv) startTail(args ...string) (*exec.Cmd, *bytes.Buffer) {
@@ -193,12 +206,7 @@ func TestIntegrationTailChangesReachTarget(t *testing.T) {
 	e.must(append([]string{"verify"}, e.window()...)...)
 	stopProc(t, tl, tlogs)
 	stopProc(t, cons, clogs)
-	got := e.opCounts(e.topic)
-	for op, n := range ch.want() {
-		if got[op] != n {
-			t.Errorf("op %s: %d events in the topic, the source made %d changes", op, got[op], n)
-		}
-	}
+	got := e.checkOps(ch, "")
 	if got[schema.OpRead] != e.sourceInWindow() {
 		t.Errorf("backfill: %d reads, %d rows in the window", got[schema.OpRead], e.sourceInWindow())
 	}
@@ -243,12 +251,7 @@ func TestIntegrationTailKilledMidStreamLosesNothing(t *testing.T) {
 	}
 	// Exactly once: every change is in the topic once, none twice, although
 	// %d tails were killed mid-stream.
-	got := e.opCounts(e.topic)
-	for op, n := range ch.want() {
-		if got[op] != n {
-			t.Errorf("op %s: %d events in the topic after %d kills, the source made %d changes", op, got[op], kills, n)
-		}
-	}
+	e.checkOps(ch, fmt.Sprintf(" after %d kills", kills))
 }
 
 // TestIntegrationTailKilledBeforeFirstCommit kills a tail started with
@@ -278,12 +281,7 @@ func TestIntegrationTailKilledBeforeFirstCommit(t *testing.T) {
 	e.waitSame(2*time.Minute, tlogs, clogs)
 	stopProc(t, tl, tlogs)
 	stopProc(t, cons, clogs)
-	got := e.opCounts(e.topic)
-	for op, n := range ch.want() {
-		if got[op] != n {
-			t.Errorf("op %s: %d events in the topic, the source made %d changes", op, got[op], n)
-		}
-	}
+	e.checkOps(ch, "")
 }
 
 func TestIntegrationTailStartOptions(t *testing.T) {
