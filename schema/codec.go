@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -312,8 +313,10 @@ func parseZoned(s *string) (sql.NullTime, error) {
 	}
 	t, ok := parseRFC3339UTC(*s)
 	if !ok {
+		// time.Parse's error keeps the text it was given, and the fast
+		// decoder's is a view of the record (nullableView): give it a copy.
 		var err error
-		if t, err = time.Parse(time.RFC3339Nano, *s); err != nil {
+		if t, err = time.Parse(time.RFC3339Nano, strings.Clone(*s)); err != nil {
 			return sql.NullTime{}, err
 		}
 	}

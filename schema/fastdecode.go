@@ -444,26 +444,32 @@ func (d *fastDecoder) nullableStr(dst **string, backing *string) bool {
 
 // nullableView is nullableStr for a value only parsed while the record is
 // decoded (a time): the string is a view of the record's bytes, not a copy.
-// Nothing may keep it past DecodeEvent.
+// Nothing may keep it past DecodeEvent (parseZoned copies it into errors).
 func (d *fastDecoder) nullableView(dst **string, backing *string) bool {
 	if d.null() {
 		*dst = nil
 		return true
 	}
 	raw, ok := d.strBytes()
-	if len(raw) > 0 {
-		*backing = unsafe.String(unsafe.SliceData(raw), len(raw))
-	} else {
-		*backing = ""
-	}
+	*backing = unsafe.String(unsafe.SliceData(raw), len(raw))
 	*dst = backing
 	return ok
 }
 
+// The slots of sourceStrings, one per source string field.
+const (
+	slotConnector = iota
+	slotName
+	slotDB
+	slotTable
+	slotFile
+	sourceSlots
+)
+
 // sourceStrings holds the last value of each source string field that
 // sharedStr reads, for all decoders: a record's connector, name, database,
 // table and binlog file are nearly always those of the record before it.
-var sourceStrings [5]atomic.Pointer[string]
+var sourceStrings [sourceSlots]atomic.Pointer[string]
 
 // sharedStr parses a string that is likely the same as the last one in its
 // slot of sourceStrings, and returns that one instead of a copy when it is
@@ -500,10 +506,10 @@ func (d *fastDecoder) source(s *wireSource) bool {
 		switch string(key) {
 		case "connector":
 			bit = 1 << 0
-			s.Connector, ok = d.sharedStr(0)
+			s.Connector, ok = d.sharedStr(slotConnector)
 		case "name":
 			bit = 1 << 1
-			s.Name, ok = d.sharedStr(1)
+			s.Name, ok = d.sharedStr(slotName)
 		case "ts_ms":
 			bit = 1 << 2
 			s.TsMs, ok = d.int()
@@ -521,10 +527,10 @@ func (d *fastDecoder) source(s *wireSource) bool {
 			s.Snapshot = d.b[start:d.i]
 		case "db":
 			bit = 1 << 4
-			s.DB, ok = d.sharedStr(2)
+			s.DB, ok = d.sharedStr(slotDB)
 		case "table":
 			bit = 1 << 5
-			s.Table, ok = d.sharedStr(3)
+			s.Table, ok = d.sharedStr(slotTable)
 		case "server_id":
 			bit = 1 << 6
 			n, ok = d.uint(1<<32 - 1)
@@ -540,7 +546,7 @@ func (d *fastDecoder) source(s *wireSource) bool {
 			}
 		case "file":
 			bit = 1 << 8
-			s.File, ok = d.sharedStr(4)
+			s.File, ok = d.sharedStr(slotFile)
 		case "pos":
 			bit = 1 << 9
 			s.Pos, ok = d.uint(1<<64 - 1)
