@@ -59,6 +59,7 @@
 //	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change
 //	sluice_consumer_batches_total            batches committed
 //	sluice_consumer_bulk_loads_total         batches of new rows written with LOAD DATA
+//	sluice_consumer_bulk_inserts_total       batches of new rows written as MariaDB binary bulk inserts
 //	sluice_consumer_bulk_load_fallbacks_total  bulk loads rolled back to the upsert
 //	sluice_consumer_batch_records            records per batch (histogram)
 //	sluice_consumer_db_commit_seconds        time of one batch transaction (histogram)
@@ -102,8 +103,12 @@ type Config struct {
 	CommitTimeout time.Duration // how long an offset commit may take after the DB commit
 	DialTimeout   time.Duration // how long to wait for the brokers at start
 	FetchMaxBytes int32         // bytes one fetch may return: bounds the buffered records (see DefaultFetchMaxBytes)
-	NoBulkLoad    bool          // write new rows with the upsert too, never with LOAD DATA LOCAL INFILE
-	DLQTopic      string        // dead-letter topic; empty means Topic + ".dlq"
+	NoBulkLoad    bool          // write new rows with the upsert too, never with LOAD DATA LOCAL INFILE or a bulk insert
+	// Wire, when the target's pool was opened with Wire.Dial as its
+	// mysql.Config.DialFunc, lets new rows go to MariaDB as binary bulk
+	// inserts instead of LOAD DATA text (wire.go). nil: LOAD DATA.
+	Wire     *Wire
+	DLQTopic string // dead-letter topic; empty means Topic + ".dlq"
 }
 
 // DefaultConfig returns the defaults: 10,000-record batches, 1 s linger.
@@ -210,8 +215,13 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	if cfg.NoBulkLoad {
+	w.wire = cfg.Wire
+	switch {
+	case cfg.NoBulkLoad:
 		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"
+		w.binOK, w.binOff = false, w.loadOff
+	case cfg.Wire == nil:
+		w.binOK, w.binOff = false, "turned off (--bulk-insert=false)"
 	}
 	lim, err := loadLimits(ctx, db, cfg.Database, cfg.Table)
 	if err != nil {
@@ -223,8 +233,14 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if !w.loadOK {
 		log.Info("consumer: new rows go through the upsert, without the bulk load", "why", w.loadOff)
 	}
+	if cfg.Wire != nil && !w.binOK && w.loadOK {
+		log.Info("consumer: new rows go through LOAD DATA, without MariaDB's bulk insert", "why", w.binOff)
+	}
 	w.loadGone = func(why string) {
 		log.Warn("consumer: this member stops bulk-loading new rows; they go through the upsert", "why", why)
+	}
+	w.binGone = func(why string) {
+		log.Warn("consumer: this member stops sending MariaDB bulk inserts; new rows go through LOAD DATA or the upsert", "why", why)
 	}
 	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log}
 	opts := []kgo.Opt{
@@ -290,6 +306,7 @@ func (c *Consumer) Stats() Stats {
 // left uncommitted unless its database transaction had already committed.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.cl.CloseAllowingRebalance()
+	defer c.w.release()
 	b := newBatch(c.cfg.BatchSize, c.cfg.Linger)
 	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", c.cfg.Topic, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
 	for {

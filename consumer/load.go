@@ -42,19 +42,23 @@ var loadSeq atomic.Int64
 // it ends, so the loads of several members, and any insert beside them, run
 // one at a time: measured on MariaDB 10.11 with two members, that made a
 // first load 6% slower than the upserts it replaced, where under mode 2 it
-// is faster (README, Performance). It returns why not, or "" when it does.
-func loadSupported(ctx context.Context, db *sql.DB) (string, error) {
+// is faster (README, Performance). The same holds for MariaDB's bulk insert
+// (bulkinsert.go), which needs the lock mode but not local_infile. It
+// returns why each cannot be used, or "" when it can, and the server's
+// max_allowed_packet.
+func loadSupported(ctx context.Context, db *sql.DB) (load, bulk string, maxPacket int, err error) {
 	var infile, autoinc sql.NullString
-	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.local_infile, @@GLOBAL.innodb_autoinc_lock_mode").Scan(&infile, &autoinc); err != nil {
-		return "", fmt.Errorf("target: read local_infile and innodb_autoinc_lock_mode: %w", err)
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.local_infile, @@GLOBAL.innodb_autoinc_lock_mode, @@GLOBAL.max_allowed_packet").Scan(&infile, &autoinc, &maxPacket); err != nil {
+		return "", "", 0, fmt.Errorf("target: read local_infile, innodb_autoinc_lock_mode and max_allowed_packet: %w", err)
 	}
-	switch {
-	case infile.String != "1" && infile.String != "ON":
-		return "the server's local_infile is off (SET GLOBAL local_infile = 1 turns it on)", nil
-	case autoinc.String != "2":
-		return fmt.Sprintf("the server's innodb_autoinc_lock_mode is %s: loads would hold the table's AUTO-INC lock and run one at a time (set it to 2, interleaved, at server start; safe with binlog_format=ROW)", autoinc.String), nil
+	if autoinc.String != "2" {
+		bulk = fmt.Sprintf("the server's innodb_autoinc_lock_mode is %s: loads would hold the table's AUTO-INC lock and run one at a time (set it to 2, interleaved, at server start; safe with binlog_format=ROW)", autoinc.String)
+		load = bulk
 	}
-	return "", nil
+	if infile.String != "1" && infile.String != "ON" {
+		load = "the server's local_infile is off (SET GLOBAL local_infile = 1 turns it on)"
+	}
+	return load, bulk, maxPacket, nil
 }
 
 // loadStatement is the LOAD DATA statement of a writer's reader: tab-separated

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluice-dev/sluice/schema"
@@ -46,18 +48,21 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 	db, _ := servers(t)
 	ctx := context.Background()
 	// 0: the upsert alone; 1: the load, without the look-up; 2: both, into
-	// the earlier job's layout, whose second index repeats the unique key.
-	writers, dbs, metrics := testWriters(t, db, "it_load", 3)
+	// the earlier job's layout, whose second index repeats the unique key;
+	// 3: MariaDB's bulk insert instead of the load, without the look-up.
+	writers, dbs, metrics := testWriters(t, db, "it_load", 4)
 	if _, err := db.ExecContext(ctx, "ALTER TABLE "+dbs[2]+".records ADD KEY idx_dedupe (device_type, event_type, timestamp)"); err != nil {
 		t.Fatal(err)
 	}
+	writers[3] = wiredWriter(t, dbs[3], metrics[3])
 	for _, w := range writers {
-		if !w.loadOK {
-			t.Fatalf("the target does not take the bulk load: %s", w.loadOff)
+		if !w.loadOK || !w.binOK {
+			t.Fatalf("the target does not take the bulk load (%s) or the bulk insert (%s)", w.loadOff, w.binOff)
 		}
 	}
 	writers[0].loadOK, writers[0].lookupOK = false, false
 	writers[1].lookupOK, writers[1].expectRows = false, false
+	writers[3].lookupOK, writers[3].expectRows = false, false
 
 	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 	messages := []sql.NullString{
@@ -114,14 +119,19 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 		// keys and goes to the upsert; after that, rows are expected, and the
 		// third batch, with one existing key, goes straight to the upsert
 		// (writer 2's look-up found it, writer 1 still expected rows).
-		wantLoads, wantFallbacks := []float64{0, 1, 1}, []float64{0, 0, 0}
+		// Writer 3 does the same with bulk inserts.
+		wantLoads, wantFallbacks := []float64{0, 1, 1, 1}, []float64{0, 0, 0, 0}
 		if round > 0 {
-			wantFallbacks = []float64{0, 1, 1}
+			wantFallbacks = []float64{0, 1, 1, 1}
 		}
 		for i, m := range metrics {
-			if l, f := testutil.ToFloat64(m.bulkLoads), testutil.ToFloat64(m.loadFallbacks); l != wantLoads[i] || f != wantFallbacks[i] {
-				t.Errorf("round %d, writer %d: %v bulk loads and %v fallbacks, want %v and %v", round+1, i, l, f, wantLoads[i], wantFallbacks[i])
+			l, f := testutil.ToFloat64(m.bulkLoads)+testutil.ToFloat64(m.bulkInserts), testutil.ToFloat64(m.loadFallbacks)
+			if l != wantLoads[i] || f != wantFallbacks[i] {
+				t.Errorf("round %d, writer %d: %v bulk loads or inserts and %v fallbacks, want %v and %v", round+1, i, l, f, wantLoads[i], wantFallbacks[i])
 			}
+		}
+		if n := testutil.ToFloat64(metrics[3].bulkInserts); n != 1 {
+			t.Errorf("round %d: writer 3 made %v bulk inserts, want 1", round+1, n)
 		}
 	}
 
@@ -143,6 +153,34 @@ func TestIntegrationBulkLoadMatchesUpsert(t *testing.T) {
 	}
 	if after := len(targetRows(t, db, dbs[2])); after != before {
 		t.Errorf("the failed batch left %d rows behind", after-before)
+	}
+	// The bulk insert refuses the value (strict mode) where the load warns:
+	// the same outcome.
+	w3 := writers[3]
+	w3.expectRows = false
+	fallbacks = testutil.ToFloat64(metrics[3].loadFallbacks)
+	before = len(targetRows(t, db, dbs[3]))
+	if _, err := w3.write(ctx, bad); err == nil || !strings.Contains(err.Error(), "device_type") {
+		t.Errorf("a 300-character device_type through the bulk insert: err = %v, want the upsert's error naming device_type", err)
+	}
+	if got := testutil.ToFloat64(metrics[3].loadFallbacks); got != fallbacks+1 {
+		t.Errorf("bulk insert fallbacks after the bad batch: %v, want %v", got, fallbacks+1)
+	}
+	if after := len(targetRows(t, db, dbs[3])); after != before {
+		t.Errorf("the failed batch left %d rows behind", after-before)
+	}
+	// Refused loadWarnLimit times in a row: the writer stops trying bulk
+	// inserts (the load would take the next batch), and says why.
+	var binGone string
+	w3.binGone = func(why string) { binGone = why }
+	for i := 1; i < loadWarnLimit; i++ {
+		w3.expectRows = false
+		if _, err := w3.write(ctx, bad); err == nil {
+			t.Fatal("the bad batch went in")
+		}
+	}
+	if w3.binOK || !strings.Contains(binGone, "device_type") || binGone != w3.binOff {
+		t.Errorf("after %d refused bulk inserts: inserting %v, told %q", loadWarnLimit, w3.binOK, binGone)
 	}
 	// Loads that end in a warning, loadWarnLimit in a row: the writer stops
 	// trying them, and says why.
@@ -179,6 +217,86 @@ func TestIntegrationNoBulkLoad(t *testing.T) {
 		c.cl.Close()
 		if c.w.loadOK == off || (off && !strings.Contains(c.w.loadOff, "--bulk-load=false")) {
 			t.Errorf("NoBulkLoad %v: the member loads %v (%q)", off, c.w.loadOK, c.w.loadOff)
+		}
+	}
+}
+
+// wiredWriter returns a writer of database whose pool dials through a Wire,
+// as sluice consume's does.
+func wiredWriter(t *testing.T, database string, m *Metrics) *writer {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(os.Getenv("SLUICE_TEST_MYSQL_DSN") + "?parseTime=true&loc=UTC&interpolateParams=true&time_zone=%27%2B00%3A00%27")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := NewWire()
+	cfg.DialFunc = wire.Dial
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdb := sql.OpenDB(conn)
+	t.Cleanup(func() { wdb.Close() })
+	w, err := newWriter(context.Background(), wdb, database, schema.TargetTable, 3, time.Millisecond, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.wire = wire
+	t.Cleanup(w.release)
+	return w
+}
+
+// TestIntegrationBulkInsertSurvivesAKill: the server kills the writer's
+// connection between batches. The next batch's first attempt fails on the
+// dead socket, the retry takes a new connection, finds its socket and bulk
+// inserts again; nothing is lost or written twice.
+func TestIntegrationBulkInsertSurvivesAKill(t *testing.T) {
+	db, _ := servers(t)
+	ctx := context.Background()
+	_, dbs, metrics := testWriters(t, db, "it_bulkkill", 1)
+	w := wiredWriter(t, dbs[0], metrics[0])
+	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	batch := func(from, n int) []item {
+		var items []item
+		for i := from; i < from+n; i++ {
+			ts := base.Add(time.Duration(i) * time.Second)
+			r := &schema.Row{ID: uint64(i + 1), Date: base, Timestamp: ts, DeviceType: fmt.Sprintf("meter-%03d", i%13), EventType: "reading",
+				Message: sql.NullString{String: fmt.Sprint("READING ", i), Valid: true}, UpdatedAt: sql.NullTime{Time: ts, Valid: true}}
+			items = append(items, item{key: r.Key(), row: r, op: schema.OpRead, version: uint64(i), hasVer: true})
+		}
+		return items
+	}
+	w.expectRows = false
+	if res, err := w.write(ctx, batch(0, 500)); err != nil || res.inserted != 500 {
+		t.Fatalf("first batch: %+v, %v", res, err)
+	}
+	if w.wc == nil {
+		t.Fatalf("the writer holds no bulk-insert socket: %s", w.binWhy)
+	}
+	var id int64
+	if err := w.conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+		t.Fatal(err)
+	}
+	retries := testutil.ToFloat64(metrics[0].dbRetries)
+	if res, err := w.write(ctx, batch(500, 500)); err != nil || res.inserted != 500 {
+		t.Fatalf("the batch after the kill: %+v, %v", res, err)
+	}
+	if got := testutil.ToFloat64(metrics[0].dbRetries); got != retries+1 {
+		t.Errorf("retries after the kill: %v, want %v", got, retries+1)
+	}
+	if got := testutil.ToFloat64(metrics[0].bulkInserts); got != 2 || w.wc == nil {
+		t.Errorf("bulk inserts: %v (socket held: %v), want 2: the new connection takes them too", got, w.wc != nil)
+	}
+	rows := targetRows(t, db, dbs[0])
+	if len(rows) != 1000 {
+		t.Fatalf("%d rows, want 1000", len(rows))
+	}
+	for _, r := range rows {
+		if !r.msg.Valid || !strings.HasPrefix(r.msg.String, "READING ") || !r.ver.Valid || !r.sid.Valid || r.ver.V != r.sid.V-1 {
+			t.Fatalf("row %+v", r)
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 type Metrics struct {
 	records, upserted, inserted, merged, deleted, batches prometheus.Counter
 	unchanged, tombstoned                                 prometheus.Counter
-	bulkLoads, loadFallbacks                              prometheus.Counter
+	bulkLoads, bulkInserts, loadFallbacks                 prometheus.Counter
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
@@ -42,7 +42,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		tombstoned:    counter("skipped_tombstoned_total", "Upserts dropped because a newer delete of their key left a tombstone (backfill reads taken before the delete)."),
 		batches:       counter("batches_total", "Batches committed to the target and then to Kafka."),
 		bulkLoads:     counter("bulk_loads_total", "Batches whose rows were all new, written with LOAD DATA LOCAL INFILE."),
-		loadFallbacks: counter("bulk_load_fallbacks_total", "Bulk loads rolled back because they met an existing row or a warning; their rows went to the upsert."),
+		bulkInserts:   counter("bulk_inserts_total", "Batches whose rows were all new, written as MariaDB binary bulk inserts (COM_STMT_BULK_EXECUTE)."),
+		loadFallbacks: counter("bulk_load_fallbacks_total", "Bulk loads or bulk inserts rolled back because they met an existing row, an error or a warning; their rows went to the upsert."),
 		dbErrors:      counter("db_errors_total", "Failed attempts of a batch transaction."),
 		dbRetries:     counter("db_retries_total", "Batch transactions retried after a transient error."),
 		commitErrors:  counter("offset_commit_errors_total", "Offset commits that failed after the database commit."),
@@ -62,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		m.reg = reg
 		reg.MustRegister(m.unchanged, m.tombstoned, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
-			m.bulkLoads, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
+			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
 	}
 	return m
 }

@@ -47,8 +47,22 @@ type writer struct {
 	reader   string           // the name of the reader LOAD DATA reads
 	warned   int              // loads in a row that ended in a warning
 	loadGone func(why string) // told when the writer stops loading; may be nil
-	fbuf     []byte           // the rows as LOAD DATA text, reused between batches
+	fbuf     []byte           // the rows as LOAD DATA text or bulk commands, reused between batches
 	upserts  []int            // the batch items to write, reused between batches
+
+	// MariaDB's bulk insert of batches whose rows are all new
+	// (bulkinsert.go): with a Wire, the writer holds one connection of the
+	// pool and the socket under it.
+	wire      *Wire
+	conn      *sql.Conn
+	wc        *wireConn // nil: this connection cannot take it (binWhy)
+	binOK     bool
+	binOff    string // why binOK is false, for the log
+	binWhy    string // why the held connection cannot take it
+	binStmt   string
+	maxPacket int              // the server's max_allowed_packet, less room for the header
+	packets   []int            // where each bulk command starts in fbuf
+	binGone   func(why string) // told when the connection or the writer stops taking it; may be nil
 
 	attempts int
 	backoff  time.Duration
@@ -89,7 +103,7 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 	if err != nil {
 		return nil, err
 	}
-	loadOff, err := loadSupported(ctx, db)
+	loadOff, binOff, maxPacket, err := loadSupported(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +111,10 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 	return &writer{
 		loadOK:       loadOff == "",
 		loadOff:      loadOff,
+		binOK:        binOff == "",
+		binOff:       binOff,
+		binStmt:      "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES (?,?,?,?,?,?,?,?,?,?)",
+		maxPacket:    maxPacket - bulkPacketSlack,
 		loadStmt:     loadStatement(reader, qdb+"."+qt),
 		reader:       reader,
 		lookupPrefix: "WITH v(i, dt, et, ts) AS (VALUES ",
@@ -214,7 +232,20 @@ func (w *writer) write(ctx context.Context, items []item) (writeResult, error) {
 // each other's gap locks.
 func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, err error) {
 	t0 := time.Now()
-	tx, err := w.db.BeginTx(ctx, nil)
+	var begin interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = w.db
+	if w.wire != nil {
+		if begin, err = w.connect(ctx); err != nil {
+			return res, err
+		}
+		defer func() {
+			if err != nil { // the next attempt starts on a connection known to be good
+				w.release()
+			}
+		}()
+	}
+	tx, err := begin.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("begin: %w", err)
 	}
@@ -232,7 +263,8 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 			return res, err
 		}
 	}
-	loadedAt, loadedAtSQL := loadedAtText(time.Now())
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	loadedAt, loadedAtSQL := loadedAtText(now)
 	w.tbuf = append(w.tbuf[:0], w.tombPrefix...)
 	w.upserts = w.upserts[:0]
 	deletes := 0
@@ -285,8 +317,14 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	// The bulk load takes the rows when none is known to exist: the look-up
 	// found none the batch writes, or the last batch met no existing row
 	// (then no look-up ran).
-	if rows > 0 && w.loadOK && ((looked && existing == 0) || !w.expectRows) {
-		loaded, err := w.bulkLoad(ctx, tx, items, loadedAt)
+	bin := w.binOK && w.wc != nil
+	if rows > 0 && (w.loadOK || bin) && ((looked && existing == 0) || !w.expectRows) {
+		var loaded bool
+		if bin {
+			loaded, err = w.bulkInsert(ctx, tx, items, now)
+		} else {
+			loaded, err = w.bulkLoad(ctx, tx, items, loadedAt)
+		}
 		if err != nil {
 			return res, err
 		}

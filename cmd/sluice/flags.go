@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -38,6 +39,7 @@ type options struct {
 	batchSize            int
 	fetchMaxBytes        int
 	bulkLoad             bool
+	bulkInsert           bool
 	linger               time.Duration
 	produceLinger        time.Duration
 	compression          string
@@ -134,6 +136,7 @@ func (c *command) consume() {
 	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
 	c.fs.IntVar(&c.o.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes one Kafka fetch may return, per member: bounds the records a member holds (and the collector's work)")
 	c.fs.BoolVar(&c.o.bulkLoad, "bulk-load", true, "write batches of new rows with LOAD DATA LOCAL INFILE instead of the upsert (needs the server's local_infile on and innodb_autoinc_lock_mode=2)")
+	c.fs.BoolVar(&c.o.bulkInsert, "bulk-insert", true, "on MariaDB, send batches of new rows as one binary bulk insert (COM_STMT_BULK_EXECUTE) rather than LOAD DATA text (needs innodb_autoinc_lock_mode=2; not over TLS or compression); --bulk-load=false turns both off")
 }
 
 // notify registers the job name and the webhook flags.
@@ -265,7 +268,9 @@ func splitList(s string) []string {
 // may not exist before migrate) and returns the database name. Every Sluice
 // session reads and writes times in UTC and interpolates parameters on the
 // client, so a 10,000-row upsert is one round trip with no placeholder limit.
-func openDB(ctx context.Context, flagName, dsn, defaultDB string, conns int) (*sql.DB, string, error) {
+//
+// dial, when not nil, dials the pool's connections (a consumer.Wire's Dial).
+func openDB(ctx context.Context, flagName, dsn, defaultDB string, conns int, dial func(context.Context, string, string) (net.Conn, error)) (*sql.DB, string, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, "", usagef("%s: %v", flagName, err)
@@ -285,6 +290,9 @@ func openDB(ctx context.Context, flagName, dsn, defaultDB string, conns int) (*s
 	cfg.Params["time_zone"] = "'+00:00'"
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
+	}
+	if dial != nil {
+		cfg.DialFunc = dial
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,7 @@ type stage struct {
 	end   time.Time
 	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
 
+	wire   *consumer.Wire     // how the target's pool dials, for MariaDB's bulk insert (nil: off)
 	jn     *jobNotify         // outcome and notifications (run, backfill, consume)
 	counts func() stageCounts // rows moved so far, once the stages exist
 }
@@ -86,6 +88,7 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.DialTimeout = s.o.kafkaTimeout
 	cfg.FetchMaxBytes = int32(s.o.fetchMaxBytes)
 	cfg.NoBulkLoad = !s.o.bulkLoad
+	cfg.Wire = s.wire
 	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
 	switch {
 	case cfg.DBAttempts < 1:
@@ -126,8 +129,16 @@ func (s *stage) backfillConfig(database string) (backfill.Config, error) {
 
 // openTarget connects to the target and makes sure records is ready,
 // creating it (or adding the lineage columns) when the user may.
+// With --bulk-insert (and --bulk-load), its connections are dialed through
+// a consumer.Wire, so that the members can send new rows as MariaDB bulk
+// inserts.
 func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, error) {
-	db, database, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", conns)
+	var dial func(context.Context, string, string) (net.Conn, error)
+	if s.o.bulkLoad && s.o.bulkInsert {
+		s.wire = consumer.NewWire()
+		dial = s.wire.Dial
+	}
+	db, database, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", conns, dial)
 	if err != nil {
 		return nil, "", err
 	}
@@ -217,7 +228,7 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2)
+	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, nil)
 	if err != nil {
 		return nil, nil, nil, inStage("backfill", err)
 	}

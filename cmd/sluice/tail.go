@@ -53,7 +53,7 @@ func runTail(ctx context.Context, args []string) error {
 		return err
 	}
 	return s.withMetrics(ctx, func(ctx context.Context) error {
-		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2)
+		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, nil)
 		if err != nil {
 			return err
 		}

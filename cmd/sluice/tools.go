@@ -23,7 +23,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1)
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1, nil)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err := schema.MigrateSource(ctx, src, sdb); err != nil {
 		return err
 	}
-	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 1)
+	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 1, nil)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func runSeed(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usagef("seed: %v", err)
 	}
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Writers+1)
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Writers+1, nil)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func runVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 3)
+	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 3, nil)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func verifyWindow(ctx context.Context, s *stage, dst *sql.DB, tdb string) error 
 		return usagef("--chunk-rows %d: must be at least 1", s.o.chunkRows)
 	}
 	cfg.ChunkRows = s.o.chunkRows
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1)
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1, nil)
 	if err != nil {
 		return err
 	}
