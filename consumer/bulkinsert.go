@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/sluice-dev/sluice/schema"
@@ -37,9 +39,10 @@ var bulkTypes = []byte{
 	0x0c, 0, // loaded_at
 }
 
-// bulkHeader is the size of a bulk command before its rows: the packet
-// header, the command byte, the statement id, the flags and the types.
-var bulkHeader = 4 + 1 + 4 + 2 + len(bulkTypes)
+// bulkHead starts every bulk command: room for the packet header, the
+// command byte, the statement id (filled in when the command is sent), the
+// flags and the types.
+var bulkHead = append([]byte{0, 0, 0, 0, 0xfa, 0, 0, 0, 0, bulkSendTypes, 0}, bulkTypes...)
 
 const (
 	bulkSendTypes   = 128 // the command carries the parameter types
@@ -95,17 +98,7 @@ func appendBinaryTime(dst []byte, t time.Time) []byte {
 
 // appendLenenc appends s as a length-encoded string.
 func appendLenenc(dst []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 0xfb:
-		dst = append(dst, byte(n))
-	case n < 1<<16:
-		dst = append(dst, 0xfc, byte(n), byte(n>>8))
-	case n < 1<<24:
-		dst = append(dst, 0xfd, byte(n), byte(n>>8), byte(n>>16))
-	default:
-		dst = binary.LittleEndian.AppendUint64(append(dst, 0xfe), uint64(n))
-	}
-	return append(dst, s...)
+	return append(gomysql.AppendLengthEncodedInteger(dst, uint64(len(s))), s...)
 }
 
 // bulkPackets encodes the rows (w.upserts) into w.fbuf as bulk commands of
@@ -113,33 +106,18 @@ func appendLenenc(dst []byte, s string) []byte {
 // starts. It returns nil when one row alone is bigger than max.
 func (w *writer) bulkPackets(items []item, loadedAt time.Time, max int) []int {
 	w.fbuf, w.packets = w.fbuf[:0], w.packets[:0]
-	inPacket := 0
 	for _, i := range w.upserts {
-		if inPacket == 0 {
-			w.packets = append(w.packets, len(w.fbuf))
-			w.fbuf = append(w.fbuf, 0, 0, 0, 0, 0xfa, 0, 0, 0, 0, bulkSendTypes, 0)
-			w.fbuf = append(w.fbuf, bulkTypes...)
-		}
 		mark := len(w.fbuf)
 		w.fbuf = appendBulkRow(w.fbuf, &items[i], loadedAt)
-		start := w.packets[len(w.packets)-1]
-		if len(w.fbuf)-start-4 <= max {
-			inPacket++
+		if n := len(w.packets); n > 0 && len(w.fbuf)-w.packets[n-1]-4 <= max {
 			continue
 		}
-		if inPacket == 0 {
+		// The row starts the next command: its head goes in before it.
+		w.packets = append(w.packets, mark)
+		w.fbuf = slices.Insert(w.fbuf, mark, bulkHead...)
+		if len(w.fbuf)-mark-4 > max {
 			return nil
 		}
-		// Start the next command with this row.
-		row := append([]byte(nil), w.fbuf[mark:]...)
-		w.fbuf = w.fbuf[:mark]
-		w.packets = append(w.packets, len(w.fbuf))
-		w.fbuf = append(w.fbuf, 0, 0, 0, 0, 0xfa, 0, 0, 0, 0, bulkSendTypes, 0)
-		w.fbuf = append(append(w.fbuf, bulkTypes...), row...)
-		if len(w.fbuf)-w.packets[len(w.packets)-1]-4 > max {
-			return nil
-		}
-		inPacket = 1
 	}
 	return w.packets
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
+// testDSNParams are the session settings of Sluice's own pools (cmd/sluice's openDB).
+const testDSNParams = "?parseTime=true&loc=UTC&interpolateParams=true&time_zone=%27%2B00%3A00%27"
+
 // servers returns the project's MariaDB (an admin connection with no default
 // database) and the kfake broker, as `make test` starts them; with
 // SLUICE_REQUIRE_INTEGRATION=1 or CI=true, missing servers fail the test.
@@ -45,7 +48,7 @@ func servers(t testing.TB) (*sql.DB, string) {
 	var db *sql.DB
 	if problem == nil {
 		var err error
-		db, err = sql.Open("mysql", dsn+"?parseTime=true&loc=UTC&interpolateParams=true&time_zone=%27%2B00%3A00%27")
+		db, err = sql.Open("mysql", dsn+testDSNParams)
 		if err == nil {
 			err = db.Ping()
 		}

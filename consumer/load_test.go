@@ -225,7 +225,7 @@ func TestIntegrationNoBulkLoad(t *testing.T) {
 // as sluice consume's does.
 func wiredWriter(t *testing.T, database string, m *Metrics) *writer {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(os.Getenv("SLUICE_TEST_MYSQL_DSN") + "?parseTime=true&loc=UTC&interpolateParams=true&time_zone=%27%2B00%3A00%27")
+	cfg, err := mysql.ParseDSN(os.Getenv("SLUICE_TEST_MYSQL_DSN") + testDSNParams)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -411,7 +411,8 @@ func firstByte(b []byte) byte {
 }
 
 // lenencInt reads a length-encoded integer: its value and size (0 when b
-// is too short).
+// is too short). go-mysql's LengthEncodedInt reads past the end of a
+// truncated packet; this one says so instead.
 func lenencInt(b []byte) (uint64, int) {
 	if len(b) == 0 {
 		return 0, 0

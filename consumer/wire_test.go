@@ -346,7 +346,7 @@ func TestBulkPackets(t *testing.T) {
 		w.upserts = append(w.upserts, i)
 	}
 	row := len(appendBulkRow(nil, &items[0], time.Time{}))
-	max := bulkHeader - 4 + 3*row // three rows a command
+	max := len(bulkHead) - 4 + 3*row // three rows a command
 	starts := w.bulkPackets(items, time.Time{}, max)
 	if len(starts) != 4 {
 		t.Fatalf("%d commands for 10 rows of 3 a command", len(starts))
@@ -357,12 +357,19 @@ func TestBulkPackets(t *testing.T) {
 			end = starts[n+1]
 		}
 		p := w.fbuf[s:end]
-		rows := (len(p) - bulkHeader) / row
-		if len(p)-4 > max || p[4] != 0xfa || p[9] != bulkSendTypes || !bytes.Equal(p[11:bulkHeader], bulkTypes) || rows != min(3, 10-3*n) {
-			t.Errorf("command %d: %d bytes, %d rows, header %x", n, len(p), rows, p[:bulkHeader])
+		rows := (len(p) - len(bulkHead)) / row
+		var want []byte
+		for _, it := range items[3*n : 3*n+rows] {
+			want = appendBulkRow(want, &it, time.Time{})
+		}
+		if !bytes.Equal(p[len(bulkHead):], want) {
+			t.Errorf("command %d: its rows are not rows %d to %d as encoded", n, 3*n, 3*n+rows-1)
+		}
+		if len(p)-4 > max || p[4] != 0xfa || p[9] != bulkSendTypes || !bytes.Equal(p[11:len(bulkHead)], bulkTypes) || rows != min(3, 10-3*n) {
+			t.Errorf("command %d: %d bytes, %d rows, header %x", n, len(p), rows, p[:len(bulkHead)])
 		}
 	}
-	if w.bulkPackets(items, time.Time{}, bulkHeader-4+row-1) != nil {
+	if w.bulkPackets(items, time.Time{}, len(bulkHead)-4+row-1) != nil {
 		t.Error("a row bigger than a packet: want nil")
 	}
 }
