@@ -203,12 +203,8 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	// A first transaction takes the transactional id: the broker fences a
 	// previous process with the same id and aborts its open transaction, so
 	// the position read next is the last one committed, for good.
-	if err := t.cl.BeginTransaction(); err != nil {
-		return Position{}, fmt.Errorf("kafka: begin transaction: %w", err)
-	}
 	started := fmt.Appendf(nil, `{"started_at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
-	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name) + "/started"), Value: started}, t.promise)
-	if err := t.endTransaction(ctx); err != nil {
+	if err := t.store(ctx, PositionKey(t.cfg.Name)+"/started", started); err != nil {
 		return Position{}, fmt.Errorf("kafka: take transactional id sluice-tail-%s: %w", t.cfg.Name, err)
 	}
 
@@ -236,11 +232,7 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		// the position it was told to leave). A GTID start has no file yet;
 		// its first commit stores it.
 		if from.File != "" {
-			if err := t.cl.BeginTransaction(); err != nil {
-				return Position{}, fmt.Errorf("kafka: begin transaction: %w", err)
-			}
-			t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name)), Value: from.encode()}, t.promise)
-			if err := t.endTransaction(ctx); err != nil {
+			if err := t.store(ctx, PositionKey(t.cfg.Name), from.encode()); err != nil {
 				return Position{}, fmt.Errorf("kafka: store the start position %s: %w", from, err)
 			}
 		}
@@ -703,6 +695,15 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t.mu.Unlock()
 	s.events, s.ops = 0, [3]int64{}
 	return nil
+}
+
+// store writes one record to the state topic in a transaction of its own.
+func (t *Tail) store(ctx context.Context, key string, value []byte) error {
+	if err := t.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(key), Value: value}, t.promise)
+	return t.endTransaction(ctx)
 }
 
 // endTransaction flushes and commits, or aborts when a record failed or
