@@ -42,7 +42,8 @@ func TestEncodeRecords(t *testing.T) {
 		}
 		return fmt.Sprintf("failed signal passed normal cleared garage temperature %d", i)
 	})
-	recs := encodeRecords(events)
+	enc := encodeRecords(events)
+	recs := enc.recs
 	if len(recs) != len(events) {
 		t.Fatalf("%d records for %d events", len(recs), len(events))
 	}
@@ -71,7 +72,8 @@ func BenchmarkEncodeRecords(b *testing.B) {
 	b.Run("slabs", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = encodeRecords(events)
+			enc := encodeRecords(events)
+			enc.release()
 		}
 	})
 	b.Run("per_record", func(b *testing.B) {

@@ -195,47 +195,83 @@ func (p *Producer) Send(ctx context.Context, events []schema.Event, acked func(e
 	}
 	s := &sendState{acked: acked, p: p}
 	s.remaining.Store(int64(len(events)))
-	recs := encodeRecords(events)
-	for i := range recs {
-		p.cl.Produce(ctx, &recs[i], s.promise)
+	enc := encodeRecords(events)
+	s.enc = enc
+	for i := range enc.recs {
+		p.cl.Produce(ctx, &enc.recs[i], s.promise)
 	}
 	return nil
 }
 
 // slabSize is the size of the buffers encodeRecords cuts keys and values
-// from; a slab is freed once the client has let go of all its records.
+// from. A Send's slabs and records go back to their pools once the client
+// has acknowledged all its records, and the next Send reuses them.
 const slabSize = 1 << 20
+
+var (
+	slabs    = sync.Pool{New: func() any { b := make([]byte, 0, slabSize); return &b }}
+	recSlabs sync.Pool // *[]kgo.Record
+)
+
+// encoded is a Send's records and the slabs their keys and values are cut
+// from.
+type encoded struct {
+	recs  []kgo.Record
+	slabs []*[]byte
+}
 
 // encodeRecords encodes events as Kafka records. Their keys and values are
 // cut from shared slabs, and the records are one slice: a few allocations a
 // Send instead of three a record, and no value outgrowing its first buffer
 // (BenchmarkEncodeRecords).
-func encodeRecords(events []schema.Event) []kgo.Record {
-	recs := make([]kgo.Record, len(events))
+func encodeRecords(events []schema.Event) encoded {
+	var e encoded
+	if v, ok := recSlabs.Get().(*[]kgo.Record); ok && cap(*v) >= len(events) {
+		e.recs = (*v)[:len(events)]
+	} else {
+		e.recs = make([]kgo.Record, len(events))
+	}
 	now := time.Now() // the records' timestamp: the client would read the clock for each
 	var slab []byte
 	for i := range events {
-		e := &events[i]
+		ev := &events[i]
 		if cap(slab)-len(slab) < slabSize/64 {
-			slab = make([]byte, 0, slabSize)
+			p := slabs.Get().(*[]byte)
+			e.slabs = append(e.slabs, p)
+			slab = (*p)[:0]
 		}
 		start := len(slab)
-		slab = schema.AppendKey(slab, e.Key())
+		slab = schema.AppendKey(slab, ev.Key())
 		mid := len(slab)
-		slab = schema.AppendEvent(slab, e)
+		slab = schema.AppendEvent(slab, ev)
 		// A value that outgrew the slab moved it; the records before
-		// keep the old one. Full slice expressions keep each record's
+		// keep the old one (which goes back to the pool), the new one is
+		// the collector's. Full slice expressions keep each record's
 		// bytes its own.
-		recs[i].Key = slab[start:mid:mid]
-		recs[i].Value = slab[mid:len(slab):len(slab)]
-		recs[i].Timestamp = now
+		r := &e.recs[i]
+		r.Key = slab[start:mid:mid]
+		r.Value = slab[mid:len(slab):len(slab)]
+		r.Timestamp = now
 	}
-	return recs
+	return e
+}
+
+// release puts the slabs and records back into their pools: call it only
+// once the client is done with every record.
+func (e *encoded) release() {
+	for _, p := range e.slabs {
+		slabs.Put(p)
+	}
+	recs := e.recs
+	clear(recs)
+	recSlabs.Put(&recs)
+	*e = encoded{}
 }
 
 // sendState tracks one Send's records until the last is acknowledged.
 type sendState struct {
 	p         *Producer
+	enc       encoded // the records, released after the last acknowledgement
 	acked     func(error)
 	remaining atomic.Int64
 	errOnce   sync.Once
@@ -258,6 +294,7 @@ func (s *sendState) fail(err error) { s.errOnce.Do(func() { s.err = err }) }
 func (s *sendState) done(n int64) {
 	if s.remaining.Add(-n) == 0 {
 		s.acked(s.err)
+		s.enc.release()
 	}
 }
 
