@@ -42,10 +42,18 @@ func TestEncodeRecords(t *testing.T) {
 		}
 		return fmt.Sprintf("failed signal passed normal cleared garage temperature %d", i)
 	})
+	// The second round reuses the first's slabs and records, as a Send
+	// after an acknowledged one does: nothing of the first may show.
+	first := encodeRecords(events)
+	first.recs[0].Partition, first.recs[0].Offset = 5, 42 // as the client sets them
+	first.release()
 	enc := encodeRecords(events)
 	recs := enc.recs
 	if len(recs) != len(events) {
 		t.Fatalf("%d records for %d events", len(recs), len(events))
+	}
+	if r := recs[0]; r.Partition != 0 || r.Offset != 0 {
+		t.Fatalf("a reused record kept partition %d offset %d from its last Send", r.Partition, r.Offset)
 	}
 	for i := range recs {
 		key, _ := schema.EncodeKey(events[i].Key())

@@ -209,8 +209,8 @@ func (p *Producer) Send(ctx context.Context, events []schema.Event, acked func(e
 const slabSize = 1 << 20
 
 var (
-	slabs    = sync.Pool{New: func() any { b := make([]byte, 0, slabSize); return &b }}
-	recSlabs sync.Pool // *[]kgo.Record
+	slabs        = sync.Pool{New: func() any { b := make([]byte, 0, slabSize); return &b }}
+	recordSlices sync.Pool // *[]kgo.Record
 )
 
 // encoded is a Send's records and the slabs their keys and values are cut
@@ -226,7 +226,7 @@ type encoded struct {
 // (BenchmarkEncodeRecords).
 func encodeRecords(events []schema.Event) encoded {
 	var e encoded
-	if v, ok := recSlabs.Get().(*[]kgo.Record); ok && cap(*v) >= len(events) {
+	if v, ok := recordSlices.Get().(*[]kgo.Record); ok && cap(*v) >= len(events) {
 		e.recs = (*v)[:len(events)]
 	} else {
 		e.recs = make([]kgo.Record, len(events))
@@ -264,7 +264,7 @@ func (e *encoded) release() {
 	}
 	recs := e.recs
 	clear(recs)
-	recSlabs.Put(&recs)
+	recordSlices.Put(&recs)
 	*e = encoded{}
 }
 
