@@ -191,6 +191,7 @@ type Consumer struct {
 	cl      *kgo.Client
 	w       *writer
 	limits  limits // the target's column sizes, for validation
+	dec     schema.Decoder
 	metrics *Metrics
 	log     *slog.Logger
 	stats   struct {
@@ -396,7 +397,7 @@ func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 		b.add(r, nil, now)
 		return nil
 	}
-	ev, err := schema.DecodeEvent(r.Value)
+	ev, err := c.dec.Decode(r.Value)
 	reason := ReasonDecode
 	if err == nil {
 		reason = ReasonValidation

@@ -220,17 +220,38 @@ var ErrMalformed = errors.New("malformed change event")
 
 // DecodeEvent parses a record value written by Sluice or by Debezium's JSON
 // converter (payload only, or wrapped in {"schema":…,"payload":…}).
-func DecodeEvent(b []byte) (Event, error) {
+func DecodeEvent(b []byte) (Event, error) { return decodeEvent(b, nil) }
+
+// A Decoder decodes record values as DecodeEvent does, faster for a stream
+// of them: it keeps the last source block it parsed and, when the next
+// record's source block is the same bytes, takes that parse again instead of
+// parsing them (the records of one backfill chunk, or of one binlog event,
+// share their source block byte for byte). A Decoder is not safe for
+// concurrent use; the zero value is ready.
+type Decoder struct {
+	src    []byte     // the last source object parsed, '{' to '}'
+	parsed wireSource // what src parsed to; its Snapshot points into src
+}
+
+// Decode parses a record value; see DecodeEvent.
+func (dec *Decoder) Decode(b []byte) (Event, error) { return decodeEvent(b, dec) }
+
+func decodeEvent(b []byte, dec *Decoder) (Event, error) {
+	// Only the fallback's variables are handed to json/v2 (which makes them
+	// escape to the heap); the fast path's stay on the stack.
 	var env wireEnvelope
-	if !fastDecode(b, &env) {
-		env = wireEnvelope{}
-		if err := json.Unmarshal(b, &env); err != nil {
+	w, payload := &env.wireEvent, (*wireEvent)(nil)
+	if fastDecode(b, &env, dec) {
+		payload = env.Payload
+	} else {
+		slow := new(wireEnvelope)
+		if err := json.Unmarshal(b, slow); err != nil {
 			return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
+		w, payload = &slow.wireEvent, slow.Payload
 	}
-	w := &env.wireEvent
-	if w.Op == "" && env.Payload != nil {
-		w = env.Payload
+	if w.Op == "" && payload != nil {
+		w = payload
 	}
 	ws := &w.Source
 	e := Event{Op: w.Op, TsMs: w.TsMs, Source: Source{
@@ -246,9 +267,11 @@ func DecodeEvent(b []byte) (Event, error) {
 	case "true", `"true"`:
 		e.Source.Snapshot = "true"
 	default:
-		if err := json.Unmarshal(ws.Snapshot, &e.Source.Snapshot); err != nil {
+		snap := new(string)
+		if err := json.Unmarshal(ws.Snapshot, snap); err != nil {
 			return Event{}, fmt.Errorf("%w: source.snapshot: %w", ErrMalformed, err)
 		}
+		e.Source.Snapshot = *snap
 	}
 	var err error
 	if e.Before, err = fromWire(w.Before, "before"); err != nil {

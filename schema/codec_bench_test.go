@@ -108,6 +108,16 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			}
 		}
 	})
+	b.Run("decoder", func(b *testing.B) { // a stream whose records share their source block
+		b.ReportAllocs()
+		b.SetBytes(int64(len(v)))
+		var dec Decoder
+		for b.Loop() {
+			if _, err := dec.Decode(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("jsonv2_one_pass", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(v)))

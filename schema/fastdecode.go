@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -15,8 +16,10 @@ import (
 // overflowing numbers, invalid UTF-8 or escapes. DecodeEvent then takes the
 // json/v2 path, so the fast path changes speed, never results
 // (FuzzFastDecodeAgrees checks the two against each other).
-func fastDecode(b []byte, env *wireEnvelope) bool {
-	d := fastDecoder{b: b}
+//
+// dec, when not nil, remembers the last source block (see Decoder).
+func fastDecode(b []byte, env *wireEnvelope, dec *Decoder) bool {
+	d := fastDecoder{b: b, dec: dec}
 	if !d.event(&env.wireEvent, true, &env.Payload) {
 		return false
 	}
@@ -25,8 +28,9 @@ func fastDecode(b []byte, env *wireEnvelope) bool {
 }
 
 type fastDecoder struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	dec *Decoder
 }
 
 func (d *fastDecoder) ws() {
@@ -321,7 +325,7 @@ func (d *fastDecoder) event(w *wireEvent, top bool, payload **wireEvent) bool {
 		case "after":
 			bit, ok = 1<<1, d.row(&w.After)
 		case "source":
-			bit, ok = 1<<2, d.source(&w.Source)
+			bit, ok = 1<<2, d.cachedSource(&w.Source)
 		case "op":
 			var op []byte
 			if op, ok = d.strBytes(); ok {
@@ -486,6 +490,33 @@ func (d *fastDecoder) sharedStr(slot int) (string, bool) {
 	v := string(raw)
 	last.Store(&v)
 	return v, true
+}
+
+// cachedSource parses a source object, or takes the Decoder's last parse
+// when the object is the same bytes as the last one: an object's parse
+// depends on nothing but its own bytes, up to its closing brace.
+func (d *fastDecoder) cachedSource(s *wireSource) bool {
+	dec := d.dec
+	if dec == nil {
+		return d.source(s)
+	}
+	d.ws()
+	if len(dec.src) > 0 && bytes.HasPrefix(d.b[d.i:], dec.src) {
+		*s = dec.parsed
+		d.i += len(dec.src)
+		return true
+	}
+	start := d.i
+	if !d.source(s) {
+		return false
+	}
+	dec.src = append(dec.src[:0], d.b[start:d.i]...)
+	dec.parsed = *s
+	if len(s.Snapshot) > 0 { // a view of the record: point it into src instead
+		off := int(uintptr(unsafe.Pointer(unsafe.SliceData(s.Snapshot))) - uintptr(unsafe.Pointer(&d.b[start])))
+		dec.parsed.Snapshot = dec.src[off : off+len(s.Snapshot) : off+len(s.Snapshot)]
+	}
+	return true
 }
 
 func (d *fastDecoder) source(s *wireSource) bool {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"database/sql"
 	"reflect"
 	"testing"
@@ -41,7 +42,7 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fast wireEnvelope
-		if !fastDecode(b, &fast) {
+		if !fastDecode(b, &fast, nil) {
 			return
 		}
 		var slow wireEnvelope
@@ -51,7 +52,66 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 		if !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("fast path and json/v2 disagree on %q:\nfast %+v\nslow %+v", b, fast, slow)
 		}
+		// Through a Decoder that last saw another record's source, then
+		// (the second time) this record's own: both must agree too.
+		dec := Decoder{}
+		other, _ := EncodeEvent(benchEvent())
+		if _, err := dec.Decode(other); err != nil {
+			t.Fatal(err)
+		}
+		for pass := 1; pass <= 2; pass++ {
+			var cached wireEnvelope
+			if !fastDecode(b, &cached, &dec) {
+				t.Fatalf("pass %d: the fast path declined %q through a Decoder", pass, b)
+			}
+			if !reflect.DeepEqual(cached, slow) {
+				t.Fatalf("pass %d: a Decoder and json/v2 disagree on %q:\ndecoder %+v\nslow    %+v", pass, b, cached, slow)
+			}
+		}
 	})
+}
+
+// TestDecoderTakesOnlyTheSameSource runs a stream of records whose source
+// blocks repeat, differ in one byte, or differ only in length through one
+// Decoder, and checks every event against DecodeEvent's.
+func TestDecoderTakesOnlyTheSameSource(t *testing.T) {
+	var stream [][]byte
+	add := func(mod func(e *Event)) {
+		e := benchEvent()
+		mod(e)
+		v, err := EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, v)
+	}
+	same := func(*Event) {}
+	add(same)
+	add(same)
+	add(func(e *Event) { e.Source.Pos = 48214 })        // one byte differs
+	add(func(e *Event) { e.Source.Pos = 482130 })       // longer
+	add(func(e *Event) { e.Source.Pos = 4821 })         // shorter: the last source is not a prefix
+	add(func(e *Event) { e.Source.Snapshot = "false" }) // the snapshot view, moved
+	add(func(e *Event) { e.Source.GTID = "0-1-42" })    // a GTID pointer
+	add(func(e *Event) { e.Source.GTID = "0-1-43" })
+	add(func(e *Event) { e.After.DeviceType = "meter-1" }) // same source, other row
+	wrapped := `{"schema":{},"payload":` + string(stream[0]) + `}`
+	stream = append(stream, []byte(wrapped), stream[0], []byte(`{"source":{"snapshot":"true"},"op":"r"}`), stream[5])
+
+	var dec Decoder
+	for i, v := range stream {
+		want, werr := DecodeEvent(v)
+		got, gerr := dec.Decode(v)
+		if (werr == nil) != (gerr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("record %d %s:\nDecoder     %+v, %v\nDecodeEvent %+v, %v", i, v, got, gerr, want, werr)
+		}
+		if i > 0 && bytes.Equal(v, stream[i-1]) == false && werr == nil && got.Source == (Source{}) {
+			t.Fatalf("record %d: empty source", i)
+		}
+	}
+	if len(dec.src) == 0 || dec.src[0] != '{' || dec.src[len(dec.src)-1] != '}' {
+		t.Fatalf("the Decoder remembers %q, not a source object", dec.src)
+	}
 }
 
 // TestFastPathTakesSluiceRecords makes sure the fast path is the one that
@@ -59,7 +119,7 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 func TestFastPathTakesSluiceRecords(t *testing.T) {
 	v, _ := EncodeEvent(benchEvent())
 	var env wireEnvelope
-	if !fastDecode(v, &env) {
+	if !fastDecode(v, &env, nil) {
 		t.Fatalf("fast path declined a Sluice record: %s", v)
 	}
 }
