@@ -130,7 +130,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultFetchMaxBytes bounds one fetch at 2 MiB, which lz4 unpacks to about
+// DefaultFetchMaxBytes bounds one fetch at 2 MiB, which snappy or lz4 unpack to about
 // one 10,000-record batch. The fetched records are the largest thing a member
 // holds, and the collector's work grows with them: with 8 MiB, franz-go's
 // decompressed copies alone were 80 MiB of a 1M-row run's heap, GC took a

@@ -52,7 +52,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: topic sluice.raw_records with 12
-// partitions, 20,000 records in flight, 5 ms linger, lz4.
+// partitions, 20,000 records in flight, 5 ms linger, snappy.
 func DefaultConfig() Config {
 	return Config{
 		Brokers:            []string{"127.0.0.1:9092"},
@@ -62,7 +62,7 @@ func DefaultConfig() Config {
 		ClientID:           "sluice-producer",
 		MaxBufferedRecords: 20000,
 		Linger:             5 * time.Millisecond,
-		Compression:        "lz4",
+		Compression:        "snappy",
 		DeliveryTimeout:    2 * time.Minute,
 		DialTimeout:        10 * time.Second,
 	}

@@ -102,7 +102,7 @@ func (c *command) kafka() {
 func (c *command) produce() {
 	c.fs.IntVar(&c.o.partitions, "partitions", 12, "partitions of the topic when Sluice creates it")
 	c.fs.DurationVar(&c.o.produceLinger, "produce-linger", 5*time.Millisecond, "how long a producer batch waits to fill")
-	c.fs.StringVar(&c.o.compression, "compression", "lz4", "producer compression: none, snappy, lz4, zstd")
+	c.fs.StringVar(&c.o.compression, "compression", "snappy", "producer compression: none, snappy, lz4, zstd")
 	c.fs.IntVar(&c.o.maxBuffered, "max-buffered-records", 20000, "records in flight to Kafka before reading pauses (bounds memory)")
 	c.fs.DurationVar(&c.o.deliveryTimeout, "delivery-timeout", 2*time.Minute, "fail a record not acknowledged by Kafka within this time")
 }
