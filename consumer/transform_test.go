@@ -54,12 +54,16 @@ func TestTransformIdempotent(t *testing.T) {
 }
 
 // TestUpperMatchesToUpper checks the ASCII path against strings.ToUpper,
-// on ASCII, on non-ASCII and on invalid UTF-8.
+// on ASCII, on non-ASCII and on invalid UTF-8, in the eight-byte words and
+// in the bytes after them.
 func TestUpperMatchesToUpper(t *testing.T) {
 	cases := []string{"", "a", "Z", "abc xyz", "ALREADY UPPER 123", "mixed Case `{@[", "ünïcode", "straße", "\xff\xfeab",
 		"failed signal passed normal cleared garage temperature normal sensor restored level voltage meter meter press", "ǅ ǆ ß ﬀ"}
 	for c := range 256 {
-		cases = append(cases, "ab"+string(rune(c))+"yz", "ab"+string([]byte{byte(c)})+"yz")
+		b := string([]byte{byte(c)})
+		cases = append(cases, "ab"+string(rune(c))+"yz", "ab"+b+"yz",
+			// every byte value in each lane of a word, beside letters either side of the range
+			"@AZ[`az{"[:c%8]+b+"@AZ[`az{abcdefghij"[c%8:], "ABCDEFGH"+b+"abcdefghijklmno"+b)
 	}
 	for _, s := range cases {
 		if got, want := upper(s), strings.ToUpper(s); got != want {
