@@ -526,11 +526,14 @@ func (b *Backfill) selectChunk(ctx context.Context, db queryer, c Chunk, rows []
 	}
 	defer res.Close()
 	for res.Next() {
-		var r schema.Row
+		// Scanned in place: a local row would escape to the heap through
+		// Scan's arguments, one allocation a row.
+		rows = append(rows, schema.Row{})
+		r := &rows[len(rows)-1]
 		if err := res.Scan(&r.ID, &r.Date, &r.Timestamp, &r.DeviceType, &r.EventType, &r.Message, &r.CreatedAt, &r.UpdatedAt); err != nil {
+			rows = rows[:len(rows)-1]
 			return rows, fmt.Errorf("scan %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
 		}
-		rows = append(rows, r)
 	}
 	if err := res.Err(); err != nil {
 		return rows, fmt.Errorf("read %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
