@@ -108,7 +108,7 @@ BENCH_FLAGS   ?=
 bench: build up
 	@set -euo pipefail; eval "$$($(STACK) env)"; \
 	  $(GO) run ./cmd/sluice-bench --mysql-dsn "$${SLUICE_SOURCE_DSN%source_db}" --brokers "$$SLUICE_BROKERS" \
-	  --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) $(BENCH_FLAGS)
+	  --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) --purge-binlogs $(BENCH_FLAGS)
 	@echo "Go micro-benchmarks (A vs B pairs, no servers): make bench-go"
 
 # The tail benchmark: p50/p99 from source commit to target commit at
