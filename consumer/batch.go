@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -32,8 +33,8 @@ type batch struct {
 	size    int
 	linger  time.Duration
 	items   []item
-	spare   []item  // final's output, swapped with items
-	order   []int32 // final's sort
+	spare   []item    // final's output, swapped with items
+	order   []sortPos // final's sort
 	offsets map[string]map[int32]kgo.EpochOffset
 	firsts  map[string]map[int32]int64 // the offset of each partition's first record, for errors
 	records int                        // records taken, applied or not, and transaction markers
@@ -154,23 +155,32 @@ func (b *batch) final() (merged int) {
 	// swap instead of a whole item (BenchmarkBatchFinal). Offsets break
 	// ties, so an unstable sort keeps each key's changes in offset order:
 	// one key is always in one partition.
+	// Each position carries its device type's first 16 bytes as two
+	// numbers, which order most pairs without reading the items.
 	items := b.items
 	order := b.order[:0]
 	for i := range items {
-		order = append(order, int32(i))
+		hi, lo := prefix16(items[i].key.DeviceType)
+		order = append(order, sortPos{hi, lo, int32(i)})
 	}
-	slices.SortFunc(order, func(x, y int32) int {
-		if c := items[x].key.Compare(items[y].key); c != 0 {
+	slices.SortFunc(order, func(x, y sortPos) int {
+		if x.hi != y.hi {
+			return cmp.Compare(x.hi, y.hi)
+		}
+		if x.lo != y.lo {
+			return cmp.Compare(x.lo, y.lo)
+		}
+		if c := items[x.pos].key.Compare(items[y.pos].key); c != 0 {
 			return c
 		}
-		return cmp.Compare(items[x].offset, items[y].offset)
+		return cmp.Compare(items[x.pos].offset, items[y.pos].offset)
 	})
 	out := b.spare[:0]
 	if cap(out) < len(items) {
 		out = make([]item, 0, len(items))
 	}
-	for _, i := range order {
-		it := &items[i]
+	for _, o := range order {
+		it := &items[o.pos]
 		if n := len(out); n > 0 && out[n-1].key.Compare(it.key) == 0 {
 			if supersedes(it, &out[n-1]) {
 				out[n-1] = *it
@@ -182,6 +192,22 @@ func (b *batch) final() (merged int) {
 	}
 	b.order, b.spare, b.items = order, items[:0], out
 	return merged
+}
+
+// sortPos is an item's position in a batch, with the first 16 bytes of its
+// device type as big-endian numbers, zero-padded: where two of them differ,
+// they order the device types as strings.Compare does (the first byte that
+// differs decides, and a string that ends first is padded with the lowest
+// byte); where they are equal, the keys themselves decide.
+type sortPos struct {
+	hi, lo uint64
+	pos    int32
+}
+
+func prefix16(s string) (hi, lo uint64) {
+	var b [16]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
 // supersedes reports whether next, a change later in the partition than

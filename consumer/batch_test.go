@@ -378,6 +378,44 @@ func TestBatchFinalByVersionKeepsKeysApart(t *testing.T) {
 // order a backfill produces them (by source id, so keys in no order).
 //
 //	go test -run '^$' -bench BatchFinal -count 6 ./consumer
+// TestBatchFinalOrdersLikeKeyCompare checks the sort's device-type prefixes
+// against Key.Compare: device types that share 16 bytes or more, end early,
+// hold zero bytes or bytes over 0x7f, with keys repeated across partitions'
+// offsets so that merging is exercised too.
+func TestBatchFinalOrdersLikeKeyCompare(t *testing.T) {
+	devices := []string{"", "\x00", "a", "a\x00", "a\x00b", "ab", "thermostat-02595", "thermostat-02595\x00",
+		"thermostat-025950", "thermostat-02596", "thermostat-0259", "meter-00983", "meter-00983-and-more-bytes",
+		"meter-00983-and-more-bytez", "\xff", "\xffa", "Ünï", "z"}
+	events := []string{"alert", "reading", "status"}
+	b := newBatch(10000, time.Hour)
+	off := int64(0)
+	for round := range 3 { // the same keys again at later offsets
+		for i, d := range devices {
+			for j, e := range events {
+				ev := schema.Event{Op: schema.OpCreate, After: &schema.Row{DeviceType: d, EventType: e,
+					Timestamp: t0.Add(time.Duration((i*7+j*3+round)%5) * time.Second)}}
+				b.add(rec("t", int32(i%3), off), &ev, t0)
+				off++
+			}
+		}
+	}
+	want := slices.Clone(b.items)
+	slices.SortStableFunc(want, func(x, y item) int { return x.key.Compare(y.key) })
+	want = slices.CompactFunc(want, func(x, y item) bool { return x.key.Compare(y.key) == 0 })
+	b.final()
+	if len(b.items) != len(want) {
+		t.Fatalf("final kept %d items, want %d distinct keys", len(b.items), len(want))
+	}
+	for i := range want {
+		if got := b.items[i].key; got.Compare(want[i].key) != 0 {
+			t.Fatalf("item %d: key %v, want %v", i, got, want[i].key)
+		}
+		if i > 0 && b.items[i-1].key.Compare(b.items[i].key) >= 0 {
+			t.Fatalf("items %d and %d out of order: %v, %v", i-1, i, b.items[i-1].key, b.items[i].key)
+		}
+	}
+}
+
 func BenchmarkBatchFinal(b *testing.B) {
 	const size = 10000
 	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
