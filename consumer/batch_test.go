@@ -378,6 +378,7 @@ func TestBatchFinalByVersionKeepsKeysApart(t *testing.T) {
 // order a backfill produces them (by source id, so keys in no order).
 //
 //	go test -run '^$' -bench BatchFinal -count 6 ./consumer
+//
 // TestBatchFinalOrdersLikeKeyCompare checks the sort's device-type prefixes
 // against Key.Compare: device types that share 16 bytes or more, end early,
 // hold zero bytes or bytes over 0x7f, with keys repeated across partitions'
