@@ -374,11 +374,6 @@ func TestBatchFinalByVersionKeepsKeysApart(t *testing.T) {
 	}
 }
 
-// BenchmarkBatchFinal sorts and merges a full batch of distinct keys in the
-// order a backfill produces them (by source id, so keys in no order).
-//
-//	go test -run '^$' -bench BatchFinal -count 6 ./consumer
-//
 // TestBatchFinalOrdersLikeKeyCompare checks the sort's device-type prefixes
 // against Key.Compare: device types that share 16 bytes or more, end early,
 // hold zero bytes or bytes over 0x7f, with keys repeated across partitions'
@@ -417,6 +412,10 @@ func TestBatchFinalOrdersLikeKeyCompare(t *testing.T) {
 	}
 }
 
+// BenchmarkBatchFinal sorts and merges a full batch of distinct keys in the
+// order a backfill produces them (by source id, so keys in no order).
+//
+//	go test -run '^$' -bench BatchFinal -count 6 ./consumer
 func BenchmarkBatchFinal(b *testing.B) {
 	const size = 10000
 	base := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
