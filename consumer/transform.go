@@ -25,7 +25,7 @@ func upper(s string) string {
 	lower := false
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		x := word(s, i)
+		x := schema.Word(s, i)
 		if x&highs != 0 {
 			return strings.ToUpper(s)
 		}
@@ -43,7 +43,7 @@ func upper(s string) string {
 	}
 	b := make([]byte, len(s))
 	for i = 0; i+8 <= len(s); i += 8 {
-		x := word(s, i)
+		x := schema.Word(s, i)
 		binary.LittleEndian.PutUint64(b[i:], x^lowerMask(x)>>2) // 0x80>>2 is the case bit
 	}
 	for ; i < len(s); i++ {
@@ -57,13 +57,6 @@ func upper(s string) string {
 }
 
 const ones, highs = 0x0101010101010101, 0x8080808080808080
-
-// word is the eight bytes of s at i, the first in the lowest byte.
-func word(s string, i int) uint64 {
-	w := s[i : i+8]
-	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-}
 
 // lowerMask has the high bit of each byte of x, seven-bit ASCII, that is a
 // lower-case letter: x+(0x80-'a') reaches the high bit from 'a' up, and
