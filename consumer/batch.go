@@ -151,12 +151,12 @@ func (b *batch) reset() {
 // it is not older than the row (upsertSuffix), a delete when the row is not
 // newer, an upsert over a tombstone when it is not older than the delete.
 func (b *batch) final() (merged int) {
-	// Sorting the positions and gathering the items once moves 4 bytes a
-	// swap instead of a whole item (BenchmarkBatchFinal). Offsets break
-	// ties, so an unstable sort keeps each key's changes in offset order:
-	// one key is always in one partition.
-	// Each position carries its device type's first 16 bytes as two
-	// numbers, which order most pairs without reading the items.
+	// Sorting positions and gathering the items once moves 24 bytes a
+	// swap instead of a whole item, and each position carries its device
+	// type's first 16 bytes, which order most pairs without reading the
+	// items (BenchmarkBatchFinal). Offsets break ties, so an unstable sort
+	// keeps each key's changes in offset order: one key is always in one
+	// partition.
 	items := b.items
 	order := b.order[:0]
 	for i := range items {

@@ -230,7 +230,7 @@ func DecodeEvent(b []byte) (Event, error) { return decodeEvent(b, nil) }
 // concurrent use; the zero value is ready.
 type Decoder struct {
 	src    []byte     // the last source object parsed, '{' to '}'
-	parsed wireSource // what src parsed to; its Snapshot points into src
+	parsed wireSource // what src parsed to, with a Snapshot of its own
 }
 
 // Decode parses a record value; see DecodeEvent.

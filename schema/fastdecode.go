@@ -512,10 +512,7 @@ func (d *fastDecoder) cachedSource(s *wireSource) bool {
 	}
 	dec.src = append(dec.src[:0], d.b[start:d.i]...)
 	dec.parsed = *s
-	if len(s.Snapshot) > 0 { // a view of the record: point it into src instead
-		off := int(uintptr(unsafe.Pointer(unsafe.SliceData(s.Snapshot))) - uintptr(unsafe.Pointer(&d.b[start])))
-		dec.parsed.Snapshot = dec.src[off : off+len(s.Snapshot) : off+len(s.Snapshot)]
-	}
+	dec.parsed.Snapshot = bytes.Clone(s.Snapshot) // a view of the record
 	return true
 }
 
