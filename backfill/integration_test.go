@@ -147,6 +147,43 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 		}
 	})
 
+	// The id range is asked for in one time slice per reader and the
+	// slices' answers combined: it must be the window's whole range for any
+	// reader count, with slices that hold nothing, and when the smallest id
+	// is in a later slice than the largest.
+	t.Run("id range over time slices", func(t *testing.T) {
+		for _, w := range []struct {
+			from   time.Time
+			lo, hi uint64
+		}{
+			{start, 0, 1<<63 + 5},
+			{start.Add(3 * time.Hour), 7, 1<<63 + 5}, // 7 is the window's last second
+		} {
+			for readers := 1; readers <= 5; readers++ {
+				cfg := DefaultConfig()
+				cfg.Database, cfg.Start, cfg.End, cfg.Readers = database, w.from, end, readers
+				bf, err := New(cfg, db, &fakeSink{}, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lo, hi, ok, err := bf.IDRange(ctx)
+				if err != nil || !ok || lo != w.lo || hi != w.hi {
+					t.Errorf("window from %s, %d readers: IDRange = %d, %d, %v, %v; want %d, %d, true, nil",
+						w.from.Format(time.DateTime), readers, lo, hi, ok, err, w.lo, w.hi)
+				}
+			}
+		}
+		cfg := DefaultConfig()
+		cfg.Database, cfg.Start, cfg.End, cfg.Readers = database, end.AddDate(1, 0, 0), end.AddDate(1, 0, 1), 3
+		bf, err := New(cfg, db, &fakeSink{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lo, hi, ok, err := bf.IDRange(ctx); err != nil || ok {
+			t.Errorf("empty window: IDRange = %d, %d, %v, %v; want no range", lo, hi, ok, err)
+		}
+	})
+
 	for _, tc := range []struct {
 		name      string
 		chunkSize uint64

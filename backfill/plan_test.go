@@ -256,3 +256,43 @@ func TestDefaultConfig(t *testing.T) {
 		t.Error("DefaultConfig() without a window validated; the window must be required")
 	}
 }
+
+// TestTimeSlices checks that the id-range query's slices cover the window
+// exactly once, in order, on whole seconds, for windows that do and do not
+// divide evenly and for windows shorter than the slice count.
+func TestTimeSlices(t *testing.T) {
+	day := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		start, end time.Time
+		n, want    int // slices asked for, slices expected
+	}{
+		{"a day in one", day, day.AddDate(0, 0, 1), 1, 1},
+		{"a day in two", day, day.AddDate(0, 0, 1), 2, 2},
+		{"a day in seven", day, day.AddDate(0, 0, 1), 7, 7},
+		{"an uneven window", day.Add(13 * time.Second), day.Add(time.Hour + 7*time.Second), 3, 3},
+		{"shorter than the slices", day, day.Add(2 * time.Second), 5, 2},
+		{"one second", day, day.Add(time.Second), 4, 1},
+		{"a fractional start", day.Add(1500 * time.Millisecond), day.Add(4 * time.Second), 3, 3},
+		{"a fractional start, a short window", day.Add(1500 * time.Millisecond), day.Add(2 * time.Second), 3, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := timeSlices(tc.start, tc.end, tc.n)
+			if len(b)-1 != tc.want {
+				t.Fatalf("timeSlices(%s, %s, %d) = %v: %d slices, want %d", tc.start, tc.end, tc.n, b, len(b)-1, tc.want)
+			}
+			if !b[0].Equal(tc.start) || !b[len(b)-1].Equal(tc.end) {
+				t.Fatalf("bounds %v: want them to begin at %s and end at %s", b, tc.start, tc.end)
+			}
+			for i := 1; i < len(b); i++ {
+				if !b[i].After(b[i-1]) {
+					t.Fatalf("bounds %v: bound %d does not go up", b, i)
+				}
+				if i < len(b)-1 && !b[i].Equal(b[i].Truncate(time.Second)) {
+					t.Fatalf("bounds %v: inner bound %d is not on a whole second", b, i)
+				}
+			}
+		})
+	}
+}
