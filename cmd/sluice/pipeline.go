@@ -367,6 +367,12 @@ func runConsume(ctx context.Context, args []string) error {
 // applies it, then wait until the group has committed everything the backfill
 // produced. Offsets are committed only after the database commit, so a caught
 // up group means every row of the window is in the target.
+// catchUpPoll is how often a run, its backfill produced, asks the group's
+// committed offsets whether the last batch is in: the run ends on average
+// half of it after its last commit. One offset fetch per poll is nothing to
+// a broker; 200 ms was 1% of a 1M-row run.
+const catchUpPoll = 50 * time.Millisecond
+
 func runRun(ctx context.Context, args []string) error {
 	c := newCommand("run")
 	c.source()
@@ -448,7 +454,7 @@ func runRun(ctx context.Context, args []string) error {
 				return inStage("consumer", err)
 			}
 			s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "group", s.o.group)
-			return inStage("consumer", consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, 200*time.Millisecond))
+			return inStage("consumer", consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, catchUpPoll))
 		})
 		stopProgress := startProgress(func(el time.Duration) string {
 			return backfillLine(bf.Progress(), el) + " | " + consumeLine(stats(), el)
