@@ -363,16 +363,16 @@ func runConsume(ctx context.Context, args []string) error {
 	}))
 }
 
-// runRun is the nightly job: backfill the window while a consumer-group member
-// applies it, then wait until the group has committed everything the backfill
-// produced. Offsets are committed only after the database commit, so a caught
-// up group means every row of the window is in the target.
 // catchUpPoll is how often a run, its backfill produced, asks the group's
 // committed offsets whether the last batch is in: the run ends on average
 // half of it after its last commit. One offset fetch per poll is nothing to
 // a broker; 200 ms was 1% of a 1M-row run.
 const catchUpPoll = 50 * time.Millisecond
 
+// runRun is the nightly job: backfill the window while a consumer-group member
+// applies it, then wait until the group has committed everything the backfill
+// produced. Offsets are committed only after the database commit, so a caught
+// up group means every row of the window is in the target.
 func runRun(ctx context.Context, args []string) error {
 	c := newCommand("run")
 	c.source()
