@@ -229,10 +229,13 @@ func (b *Backfill) IDRange(ctx context.Context) (lo, hi uint64, ok bool, err err
 	for i := range spans {
 		g.Go(func() error {
 			from, to := bounds[i], bounds[i+1]
-			var smn, smx sql.NullString // text keeps the full unsigned range
-			if err := b.db.QueryRowContext(gctx, q, from, to).Scan(&smn, &smx); err != nil {
+			fail := func(err error) error {
 				return fmt.Errorf("backfill: id range of %s.%s for [%s, %s): %w",
 					b.cfg.Database, b.cfg.Table, from.Format(time.DateTime), to.Format(time.DateTime), err)
+			}
+			var smn, smx sql.NullString // text keeps the full unsigned range
+			if err := b.db.QueryRowContext(gctx, q, from, to).Scan(&smn, &smx); err != nil {
+				return fail(err)
 			}
 			if !smn.Valid {
 				return nil
@@ -240,10 +243,10 @@ func (b *Backfill) IDRange(ctx context.Context) (lo, hi uint64, ok bool, err err
 			sp := &spans[i]
 			var err error
 			if sp.lo, err = strconv.ParseUint(smn.String, 10, 64); err != nil {
-				return fmt.Errorf("backfill: min id %q: %w", smn.String, err)
+				return fail(fmt.Errorf("min id %q: %w", smn.String, err))
 			}
 			if sp.hi, err = strconv.ParseUint(smx.String, 10, 64); err != nil {
-				return fmt.Errorf("backfill: max id %q: %w", smx.String, err)
+				return fail(fmt.Errorf("max id %q: %w", smx.String, err))
 			}
 			sp.ok = true
 			return nil
