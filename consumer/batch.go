@@ -22,6 +22,7 @@ type item struct {
 	op        schema.Op
 	version   uint64 // source binlog position, when hasVersion
 	hasVer    bool
+	merged    bool // final kept it over other changes of its key in the batch
 	partition int32
 	offset    int64
 }
@@ -60,6 +61,18 @@ func (b *batch) add(r *kgo.Record, ev *schema.Event, now time.Time) {
 			it.row = nil
 		}
 		it.version, it.hasVer = ev.Source.Version()
+		if ev.Before != nil && ev.After != nil {
+			if old := ev.Before.Key(); old.Compare(it.key) != 0 {
+				// A change of the dedupe key in one event (Debezium keys by
+				// primary key, so it sends a key change this way; Sluice's
+				// tail sends a delete and a create): the old key is gone,
+				// with the event's version, in the same transaction as the
+				// new key's upsert.
+				del := it
+				del.key, del.row, del.op = old, nil, schema.OpDelete
+				b.items = append(b.items, del)
+			}
+		}
 		b.items = append(b.items, it)
 	}
 	t := b.offsets[r.Topic]
@@ -150,6 +163,13 @@ func (b *batch) reset() {
 // is what applying them one by one does in the target: an upsert applies when
 // it is not older than the row (upsertSuffix), a delete when the row is not
 // newer, an upsert over a tombstone when it is not older than the delete.
+//
+// The kept change is marked merged: the changes it replaced are never
+// written, so the target must still learn their versions. Otherwise updates
+// to b (V1) and back to a (V2) merge into a row equal to the target's,
+// which keeps its old version, and a backfill read of b taken between them
+// (V1 < P < V2, produced late) would then apply. The writer raises such a
+// row's version to the kept change's (writer.raiseVersions).
 func (b *batch) final() (merged int) {
 	// Sorting positions and gathering the items once moves 24 bytes a
 	// swap instead of a whole item, and each position carries its device
@@ -185,6 +205,7 @@ func (b *batch) final() (merged int) {
 			if supersedes(it, &out[n-1]) {
 				out[n-1] = *it
 			}
+			out[n-1].merged = true
 			merged++
 			continue
 		}

@@ -23,6 +23,8 @@ type writer struct {
 	suffix     string // ON DUPLICATE KEY UPDATE …
 	delete     string // a delete without a version: by key
 	deleteVer  string // a versioned delete: by key, unless the row is newer
+	raise      string // a row's version raised to a merged change's, unless newer
+	raises     []int  // the batch items whose row version to raise, reused between batches
 	tombPrefix string // INSERT INTO <table>_tombstones … VALUES
 	tombLookup string // the tombstones of a timestamp range
 	tombRemove string // the tombstone of a key, unless it is newer
@@ -128,6 +130,7 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		suffix:     upsertSuffix,
 		delete:     "DELETE FROM " + qdb + "." + qt + byKey,
 		deleteVer:  "DELETE FROM " + qdb + "." + qt + byKey + " AND (source_version IS NULL OR source_version <= ?)",
+		raise:      "UPDATE " + qdb + "." + qt + " SET source_version = ?" + byKey + " AND (source_version IS NULL OR source_version < ?)",
 		tombPrefix: "INSERT INTO " + qdb + "." + qtt + " (" + tombstoneCols + ") VALUES ",
 		tombLookup: "SELECT timestamp, device_type, event_type, source_version FROM " + qdb + "." + qtt + " WHERE timestamp >= ? AND timestamp <= ?",
 		tombRemove: "DELETE FROM " + qdb + "." + qtt + byKey + " AND source_version <= ?",
@@ -267,6 +270,7 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	loadedAt, loadedAtSQL := loadedAtText(now)
 	w.tbuf = append(w.tbuf[:0], w.tombPrefix...)
 	w.upserts = w.upserts[:0]
+	w.raises = w.raises[:0]
 	deletes := 0
 	for i := range items {
 		it := &items[i]
@@ -300,6 +304,9 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 					return res, fmt.Errorf("remove the tombstone of key %s: %w", it.key, err)
 				}
 			}
+		}
+		if it.merged && it.hasVer {
+			w.raises = append(w.raises, i)
 		}
 		if skip != nil && skip[i] {
 			res.unchanged++
@@ -338,6 +345,9 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 			return res, err
 		}
 	}
+	if err := w.raiseVersions(ctx, tx, items); err != nil {
+		return res, err
+	}
 	// Look the next batch's rows up when this one met existing rows (a
 	// re-run, a replay, a tail's updates), not while it loads new ones.
 	if n := len(w.upserts) + skipped; n > 0 {
@@ -348,6 +358,25 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	w.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
 	return res, nil
+}
+
+// raiseVersions raises the stored version of each row a merged change was
+// kept for (w.raises) to that change's version, unless the row is newer: a
+// version never goes backwards on a key, even where the merged change
+// wrote nothing because the row already had its content (batch.final says
+// why). Where the change was written, or was older than the row, the
+// statement matches no row. Merges come from keys changed several times
+// within one batch (a tail's hot rows, replays), never from a backfill's
+// own reads, so a first load or a re-run runs none of these statements.
+func (w *writer) raiseVersions(ctx context.Context, tx *sql.Tx, items []item) error {
+	for _, i := range w.raises {
+		it := &items[i]
+		k := &it.key
+		if _, err := tx.ExecContext(ctx, w.raise, it.version, k.DeviceType, k.EventType, k.Timestamp, it.version); err != nil {
+			return fmt.Errorf("raise the version of key %s to %d: %w", it.key, it.version, err)
+		}
+	}
+	return nil
 }
 
 // upsert writes the batch's rows (w.upserts) in one INSERT … ON DUPLICATE KEY
