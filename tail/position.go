@@ -23,6 +23,18 @@ type Position struct {
 	// bounds the window a backfill must cover when the binlog after this
 	// position is lost.
 	TsMs int64 `json:"ts_ms,omitempty"`
+	// Columns is the table's shape at that position as the tail reads it
+	// ("name:family,…"), or after a DDL whose new shape no event has named
+	// yet, "?FILE:POS DDL" (ddl.go). A restarted tail reads events without
+	// column names by it.
+	Columns string `json:"columns,omitempty"`
+}
+
+// samePlace tells whether two positions are the same place in the binlog,
+// whatever shape they carry.
+func (p Position) samePlace(o Position) bool {
+	p.Columns, o.Columns = "", ""
+	return p == o
 }
 
 // String renders the position as FILE:POS.

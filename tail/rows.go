@@ -4,38 +4,158 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/sluice-dev/sluice/schema"
 )
+
+// column is one column of the source table as the tail knows it: its name
+// and the family of its type, which the binlog's table map also carries.
+type column struct {
+	name   string
+	family string // int, decimal, float, date, datetime, timestamp, time, year, string, blob, bit, json, other
+}
 
 // layout maps the source table's columns, by ordinal, to the row's fields.
 type layout struct {
 	n                                             int // columns in the table
 	id, date, ts, device, event, msg, created, up int
+	cols                                          []column
+	shape                                         string // cols as "name:family,…", what the tail stores with its position
 }
 
+// The fields Sluice reads, by column name.
+var layoutFields = []string{"id", "date", "timestamp", "device_type", "event_type", "message", "created_at", "updated_at"}
+
 // newLayout finds the columns Sluice needs among the table's columns.
-func newLayout(cols []string, table string) (layout, error) {
-	l := layout{n: len(cols)}
+func newLayout(cols []column, table string) (layout, error) {
+	l := layout{n: len(cols), cols: cols}
 	idx := map[string]int{}
+	var sb strings.Builder
 	for i, c := range cols {
-		idx[c] = i
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{
-		{"id", &l.id}, {"date", &l.date}, {"timestamp", &l.ts}, {"device_type", &l.device}, {"event_type", &l.event},
-		{"message", &l.msg}, {"created_at", &l.created}, {"updated_at", &l.up},
-	} {
-		i, ok := idx[f.name]
-		if !ok {
-			return l, fmt.Errorf("source table %s has no column %s", table, f.name)
+		idx[c.name] = i
+		if i > 0 {
+			sb.WriteByte(',')
 		}
-		*f.dst = i
+		sb.WriteString(c.name + ":" + c.family)
+	}
+	l.shape = sb.String()
+	for i, dst := range []*int{&l.id, &l.date, &l.ts, &l.device, &l.event, &l.msg, &l.created, &l.up} {
+		j, ok := idx[layoutFields[i]]
+		if !ok {
+			return l, fmt.Errorf("source table %s has no column %s", table, layoutFields[i])
+		}
+		*dst = j
 	}
 	return l, nil
+}
+
+// parseShape reads back a layout's shape string.
+func parseShape(shape string) []column {
+	var cols []column
+	for _, f := range strings.Split(shape, ",") {
+		name, fam, _ := strings.Cut(f, ":")
+		cols = append(cols, column{name: name, family: fam})
+	}
+	return cols
+}
+
+// tableMapColumns are the columns a binlog table map names, with the
+// families of their types; nil when it carries no names (the server's
+// binlog_row_metadata is not FULL).
+func tableMapColumns(tm *replication.TableMapEvent) []column {
+	if len(tm.ColumnName) == 0 || len(tm.ColumnName) != len(tm.ColumnType) {
+		return nil
+	}
+	cols := make([]column, len(tm.ColumnName))
+	for i, name := range tm.ColumnName {
+		cols[i] = column{name: strings.ToLower(string(name)), family: binlogFamily(tm.ColumnType[i])}
+	}
+	return cols
+}
+
+// binlogFamily is the family of a binlog column type (a table map's
+// MYSQL_TYPE_* code); ENUM and SET arrive as STRING, every TEXT and BLOB as
+// BLOB.
+func binlogFamily(t byte) string {
+	switch t {
+	case mysql.MYSQL_TYPE_TINY, mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_INT24, mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_LONGLONG:
+		return "int"
+	case mysql.MYSQL_TYPE_DECIMAL, mysql.MYSQL_TYPE_NEWDECIMAL:
+		return "decimal"
+	case mysql.MYSQL_TYPE_FLOAT, mysql.MYSQL_TYPE_DOUBLE:
+		return "float"
+	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_NEWDATE:
+		return "date"
+	case mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_DATETIME2:
+		return "datetime"
+	case mysql.MYSQL_TYPE_TIMESTAMP, mysql.MYSQL_TYPE_TIMESTAMP2:
+		return "timestamp"
+	case mysql.MYSQL_TYPE_TIME, mysql.MYSQL_TYPE_TIME2:
+		return "time"
+	case mysql.MYSQL_TYPE_YEAR:
+		return "year"
+	case mysql.MYSQL_TYPE_VARCHAR, mysql.MYSQL_TYPE_VAR_STRING, mysql.MYSQL_TYPE_STRING, mysql.MYSQL_TYPE_ENUM, mysql.MYSQL_TYPE_SET:
+		return "string"
+	case mysql.MYSQL_TYPE_TINY_BLOB, mysql.MYSQL_TYPE_MEDIUM_BLOB, mysql.MYSQL_TYPE_LONG_BLOB, mysql.MYSQL_TYPE_BLOB:
+		return "blob"
+	case mysql.MYSQL_TYPE_BIT:
+		return "bit"
+	case mysql.MYSQL_TYPE_JSON:
+		return "json"
+	}
+	return "other"
+}
+
+// schemaFamily is the family of an information_schema DATA_TYPE, matching
+// binlogFamily (MariaDB's JSON is a LONGTEXT, and logged as a BLOB).
+func schemaFamily(dataType string) string {
+	switch strings.ToLower(dataType) {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		return "int"
+	case "decimal", "numeric":
+		return "decimal"
+	case "float", "double", "real":
+		return "float"
+	case "date":
+		return "date"
+	case "datetime":
+		return "datetime"
+	case "timestamp":
+		return "timestamp"
+	case "time":
+		return "time"
+	case "year":
+		return "year"
+	case "char", "varchar", "binary", "varbinary", "enum", "set":
+		return "string"
+	case "tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob":
+		return "blob"
+	case "bit":
+		return "bit"
+	case "json":
+		return "json"
+	}
+	return "other"
+}
+
+// matches tells why a table map without names does not fit the layout, or
+// "" when its column count and the types of the columns Sluice reads agree:
+// without names, that is all that can be checked.
+func (l layout) matches(tm *replication.TableMapEvent) string {
+	if int(tm.ColumnCount) != l.n || len(tm.ColumnType) != l.n {
+		return fmt.Sprintf("the event has %d columns, the shape the tail knows has %d", tm.ColumnCount, l.n)
+	}
+	for _, i := range []int{l.id, l.date, l.ts, l.device, l.event, l.msg, l.created, l.up} {
+		if got, want := binlogFamily(tm.ColumnType[i]), l.cols[i].family; got != want && want != "other" {
+			return fmt.Sprintf("column %d is a %s in the event, but %s (%s) in the shape the tail knows", i+1, got, l.cols[i].name, want)
+		}
+	}
+	return ""
 }
 
 // rowOf converts one binlog row image. Values arrive as go-mysql decodes them

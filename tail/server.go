@@ -16,6 +16,10 @@ type server struct {
 	version  string
 	serverID uint32
 	gtid     bool // the server assigns GTIDs (MariaDB always; MySQL with gtid_mode=ON)
+	// rowMetadata is binlog_row_metadata (MySQL 8.0.1+, MariaDB 10.5+):
+	// FULL puts the column names in every table map, so that row values
+	// are matched to columns by name at every position, across DDL.
+	rowMetadata string
 }
 
 // checkServer reads the settings tail mode needs and returns one error naming
@@ -41,7 +45,7 @@ func checkServer(ctx context.Context, db *sql.DB, flavor string) (server, error)
 	default:
 		return s, fmt.Errorf("--flavor %q: want auto, mysql or mariadb", flavor)
 	}
-	vars, err := variables(ctx, db, "log_bin", "binlog_format", "binlog_row_image", "gtid_mode")
+	vars, err := variables(ctx, db, "log_bin", "binlog_format", "binlog_row_image", "gtid_mode", "binlog_row_metadata")
 	if err != nil {
 		return s, err
 	}
@@ -56,6 +60,7 @@ func checkServer(ctx context.Context, db *sql.DB, flavor string) (server, error)
 		problems = append(problems, fmt.Sprintf("binlog_row_image is %s, tail mode needs FULL (whole before and after images): SET GLOBAL binlog_row_image = 'FULL' (and in the server's config)", img))
 	}
 	s.gtid = s.flavor == "mariadb" || strings.EqualFold(vars["gtid_mode"], "ON")
+	s.rowMetadata = strings.ToUpper(vars["binlog_row_metadata"])
 	if missing, err := missingGrants(ctx, db, s.flavor); err != nil {
 		return s, err
 	} else if len(missing) > 0 {
@@ -202,22 +207,22 @@ func oldestBinlog(ctx context.Context, db *sql.DB) string {
 	return p.File
 }
 
-// columnsOf returns the table's column names in ordinal order: the binlog of
-// a server with the default binlog_row_metadata carries no names.
-func columnsOf(ctx context.Context, db *sql.DB, database, table string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+// columnsOf returns the table's columns in ordinal order, as the server
+// has them now.
+func columnsOf(ctx context.Context, db *sql.DB, database, table string) ([]column, error) {
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, database, table)
 	if err != nil {
 		return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
 	}
 	defer rows.Close()
-	var cols []string
+	var cols []column
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var name, dataType string
+		if err := rows.Scan(&name, &dataType); err != nil {
 			return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
 		}
-		cols = append(cols, strings.ToLower(c))
+		cols = append(cols, column{name: strings.ToLower(name), family: schemaFamily(dataType)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)

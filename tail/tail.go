@@ -122,8 +122,15 @@ type Tail struct {
 	cl        *kgo.Client // transactional
 	st        *producer.State
 	srv       server
-	layout    layout
 	committed Position // what the state topic holds
+
+	// The table's shape (ddl.go): layout is the shape that row events
+	// without column names are read by; named is the layout of the last
+	// table map that named its columns; lost is set from a DDL on the
+	// table until a table map names the columns again.
+	layout layout
+	named  namedLayout
+	lost   *shapeLost
 
 	mu      sync.Mutex
 	stats   Stats
@@ -178,11 +185,15 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	if srv.serverID == t.cfg.ServerID {
 		return Position{}, fmt.Errorf("--server-id %d is the source's own server_id: choose another", t.cfg.ServerID)
 	}
+	if srv.rowMetadata != "FULL" {
+		t.log.Warn("tail: the source's binlog row events carry no column names (binlog_row_metadata is not FULL): the tail reads them by the table's shape, checked by column count and type, and stops at the first event without names after a DDL on the table; SET GLOBAL binlog_row_metadata = 'FULL' (and in the server's configuration) lets it follow DDL",
+			"binlog_row_metadata", srv.rowMetadata)
+	}
 	cols, err := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
 	if err != nil {
 		return Position{}, err
 	}
-	if t.layout, err = newLayout(cols, t.cfg.Database+"."+t.cfg.Table); err != nil {
+	if t.layout, err = newLayout(cols, t.table()); err != nil {
 		return Position{}, err
 	}
 	pc := t.cfg.Producer
@@ -219,6 +230,9 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 			return Position{}, fmt.Errorf("%w (restart with --reset --from … to start over)", err)
 		}
 		t.log.Info("tail: resuming from the position committed with the last events", "position", from.String(), "gtid", from.GTID)
+		if err := t.resumeShape(from.Columns); err != nil {
+			return Position{}, err
+		}
 	default:
 		if found {
 			t.log.Warn("tail: --reset: ignoring the stored position", "stored", string(stored))
@@ -231,6 +245,7 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		// that would skip the changes in between (or, after --reset, from
 		// the position it was told to leave). A GTID start has no file yet;
 		// its first commit stores it.
+		from.Columns = t.layout.shape
 		if from.File != "" {
 			if err := t.store(ctx, PositionKey(t.cfg.Name), from.encode()); err != nil {
 				return Position{}, fmt.Errorf("kafka: store the start position %s: %w", from, err)
@@ -243,6 +258,33 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	t.stats.StartedFrom, t.stats.Position = from, from
 	t.mu.Unlock()
 	return from, nil
+}
+
+// table names the followed table for messages.
+func (t *Tail) table() string { return t.cfg.Database + "." + t.cfg.Table }
+
+// resumeShape takes the table's shape at the stored position, where the
+// position carries one: a DDL while the tail was stopped leaves the table
+// in another shape now than the events it will read first. A position
+// stored by an older Sluice carries none: the table's columns now are used,
+// checked against each event.
+func (t *Tail) resumeShape(stored string) error {
+	if stored == "" || stored == t.layout.shape {
+		return nil
+	}
+	if lost, ok := parseShapeLost(stored); ok {
+		t.lost = lost
+		t.log.Warn("tail: the stored position lies after a DDL on the table whose new shape no event has named yet", "ddl", lost.ddl, "at", lost.after.String())
+		return nil
+	}
+	l, err := newLayout(parseShape(stored), t.table())
+	if err != nil {
+		return permanent(fmt.Errorf("tail: the table's shape stored with the position (%s): %w", stored, err))
+	}
+	t.log.Warn("tail: the table has changed shape since the stored position (a DDL while the tail was stopped); events are read by the stored shape until the stream reaches the DDL",
+		"stored", stored, "now", t.layout.shape)
+	t.layout = l
+	return nil
 }
 
 // startPosition resolves --from to a binlog position. A GTID start keeps
@@ -490,10 +532,10 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 		case "BEGIN":
 			s.inTx = true
 		default: // COMMIT of a non-transactional engine, or a DDL statement: both end a transaction
-			t.endSourceTx(s, h)
-			if q != "COMMIT" && string(e.Schema) == t.cfg.Database {
-				t.log.Info("tail: DDL on the source database; columns are re-read when row images change shape", "query", truncate(q, 200))
+			if ddl := ddlShape(q, string(e.Schema), t.cfg.Database, t.cfg.Table); ddl != "" {
+				return t.ddl(ctx, s, h, ddl)
 			}
+			t.endSourceTx(s, h)
 		}
 	case *replication.XIDEvent:
 		t.endSourceTx(s, h)
@@ -504,6 +546,57 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 		return t.rows(ctx, s, h, e)
 	}
 	return nil
+}
+
+// ddl takes a DDL on the followed table: what the tail has read before it
+// is committed with the shape it was read by, and from here the shape is
+// known only once a table map names the columns (ddl.go).
+func (t *Tail) ddl(ctx context.Context, s *streamState, h *replication.EventHeader, ddl string) error {
+	if s.open {
+		if err := t.commit(ctx, s); err != nil {
+			return err
+		}
+	}
+	t.endSourceTx(s, h)
+	t.lost = &shapeLost{ddl: ddl, after: Position{File: s.file, Pos: h.LogPos}}
+	t.log.Info("tail: DDL on the followed table", "table", t.table(), "ddl", ddl, "at", t.lost.after.String(), "column_names_in_binlog", t.srv.rowMetadata == "FULL")
+	return nil
+}
+
+// layoutOf returns the layout a rows event is read by: its table map's
+// column names where it has them, else the shape the tail knows, checked
+// against the table map.
+func (t *Tail) layoutOf(s *streamState, h *replication.EventHeader, tm *replication.TableMapEvent) (layout, error) {
+	at := Position{File: s.file, Pos: h.LogPos - h.EventSize}
+	if t.named.same(tm) {
+		t.named.tm, t.layout, t.lost = tm, t.named.l, nil
+		return t.named.l, nil
+	}
+	if cols := tableMapColumns(tm); cols != nil {
+		l, err := newLayout(cols, t.table())
+		if err != nil {
+			where := ""
+			if t.lost != nil {
+				where = fmt.Sprintf(" since the DDL at %s (%s)", t.lost.after, t.lost.ddl)
+			}
+			return l, permanent(fmt.Errorf("tail: binlog %s: %w%s, and Sluice carries every one of its columns: restore the column, then restart the tail with `sluice tail --reset --from <the position after the DDL that restores it>` and backfill the window of the changes in between", at, err, where))
+		}
+		t.named, t.layout, t.lost = namedLayout{tm: tm, l: l}, l, nil
+		return l, nil
+	}
+	if t.lost != nil {
+		from := t.lost.after
+		if cv, ok := t.committed.Version(); ok {
+			if lv, ok := from.Version(); ok && cv > lv {
+				from = t.committed
+			}
+		}
+		return layout{}, permanent(shapeLostError(t.table(), t.lost, at, t.srv.rowMetadata, from))
+	}
+	if why := t.layout.matches(tm); why != "" {
+		return layout{}, permanent(shapeMismatchError(t.table(), at, why, t.srv.rowMetadata))
+	}
+	return t.layout, nil
 }
 
 func (t *Tail) endSourceTx(s *streamState, h *replication.EventHeader) {
@@ -533,19 +626,12 @@ func (t *Tail) rows(ctx context.Context, s *streamState, h *replication.EventHea
 	if _, ok := src.Version(); !ok {
 		return permanent(fmt.Errorf("tail: binlog file %q at %d gives no source version (a file name ending in a sequence number is needed)", s.file, h.LogPos))
 	}
+	l, err := t.layoutOf(s, h, e.Table)
+	if err != nil {
+		return err
+	}
 	img := func(vals []any) (*schema.Row, error) {
-		r, err := t.layout.rowOf(vals)
-		if err != nil && len(vals) != t.layout.n {
-			// The table changed shape: read its columns again.
-			cols, cerr := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
-			if cerr != nil {
-				return nil, cerr
-			}
-			if t.layout, cerr = newLayout(cols, t.cfg.Database+"."+t.cfg.Table); cerr != nil {
-				return nil, permanent(cerr)
-			}
-			r, err = t.layout.rowOf(vals)
-		}
+		r, err := l.rowOf(vals)
 		if err != nil {
 			return nil, permanent(fmt.Errorf("tail: %s.%s row in binlog %s at %d: %w", t.cfg.Database, t.cfg.Table, s.file, h.LogPos, err))
 		}
@@ -659,7 +745,7 @@ func (t *Tail) maybeCommit(ctx context.Context, s *streamState, idle bool) error
 		}
 		return nil
 	}
-	if s.boundary != t.committed && s.boundary.File != "" && time.Since(s.savedAt) >= t.cfg.SaveInterval {
+	if !s.boundary.samePlace(t.committed) && s.boundary.File != "" && time.Since(s.savedAt) >= t.cfg.SaveInterval {
 		t.begin(s)
 		return t.commit(ctx, s)
 	}
@@ -671,6 +757,10 @@ func (t *Tail) maybeCommit(ctx context.Context, s *streamState, idle bool) error
 func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t0 := time.Now()
 	pos := s.boundary
+	pos.Columns = t.layout.shape
+	if t.lost != nil {
+		pos.Columns = t.lost.marker()
+	}
 	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name)), Value: pos.encode()}, t.promise)
 	err := t.endTransaction(ctx)
 	s.open = false

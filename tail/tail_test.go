@@ -55,9 +55,12 @@ func TestPositionVersionOrdersAcrossFiles(t *testing.T) {
 	}
 }
 
+// rawRecordsShape is raw_records' shape as schema/sql creates it.
+const rawRecordsShape = "id:int,date:date,timestamp:datetime,device_type:string,event_type:string,message:blob,created_at:timestamp,updated_at:timestamp"
+
 func testLayout(t *testing.T) layout {
 	t.Helper()
-	l, err := newLayout([]string{"id", "date", "timestamp", "device_type", "event_type", "message", "created_at", "updated_at"}, "db.raw_records")
+	l, err := newLayout(parseShape(rawRecordsShape), "db.raw_records")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +114,7 @@ func TestRowOfNamesTheFault(t *testing.T) {
 			t.Errorf("rowOf(%v): error %v, want %q", tc.vals, err, tc.want)
 		}
 	}
-	if _, err := newLayout([]string{"id", "date"}, "db.t"); err == nil || !strings.Contains(err.Error(), "db.t has no column timestamp") {
+	if _, err := newLayout(parseShape("id:int,date:date"), "db.t"); err == nil || !strings.Contains(err.Error(), "db.t has no column timestamp") {
 		t.Errorf("newLayout without columns: %v", err)
 	}
 }

@@ -288,6 +288,7 @@ mariadb_up() {
 			--log-bin="$MY_BINLOG_DIR/mysql-bin"
 			--binlog-format=ROW
 			--binlog-row-image=FULL
+			--binlog-row-metadata=FULL
 			--server-id=1
 			--innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-512M}"
 			--innodb-autoinc-lock-mode=2
