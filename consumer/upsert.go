@@ -150,6 +150,10 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 // overwrites a newer one. A newer version with the same content keeps the
 // stored version: changes of one key arrive in order (one partition), so the
 // next real change still compares against a version no newer than its own.
+// The one exception is a change kept over others of its key in one batch:
+// the dropped changes' versions must not be forgotten, and raiseVersions
+// raises the row's version after the upsert (batch.final says why;
+// TestIntegrationInterleavings checks every delivery order).
 //
 // MySQL assigns ODKU columns left to right, each seeing the ones before, so
 // the decision is taken in the first assignment into @sluice_apply and reused;
