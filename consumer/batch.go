@@ -25,6 +25,7 @@ type item struct {
 	merged    bool // final kept it over other changes of its key in the batch
 	partition int32
 	offset    int64
+	rec       *kgo.Record // the record, for a dead letter if the target refuses the row
 }
 
 // batch collects records until it is full or its linger time is up. It keeps
@@ -56,7 +57,7 @@ func (b *batch) add(r *kgo.Record, ev *schema.Event, now time.Time) {
 	}
 	b.records++
 	if ev != nil {
-		it := item{key: ev.Key(), row: ev.After, op: ev.Op, partition: r.Partition, offset: r.Offset}
+		it := item{key: ev.Key(), row: ev.After, op: ev.Op, partition: r.Partition, offset: r.Offset, rec: r}
 		if ev.Op == schema.OpDelete {
 			it.row = nil
 		}

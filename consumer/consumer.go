@@ -432,9 +432,10 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	}
 	merged := b.final()
 	var res writeResult
+	var refused []rejection
 	var err error
 	if len(b.items) > 0 {
-		res, err = c.w.write(ctx, b.items)
+		res, refused, err = c.writeIsolating(ctx, b.items)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -442,6 +443,9 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 			return nil
 		}
 		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
+	}
+	if err := c.deadLetterRefused(ctx, b, refused); err != nil {
+		return err
 	}
 	// The database has the batch: commit its offsets even if shutdown has
 	// begun, within CommitTimeout.

@@ -133,17 +133,18 @@ func testRow(i int, device string) *schema.Row {
 	}
 }
 
-// TestIntegrationFailedWriteCommitsNoOffset stages a database failure in the
-// third batch (a trigger rejects one row) and checks that the member stops
-// with the error, that the first two batches are in the target with their
-// offsets committed, and that nothing of the third batch is: neither rows
-// nor offsets.
+// TestIntegrationFailedWriteCommitsNoOffset stages a failure of the server
+// in the third batch (a trigger raises "disk full" on one row: an error of
+// the server, not of the row, which TestIntegrationRefusedRowsDeadLettered
+// covers) and checks that the member stops with the error, that the first
+// two batches are in the target with their offsets committed, and that
+// nothing of the third batch is: neither rows nor offsets.
 func TestIntegrationFailedWriteCommitsNoOffset(t *testing.T) {
 	db, brokers := servers(t)
 	w := newWorld(t, db, brokers, "it_consumer", 1)
 	ctx, database, topic, group, kcl, adm := w.ctx, w.database, w.topic, w.group, w.kcl, w.adm
 	trigger := "CREATE TRIGGER " + database + ".poison BEFORE INSERT ON " + database + ".records FOR EACH ROW " +
-		"BEGIN IF NEW.device_type = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison row'; END IF; END"
+		"BEGIN IF NEW.device_type = 'poison' THEN SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1021, MESSAGE_TEXT = 'poison row'; END IF; END"
 	if _, err := db.ExecContext(ctx, trigger); err != nil {
 		t.Fatal(err)
 	}

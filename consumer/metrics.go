@@ -11,6 +11,7 @@ type Metrics struct {
 	unchanged, tombstoned                                 prometheus.Counter
 	bulkLoads, bulkInserts, loadFallbacks                 prometheus.Counter
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
+	isolations                                            prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
 	dlq                                                   *prometheus.CounterVec
@@ -47,6 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dbErrors:      counter("db_errors_total", "Failed attempts of a batch transaction."),
 		dbRetries:     counter("db_retries_total", "Batch transactions retried after a transient error."),
 		commitErrors:  counter("offset_commit_errors_total", "Offset commits that failed after the database commit."),
+		isolations:    counter("db_isolations_total", "Failed writes split in halves to find the rows the target refused."),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sluice_consumer_batch_records", Help: "Records per committed batch.",
 			Buckets: []float64{1, 10, 100, 1000, 2500, 5000, 7500, 10000}}),
@@ -54,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_consumer_db_commit_seconds", Help: "Time of one batch transaction, begin to commit.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_consumer_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, validation)."},
+			Name: "sluice_consumer_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, validation, database)."},
 			[]string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_consumer_lag_records", Help: "Records between the last one polled and the partition's end."},
@@ -64,6 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.reg = reg
 		reg.MustRegister(m.unchanged, m.tombstoned, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
 			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
+		reg.MustRegister(m.isolations)
 	}
 	return m
 }

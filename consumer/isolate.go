@@ -1,0 +1,127 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ReasonDatabase marks a record the target database refused: the row's own
+// value or a rule of the target (data too long, out of range, an incorrect
+// value, a constraint, a trigger's SIGNAL, a foreign key).
+const ReasonDatabase = "database"
+
+// rowRejected tells whether a failed write is the fault of a row rather
+// than of the connection or the server: such an error fails the same way
+// however often it is retried, and only for the batches that hold the row.
+// Errors of the connection or the server (lost connection, read-only, a
+// deadlock past its retries, disk full) are not: they are retried and then
+// stop the member, since a batch without the row would fail as well.
+func rowRejected(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1048, // ER_BAD_NULL_ERROR: column cannot be null
+		1062,       // ER_DUP_ENTRY: another unique key of the target
+		1216, 1217, // foreign key, older servers
+		1264, // ER_WARN_DATA_OUT_OF_RANGE
+		1265, // WARN_DATA_TRUNCATED
+		1292, // ER_TRUNCATED_WRONG_VALUE: incorrect date or time value
+		1366, // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: incorrect string value
+		1367, // ER_ILLEGAL_VALUE_FOR_TYPE
+		1406, // ER_DATA_TOO_LONG
+		1411, // ER_WRONG_VALUE_FOR_TYPE
+		1451, // ER_ROW_IS_REFERENCED_2: foreign key
+		1452, // ER_NO_REFERENCED_ROW_2: foreign key
+		1644, // ER_SIGNAL_EXCEPTION: a trigger's SIGNAL SQLSTATE '45000'
+		1690, // ER_DATA_OUT_OF_RANGE
+		3819, // ER_CHECK_CONSTRAINT_VIOLATED (MySQL)
+		4025: // ER_CONSTRAINT_FAILED (MariaDB)
+		return true
+	}
+	return false
+}
+
+// rejection is a batch item the target refused, with its error.
+type rejection struct {
+	it  *item
+	err error
+}
+
+// writeIsolating writes the batch's items. When the write fails with an
+// error that belongs to a row (rowRejected), it splits the items in halves
+// and writes each in its own transaction, down to the rows that fail alone:
+// everything else commits, and the refused items come back with their
+// errors, for the dead-letter topic. Any other error stops, as a write
+// always has. A batch with one bad row among 10,000 costs about fourteen
+// failed transactions of shrinking size and two of the good rows.
+//
+// The halves commit one by one, before the batch's offsets: a crash in
+// between delivers the whole batch again, whose rows apply as the same
+// upserts (idempotent) and whose refused rows are refused again.
+func (c *Consumer) writeIsolating(ctx context.Context, items []item) (writeResult, []rejection, error) {
+	res, err := c.w.write(ctx, items)
+	if err == nil || !rowRejected(err) || ctx.Err() != nil {
+		return res, nil, err
+	}
+	if len(items) == 1 {
+		return writeResult{}, []rejection{{&items[0], err}}, nil
+	}
+	c.metrics.isolations.Inc()
+	mid := len(items) / 2
+	a, ra, err := c.writeIsolating(ctx, items[:mid])
+	if err != nil {
+		return res, nil, err
+	}
+	b, rb, err := c.writeIsolating(ctx, items[mid:])
+	if err != nil {
+		return res, nil, err
+	}
+	return writeResult{
+		inserted: a.inserted + b.inserted, updated: a.updated + b.updated, unchanged: a.unchanged + b.unchanged,
+		deleted: a.deleted + b.deleted, tombstoned: a.tombstoned + b.tombstoned,
+	}, append(ra, rb...), nil
+}
+
+// rejectedError says which row of which table the target refused, and why.
+func (c *Consumer) rejectedError(r rejection) error {
+	cause := r.err
+	var me *mysql.MySQLError
+	if errors.As(cause, &me) {
+		cause = me // without write's "write batch of 1 rows (attempt …)"
+	}
+	rec := r.it.rec
+	return &RecordError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key,
+		Err: fmt.Errorf("target %s.%s refused key %s: %w", c.cfg.Database, c.cfg.Table, r.it.key, cause)}
+}
+
+// deadLetterRefused sends the rows the target refused to the dead-letter
+// topic, and waits for them, before the batch's offsets are committed.
+func (c *Consumer) deadLetterRefused(ctx context.Context, b *batch, refused []rejection) error {
+	if len(refused) == 0 {
+		return nil
+	}
+	now := time.Now()
+	recs := make([]*kgo.Record, 0, len(refused))
+	for _, r := range refused {
+		err := c.rejectedError(r)
+		recs = append(recs, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r.it.rec, ReasonDatabase, err, now))
+		c.metrics.dlq.WithLabelValues(ReasonDatabase).Inc()
+	}
+	if err := c.produceDeadLetters(ctx, recs); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down: the offsets stay uncommitted, the batch comes again
+		}
+		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
+	}
+	first, _ := Header(recs[0], HeaderError)
+	c.log.Warn("consumer: rows the target refused sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", len(recs), "first", first)
+	b.dead = append(b.dead, recs...) // counted with the batch's other dead letters
+	return nil
+}
