@@ -40,13 +40,15 @@
 // position where the previous one ends.
 //
 // A record that cannot be applied — it does not decode, or the target
-// cannot hold it (empty device_type/event_type, values longer than their
-// column as information_schema gives it, a date or timestamp outside years
-// 1000 to 9999) — goes
-// to the dead-letter topic (<topic>.dlq) with its key, value and headers and
-// headers naming the reason and its topic, partition and offset. The batch
-// goes on without it. Dead letters are acknowledged before the batch's
-// offsets are committed, so no record is ever lost or silently dropped.
+// cannot hold it as it will store it, after the transform (empty
+// device_type/event_type, a value longer than its column as
+// information_schema gives it, counted in the column's own unit: characters
+// for CHAR and VARCHAR, bytes for TEXT; a date or timestamp outside years
+// 1000 to 9999) — goes to the dead-letter topic (<topic>.dlq) with its key,
+// value and headers and headers naming the reason and its topic, partition
+// and offset. The batch goes on without it. Dead letters are acknowledged
+// before the batch's offsets are committed, so no record is ever lost or
+// silently dropped.
 //
 // Metrics:
 //
@@ -385,7 +387,7 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 	return nil
 }
 
-// take decodes, validates and transforms one record into the batch, or
+// take decodes, transforms and validates one record into the batch, or
 // sets it aside as a dead letter; now is when its poll returned.
 func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
@@ -400,6 +402,12 @@ func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 	ev, err := c.dec.Decode(r.Value)
 	reason := ReasonDecode
 	if err == nil {
+		// Validate what the target will store: the transform may lengthen
+		// a value (upper-casing does), and a row the server refuses would
+		// fail its whole batch on every attempt.
+		if ev.After != nil {
+			Transform(ev.After)
+		}
 		reason = ReasonValidation
 		err = c.limits.validateEvent(&ev)
 	}
@@ -409,9 +417,6 @@ func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 		b.add(r, nil, now)
 		c.metrics.dlq.WithLabelValues(reason).Inc()
 		return nil
-	}
-	if ev.After != nil {
-		Transform(ev.After)
 	}
 	b.add(r, &ev, now)
 	return nil

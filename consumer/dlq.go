@@ -2,19 +2,15 @@ package consumer
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluice-dev/sluice/schema"
 )
 
 // A record that cannot be applied goes to the dead-letter topic with its
@@ -36,86 +32,6 @@ const (
 	ReasonDecode     = "decode"     // not a change event (schema.ErrMalformed)
 	ReasonValidation = "validation" // a change event the target cannot hold
 )
-
-// limits are the sizes of the target's columns, read from
-// information_schema when a member starts: validation follows the real
-// table, so widening a column (and restarting) is a fix that a re-drive of
-// the dead letters can then apply.
-type limits struct {
-	deviceType, eventType int   // characters
-	message               int64 // bytes
-}
-
-// DATE and DATETIME hold years 1000 to 9999.
-const minYear, maxYear = 1000, 9999
-
-func loadLimits(ctx context.Context, db *sql.DB, database, table string) (limits, error) {
-	rows, err := db.QueryContext(ctx, `SELECT column_name, character_maximum_length, character_octet_length
-		FROM information_schema.columns WHERE table_schema = ? AND table_name = ?
-		AND column_name IN ('device_type', 'event_type', 'message')`, database, table)
-	if err != nil {
-		return limits{}, fmt.Errorf("target %s.%s: column sizes: %w", database, table, err)
-	}
-	defer rows.Close()
-	var l limits
-	for rows.Next() {
-		var name string
-		var chars, octets sql.NullInt64
-		if err := rows.Scan(&name, &chars, &octets); err != nil {
-			return limits{}, fmt.Errorf("target %s.%s: column sizes: %w", database, table, err)
-		}
-		switch strings.ToLower(name) {
-		case "device_type":
-			l.deviceType = int(chars.Int64)
-		case "event_type":
-			l.eventType = int(chars.Int64)
-		case "message":
-			l.message = octets.Int64
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return limits{}, fmt.Errorf("target %s.%s: column sizes: %w", database, table, err)
-	}
-	if l.deviceType == 0 || l.eventType == 0 || l.message == 0 {
-		return limits{}, fmt.Errorf("target %s.%s: device_type, event_type or message missing (run sluice migrate)", database, table)
-	}
-	return l, nil
-}
-
-// ErrInvalid marks a change event that decodes but that the target cannot
-// hold as it is.
-var ErrInvalid = errors.New("invalid change event")
-
-// validate checks a row against the target's columns: MySQL would reject
-// it, or worse, silently truncate it.
-func (l limits) validate(r *schema.Row) error {
-	switch {
-	case r.DeviceType == "":
-		return fmt.Errorf("%w: device_type is empty", ErrInvalid)
-	case r.EventType == "":
-		return fmt.Errorf("%w: event_type is empty", ErrInvalid)
-	case utf8.RuneCountInString(r.DeviceType) > l.deviceType:
-		return fmt.Errorf("%w: device_type is %d characters, over the column's %d", ErrInvalid, utf8.RuneCountInString(r.DeviceType), l.deviceType)
-	case utf8.RuneCountInString(r.EventType) > l.eventType:
-		return fmt.Errorf("%w: event_type is %d characters, over the column's %d", ErrInvalid, utf8.RuneCountInString(r.EventType), l.eventType)
-	case r.Message.Valid && int64(len(r.Message.String)) > l.message:
-		return fmt.Errorf("%w: message is %d bytes, over the column's %d", ErrInvalid, len(r.Message.String), l.message)
-	case r.Timestamp.Year() < minYear || r.Timestamp.Year() > maxYear:
-		return fmt.Errorf("%w: timestamp %s is outside years %d to %d", ErrInvalid, r.Timestamp.Format(time.DateTime), minYear, maxYear)
-	case r.Date.Year() < minYear || r.Date.Year() > maxYear:
-		return fmt.Errorf("%w: date %s is outside years %d to %d", ErrInvalid, r.Date.Format(time.DateOnly), minYear, maxYear)
-	}
-	return nil
-}
-
-// validateEvent checks the image the consumer will use: the after image, or
-// for a delete the before image (its key).
-func (l limits) validateEvent(e *schema.Event) error {
-	if e.Op == schema.OpDelete {
-		return l.validate(e.Before)
-	}
-	return l.validate(e.After)
-}
 
 // deadLetter builds the dead-letter record for r.
 func deadLetter(dlqTopic, group string, r *kgo.Record, reason string, cause error, now time.Time) *kgo.Record {
