@@ -256,16 +256,29 @@ type recordPos struct {
 // back), at most a batch of them for each lost session.
 type sentSet map[recordPos]struct{}
 
-// add remembers the record dead letter dl is for, by dl's headers.
+// add remembers the record dead letter dl is for.
 func (s sentSet) add(dl *kgo.Record) {
+	if p, ok := sourcePos(dl); ok {
+		s[p] = struct{}{}
+	}
+}
+
+// hasFor reports whether the record dead letter dl is for is in the set.
+func (s sentSet) hasFor(dl *kgo.Record) bool {
+	p, ok := sourcePos(dl)
+	_, in := s[p]
+	return ok && in
+}
+
+// sourcePos is where the record dead letter dl is for came from, by its
+// headers.
+func sourcePos(dl *kgo.Record) (recordPos, bool) {
 	topic, _ := Header(dl, HeaderTopic)
 	part, _ := Header(dl, HeaderPartition)
 	off, _ := Header(dl, HeaderOffset)
 	p, err1 := strconv.ParseInt(part, 10, 32)
 	o, err2 := strconv.ParseInt(off, 10, 64)
-	if err1 == nil && err2 == nil {
-		s[recordPos{topic, int32(p), o}] = struct{}{}
-	}
+	return recordPos{topic, int32(p), o}, err1 == nil && err2 == nil
 }
 
 // has reports whether record r's dead letter was acknowledged already.
@@ -313,91 +326,4 @@ func dlqBatchLimit(ctx context.Context, cl *kgo.Client, topic string) (int32, er
 		}
 	}
 	return 0, nil
-}
-
-// RedriveConfig says which dead-letter topic to re-drive and as which group.
-type RedriveConfig struct {
-	Brokers     []string
-	DLQTopic    string
-	Group       string        // the re-drive's own group: its commits make a re-drive resumable
-	DialTimeout time.Duration // how long to wait for the brokers at start
-}
-
-// Redrive produces every dead letter present when it starts back to the
-// topic it came from (its HeaderTopic), with its original key, value and
-// headers, once the cause is fixed. The group's offsets on the dead-letter
-// topic are committed only after the re-produced records are acknowledged,
-// so an interrupted re-drive resumes where it stopped. Records that fail
-// again come back to the dead-letter topic after it ends, not into this
-// re-drive. It returns how many records it re-drove.
-func Redrive(ctx context.Context, cfg RedriveConfig) (int, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.DLQTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(),
-		kgo.DialTimeout(cfg.DialTimeout),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-	)
-	if err != nil {
-		return 0, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
-	}
-	defer cl.Close()
-	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-	defer cancel()
-	if err := cl.Ping(pctx); err != nil {
-		return 0, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
-	}
-	adm := kadm.NewClient(cl)
-	ends, err := EndOffsets(ctx, adm, cfg.DLQTopic)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for {
-		behind, err := Behind(ctx, adm, cfg.Group, cfg.DLQTopic, ends)
-		if err != nil {
-			return n, err
-		}
-		if len(behind) == 0 {
-			return n, nil
-		}
-		fctx, cancel := context.WithTimeout(ctx, time.Second)
-		fetches := cl.PollFetches(fctx)
-		cancel()
-		if ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		for _, fe := range fetches.Errors() {
-			if !errors.Is(fe.Err, context.DeadlineExceeded) {
-				return n, fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
-			}
-		}
-		var out, done []*kgo.Record
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= ends[r.Partition] {
-				return // dead-lettered after the re-drive began
-			}
-			done = append(done, r)
-			to, ok := Header(r, HeaderTopic)
-			if !ok {
-				return // not a Sluice dead letter: nothing says where it belongs
-			}
-			headers := make([]kgo.RecordHeader, 0, len(r.Headers))
-			for _, h := range r.Headers {
-				if !strings.HasPrefix(h.Key, "sluice.dlq.") {
-					headers = append(headers, h)
-				}
-			}
-			out = append(out, &kgo.Record{Topic: to, Key: r.Key, Value: r.Value, Headers: headers})
-		})
-		if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
-			return n, fmt.Errorf("re-drive to the original topic: %w", err)
-		}
-		if err := cl.CommitRecords(ctx, done...); err != nil {
-			return n, fmt.Errorf("commit re-drive offsets of group %s: %w", cfg.Group, err)
-		}
-		n += len(out)
-	}
 }

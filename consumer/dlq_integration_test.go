@@ -241,6 +241,35 @@ func TestIntegrationOversizedDeadLetterIsReference(t *testing.T) {
 			if n != 4 {
 				t.Errorf("after the replay the target holds %d rows, want the 4 good ones", n)
 			}
+
+			// A re-drive sends each whole dead letter back once, however
+			// often it was dead-lettered, and passes over the references,
+			// naming each.
+			before, err := EndOffsets(ctx, w.adm, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var skipped []string
+			res, err := Redrive(ctx, RedriveConfig{Brokers: []string{brokers}, DLQTopic: dlqTopic, Group: group + ".redrive",
+				DialTimeout: 10 * time.Second, Skipped: func(_ *kgo.Record, why string) { skipped = append(skipped, why) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Redriven != 2 || res.References != 2 || res.Duplicates != 2 || res.Foreign != 0 || len(skipped) != 4 {
+				t.Errorf("re-drive %+v with %d skipped, want 2 re-driven, 2 references, 2 duplicates", res, len(skipped))
+			}
+			after, err := EndOffsets(ctx, w.adm, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := after[0] - before[0]; got != 2 {
+				t.Errorf("the re-drive produced %d records to %s, want 2", got, topic)
+			}
+			for _, why := range skipped {
+				if strings.Contains(why, "reference") && !strings.Contains(why, fmt.Sprintf("record %s/0@%d", topic, poisonAt)) {
+					t.Errorf("skipped reference not named: %s", why)
+				}
+			}
 		})
 	}
 }
