@@ -40,13 +40,30 @@
 // position where the previous one ends.
 //
 // A record that cannot be applied — it does not decode, or the target
-// cannot hold it (empty device_type/event_type, values longer than their
-// column as information_schema gives it, a date or timestamp outside years
-// 1000 to 9999) — goes
-// to the dead-letter topic (<topic>.dlq) with its key, value and headers and
-// headers naming the reason and its topic, partition and offset. The batch
-// goes on without it. Dead letters are acknowledged before the batch's
-// offsets are committed, so no record is ever lost or silently dropped.
+// cannot hold it as it will store it, after the transform (empty
+// device_type/event_type, a value longer than its column as
+// information_schema gives it, counted in the column's own unit: characters
+// for CHAR and VARCHAR, bytes for TEXT; a date or timestamp outside years
+// 1000 to 9999) — goes to the dead-letter topic (<topic>.dlq) with its key,
+// value and headers and headers naming the reason and its topic, partition
+// and offset. The batch goes on without it. Dead letters are acknowledged
+// before the batch's offsets are committed, so no record is ever lost or
+// silently dropped.
+//
+// The dead-letter topic never becomes the failure. A dead letter too large
+// for it (over its max.message.bytes, which the member reads at start and
+// uses as its producer's batch limit, or refused by the broker as
+// MESSAGE_TOO_LARGE) is sent as a reference instead: the same headers, the
+// value's size and SHA-256, and its first 1 KiB as the value (dlq.go). A
+// member sends each dead letter once: a dead letter refused as too large is
+// tried again alone, without its acknowledged batch-mates, and a record
+// whose dead letter the member has had acknowledged is not dead-lettered
+// again when it comes back after an offset commit that failed. Across
+// members and restarts the guarantee is at-least-once, as for rows: a
+// member that stops between a dead letter's acknowledgement and its batch's
+// offset commit leaves the record to its next owner, which dead-letters it
+// again (sluice.dlq.topic, .partition and .offset tell the copies apart
+// from different records).
 //
 // Metrics:
 //
@@ -67,6 +84,7 @@
 //	sluice_consumer_db_retries_total         transaction attempts retried
 //	sluice_consumer_offset_commit_errors_total  offset commits that failed after the DB commit
 //	sluice_consumer_dlq_records_total{reason}    records sent to the dead-letter topic
+//	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic
 //	sluice_consumer_lag_records{topic,partition}  records behind the partition's end
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
@@ -192,6 +210,8 @@ type Consumer struct {
 	w       *writer
 	limits  limits // the target's column sizes, for validation
 	dec     schema.Decoder
+	sent    sentSet      // dead letters acknowledged, offsets not yet committed
+	dlqMax  atomic.Int32 // the dead-letter topic's max.message.bytes; 0: franz-go's default batch limit
 	metrics *Metrics
 	log     *slog.Logger
 	stats   struct {
@@ -243,7 +263,8 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	w.binGone = func(why string) {
 		log.Warn("consumer: this member stops sending MariaDB bulk inserts; new rows go through LOAD DATA or the upsert", "why", why)
 	}
-	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log}
+	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log, sent: sentSet{}}
+	dlqTopic := cfg.DeadLetterTopic()
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
@@ -262,6 +283,15 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		kgo.OnPartitionsRevoked(c.forget),
 		kgo.OnPartitionsLost(c.forget),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		// Dead letters are produced in batches no larger than the
+		// dead-letter topic takes (read below, before the first produce:
+		// franz-go asks once per partition, when it first produces to it).
+		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
+			if n := c.dlqMax.Load(); topic == dlqTopic && n > 0 {
+				return n
+			}
+			return kgoBatchMaxBytes
+		}),
 	}
 	if hook := m.kafkaHook(); hook != nil {
 		opts = append(opts, kgo.WithHooks(hook))
@@ -275,9 +305,16 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		c.cl.Close()
 		return nil, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
 	}
-	if err := ensureTopic(pctx, c.cl, cfg.DeadLetterTopic(), 1); err != nil {
+	if err := ensureTopic(pctx, c.cl, dlqTopic, 1); err != nil {
 		c.cl.Close()
 		return nil, err
+	}
+	if n, err := dlqBatchLimit(pctx, c.cl, dlqTopic); err != nil {
+		// Not fatal: a dead letter the broker refuses is still tried alone
+		// and then sent as a reference (produceDeadLetters).
+		log.Warn("consumer: cannot read the dead-letter topic's max.message.bytes; dead letters are batched up to franz-go's default", "err", err)
+	} else {
+		c.dlqMax.Store(n)
 	}
 	return c, nil
 }
@@ -385,7 +422,10 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 	return nil
 }
 
-// take decodes, validates and transforms one record into the batch, or
+// kgoBatchMaxBytes is franz-go's default limit of a produce batch.
+const kgoBatchMaxBytes = 1_000_012
+
+// take decodes, transforms and validates one record into the batch, or
 // sets it aside as a dead letter; now is when its poll returned.
 func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
@@ -400,18 +440,28 @@ func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 	ev, err := c.dec.Decode(r.Value)
 	reason := ReasonDecode
 	if err == nil {
+		// Validate what the target will store: the transform may lengthen
+		// a value (upper-casing does), and a row the server refuses would
+		// fail its whole batch on every attempt.
+		if ev.After != nil {
+			Transform(ev.After)
+		}
 		reason = ReasonValidation
 		err = c.limits.validateEvent(&ev)
 	}
 	if err != nil {
+		if c.sent.has(r) {
+			// Back after a commit that failed (a lost session): its dead
+			// letter is acknowledged already and is not sent twice.
+			c.log.Info("consumer: record dead-lettered already by this member; not sent again", "record", fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+			b.add(r, nil, now)
+			return nil
+		}
 		err = &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
 		b.dead = append(b.dead, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, reason, err, now))
 		b.add(r, nil, now)
 		c.metrics.dlq.WithLabelValues(reason).Inc()
 		return nil
-	}
-	if ev.After != nil {
-		Transform(ev.After)
 	}
 	b.add(r, &ev, now)
 	return nil
@@ -451,7 +501,9 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	// begun, within CommitTimeout.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CommitTimeout)
 	defer cancel()
-	if err := c.commit(cctx, b); err != nil {
+	if err := c.commit(cctx, b); err == nil {
+		c.sent.committed(b.offsets) // committed: only a replay (a new member) brings these back
+	} else {
 		c.metrics.commitErrors.Inc()
 		if errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
 			errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID) ||

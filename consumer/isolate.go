@@ -110,9 +110,15 @@ func (c *Consumer) deadLetterRefused(ctx context.Context, b *batch, refused []re
 	now := time.Now()
 	recs := make([]*kgo.Record, 0, len(refused))
 	for _, r := range refused {
+		if c.sent.has(r.it.rec) {
+			continue // dead-lettered by this member before a rejected offset commit
+		}
 		err := c.rejectedError(r)
 		recs = append(recs, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r.it.rec, ReasonDatabase, err, now))
 		c.metrics.dlq.WithLabelValues(ReasonDatabase).Inc()
+	}
+	if len(recs) == 0 {
+		return nil
 	}
 	if err := c.produceDeadLetters(ctx, recs); err != nil {
 		if ctx.Err() != nil {

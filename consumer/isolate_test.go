@@ -158,8 +158,8 @@ func TestIntegrationRefusedRowsDeadLettered(t *testing.T) {
 		}
 	}
 	moved, err := Redrive(ctx, RedriveConfig{Brokers: []string{brokers}, DLQTopic: w.topic + ".dlq", Group: w.group + "-redrive", DialTimeout: 10 * time.Second})
-	if err != nil || moved != len(refused) {
-		t.Fatalf("Redrive = %d, %v; want %d", moved, err, len(refused))
+	if err != nil || moved.Redriven != len(refused) {
+		t.Fatalf("Redrive = %+v, %v; want %d re-driven", moved, err, len(refused))
 	}
 	stop = w.start(w.member(50*time.Millisecond, nil))
 	w.caughtUp()

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/consumer"
 )
 
 // errPartial marks a run that completed but sent records to the dead-letter
-// topic: exit status 4, so a scheduler can tell it from success and failure.
+// topic, or a re-drive that completed but could not send back reference
+// dead letters: exit status 4, so a scheduler can tell it from success and
+// failure.
 var errPartial = errors.New("completed with dead-lettered records")
 
 // runDLQ inspects or re-drives the dead-letter topic.
@@ -35,11 +40,25 @@ func runDLQ(ctx context.Context, args []string) error {
 		DLQTopic:    c.o.topic + ".dlq",
 		Group:       c.o.group + ".dlq-redrive",
 		DialTimeout: c.o.kafkaTimeout,
+		Skipped: func(_ *kgo.Record, why string) {
+			fmt.Fprintf(os.Stderr, "dlq redrive: skipped: %s\n", why)
+		},
 	}
-	n, err := consumer.Redrive(ctx, cfg)
+	res, err := consumer.Redrive(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("re-drive %s after %d records: %w", cfg.DLQTopic, n, err)
+		return fmt.Errorf("re-drive %s after %d records: %w", cfg.DLQTopic, res.Redriven, err)
 	}
-	fmt.Printf("dlq redrive: %d records from %s back to their topic (group %s)\n", n, cfg.DLQTopic, cfg.Group)
+	fmt.Printf("dlq redrive: %d records from %s back to their topic (group %s)", res.Redriven, cfg.DLQTopic, cfg.Group)
+	if n := res.Skipped(); n > 0 {
+		fmt.Printf("; %d skipped: %d references, %d duplicates, %d without Sluice headers", n, res.References, res.Duplicates, res.Foreign)
+	}
+	fmt.Println()
+	if res.References > 0 {
+		// A reference's record needs a person: its value is not in the
+		// dead-letter topic. Exit 4 so that a script does not take the
+		// re-drive for complete.
+		return fmt.Errorf("%w: %d reference dead letters of %s could not be re-driven (their values were too large for it; see the lines above)",
+			errPartial, res.References, cfg.DLQTopic)
+	}
 	return nil
 }
