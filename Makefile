@@ -19,6 +19,11 @@ TEST_STACK_DIR   ?= $(CURDIR)/.sluice/test-stack
 TEST_MYSQL_PORT  ?= 3308
 TEST_KAFKA_PORT  ?= 9094
 TEST_STACK := SLUICE_STACK_DIR=$(TEST_STACK_DIR) SLUICE_MYSQL_PORT=$(TEST_MYSQL_PORT) SLUICE_KAFKA_PORT=$(TEST_KAFKA_PORT) $(STACK)
+# A second MariaDB that takes TLS connections only, for the TLS test.
+TEST_TLS_STACK_DIR  ?= $(CURDIR)/.sluice/test-tls-stack
+TEST_TLS_MYSQL_PORT ?= 3309
+TEST_TLS_KAFKA_PORT ?= 9095
+TEST_TLS_STACK := SLUICE_STACK_DIR=$(TEST_TLS_STACK_DIR) SLUICE_MYSQL_PORT=$(TEST_TLS_MYSQL_PORT) SLUICE_KAFKA_PORT=$(TEST_TLS_KAFKA_PORT) SLUICE_MYSQL_TLS=1 $(STACK)
 
 .PHONY: build up down status demo test unit lint bench clean
 
@@ -47,12 +52,15 @@ demo: build up
 # broker (started, then stopped), gofmt, vet, the tests.
 test: test-deps lint
 	$(TEST_STACK) destroy >/dev/null
+	$(TEST_TLS_STACK) destroy >/dev/null
 	$(TEST_STACK) up
+	$(TEST_TLS_STACK) up
 	@set -o pipefail; eval "$$($(TEST_STACK) env)"; \
 	  SLUICE_REQUIRE_INTEGRATION=1 SLUICE_TEST_MYSQL_DSN="sluice:sluice@tcp(127.0.0.1:$(TEST_MYSQL_PORT))/" \
 	  SLUICE_TEST_BROKERS="127.0.0.1:$(TEST_KAFKA_PORT)" \
+	  SLUICE_TEST_TLS_MYSQL_DSN="sluice:sluice@tcp(127.0.0.1:$(TEST_TLS_MYSQL_PORT))/" SLUICE_TEST_TLS_CA="$(TEST_TLS_STACK_DIR)/tls/ca.pem" \
 	  $(GO) test -count=1 -timeout 25m ./... ; status=$$?; \
-	  $(TEST_STACK) destroy >/dev/null; exit $$status
+	  $(TEST_STACK) destroy >/dev/null; $(TEST_TLS_STACK) destroy >/dev/null; exit $$status
 
 # The tools the offline deploy checks need (deploy/*_test.go): docker-compose
 # and promtool, from Debian's docker-compose and prometheus packages,

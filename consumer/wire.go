@@ -83,7 +83,8 @@ func (w *Wire) bind(ctx context.Context, conn *sql.Conn) (*wireConn, string, err
 	case err != nil:
 		return nil, "", fmt.Errorf("bulk insert: find the connection's socket: %w", err)
 	case wc == nil:
-		return nil, "the connection was not dialed through the pool's Wire", nil
+		// Over TLS the probe's token crosses the socket encrypted.
+		return nil, "the connection's socket carries no plain packets (it uses TLS, or was not dialed through the pool's Wire)", nil
 	case !wc.bulk:
 		return nil, wc.why, nil
 	case charset != "utf8mb4":

@@ -27,6 +27,7 @@ package tail
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type Config struct {
 	Addr     string // source host:port, for the replication connection
 	User     string
 	Password string
+	// TLS, when not nil, encrypts the replication connection as the
+	// source DSN's tls= setting encrypts the SQL ones (the parsed DSN's
+	// TLS, with its server name).
+	TLS      *tls.Config
 	Database string // the source database
 	Table    string // the source table (raw_records)
 	Flavor   string // auto, mysql or mariadb
@@ -398,6 +403,7 @@ func (t *Tail) stream(ctx context.Context, from Position) error {
 		Port:                    uint16(port),
 		User:                    t.cfg.User,
 		Password:                t.cfg.Password,
+		TLSConfig:               t.cfg.TLS,
 		ParseTime:               true,
 		TimestampStringLocation: time.UTC,
 		HeartbeatPeriod:         time.Second,

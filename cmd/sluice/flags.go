@@ -53,6 +53,9 @@ type options struct {
 	consumers            int
 	chunkRows            int
 
+	// TLS of every MySQL connection (mysqltls.go): PEM files
+	mysqlCA, mysqlCert, mysqlKey string
+
 	// retries and resume (backfill, run), consumer DB retries (consume, run)
 	chunkAttempts      int
 	chunkBackoff       time.Duration
@@ -74,6 +77,7 @@ type command struct {
 	fs      *flag.FlagSet
 	o       *options
 	aliases map[string]string // alias -> canonical flag name
+	mysql   bool              // the MySQL TLS flags are registered
 }
 
 func newCommand(name string) *command {
@@ -86,11 +90,24 @@ func newCommand(name string) *command {
 func (c *command) source() {
 	c.fs.StringVar(&c.o.sourceDSN, "source-dsn", "sluice:sluice@tcp(127.0.0.1:3307)/source_db",
 		"source MySQL/MariaDB DSN (go-sql-driver form); its database holds raw_records")
+	c.mysqlTLS()
 }
 
 func (c *command) target() {
 	c.fs.StringVar(&c.o.targetDSN, "target-dsn", "sluice:sluice@tcp(127.0.0.1:3307)/target_db",
 		"target MySQL/MariaDB DSN (go-sql-driver form); its database holds records")
+	c.mysqlTLS()
+}
+
+// mysqlTLS registers the TLS flags of the MySQL connections, once.
+func (c *command) mysqlTLS() {
+	if c.mysql {
+		return
+	}
+	c.mysql = true
+	c.fs.StringVar(&c.o.mysqlCA, "mysql-ca", "", "PEM file of the CA(s) that sign the MySQL servers' certificates; set, it turns on verified TLS for every DSN that names no tls= of its own, the binlog connection included")
+	c.fs.StringVar(&c.o.mysqlCert, "mysql-cert", "", "PEM file of the client certificate, for servers that require one (with --mysql-key)")
+	c.fs.StringVar(&c.o.mysqlKey, "mysql-key", "", "PEM file of the client certificate's private key (with --mysql-cert)")
 }
 
 func (c *command) kafka() {
@@ -188,6 +205,9 @@ func (c *command) parse(args []string) error {
 			}
 		}
 	})
+	if err == nil && c.mysql {
+		err = c.o.applyMySQLTLS()
+	}
 	return err
 }
 

@@ -99,6 +99,13 @@ func requireServers(t *testing.T) (dsnBase, brokers string) {
 func newITEnv(t *testing.T) *itEnv {
 	t.Helper()
 	base, brokers := requireServers(t)
+	return newITEnvOn(t, base, brokers, "")
+}
+
+// newITEnvOn is newITEnv on a given server; adminParams are added to the
+// test's own admin connection (its TLS, say).
+func newITEnvOn(t *testing.T, base, brokers, adminParams string) *itEnv {
+	t.Helper()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -107,7 +114,7 @@ func newITEnv(t *testing.T) *itEnv {
 		start: "2025-10-01 00:00:00", end: "2025-10-02 00:00:00"}
 	e.startT, _ = time.Parse(time.DateTime, e.start)
 	e.endT, _ = time.Parse(time.DateTime, e.end)
-	admin, err := sql.Open("mysql", base+"?parseTime=true&loc=UTC&time_zone=%27%2B00%3A00%27")
+	admin, err := sql.Open("mysql", base+"?parseTime=true&loc=UTC&time_zone=%27%2B00%3A00%27"+adminParams)
 	if err != nil {
 		t.Fatal(err)
 	}

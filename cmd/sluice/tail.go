@@ -59,7 +59,7 @@ func runTail(ctx context.Context, args []string) error {
 		}
 		defer src.Close()
 		cfg := tail.DefaultConfig()
-		cfg.Addr, cfg.User, cfg.Password = dsn.Addr, dsn.User, dsn.Passwd
+		cfg.Addr, cfg.User, cfg.Password, cfg.TLS = dsn.Addr, dsn.User, dsn.Passwd, dsn.TLS
 		cfg.Database, cfg.Flavor, cfg.ServerID, cfg.Name = database, flavor, uint32(serverID), name
 		cfg.From, cfg.Reset = start, reset
 		cfg.Producer = pcfg

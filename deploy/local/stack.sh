@@ -16,6 +16,10 @@
 #   SLUICE_STACK_DIR   state dir (default <repo>/.sluice/stack)
 #   SLUICE_MYSQL_PORT  MariaDB port on 127.0.0.1 (default 3307)
 #   SLUICE_KAFKA_PORT  broker port on 127.0.0.1 (default 9092)
+#   SLUICE_MYSQL_TLS   1: MariaDB takes TLS connections only (require_secure_transport),
+#                      with a CA and certificates generated into $SLUICE_STACK_DIR/tls
+#                      (openssl); `env` then exports SLUICE_MYSQL_CA. Set at the first `up`
+#                      of a state dir, and remembered.
 #   SLUICE_MYSQL_BUFFER_POOL  MariaDB's innodb_buffer_pool_size when it starts
 #                      (default 512M; a 20M-row bench wants its tables in memory,
 #                      as a production target would: 6G)
@@ -42,11 +46,13 @@ PORTS_FILE=$STACK_DIR/ports.env
 MARKER=$STACK_DIR/.sluice-stack
 
 # Ports: explicit env > remembered from last `up` > defaults.
-saved_mysql_port="" saved_kafka_port=""
+saved_mysql_port="" saved_kafka_port="" saved_mysql_tls=""
 if [[ -r $PORTS_FILE ]]; then
 	saved_mysql_port=$(sed -n 's/^MYSQL_PORT=\([0-9]*\)$/\1/p' "$PORTS_FILE")
 	saved_kafka_port=$(sed -n 's/^KAFKA_PORT=\([0-9]*\)$/\1/p' "$PORTS_FILE")
+	saved_mysql_tls=$(sed -n 's/^MYSQL_TLS=\([01]\)$/\1/p' "$PORTS_FILE")
 fi
+MYSQL_TLS=${SLUICE_MYSQL_TLS:-${saved_mysql_tls:-0}}
 MYSQL_PORT=${SLUICE_MYSQL_PORT:-${saved_mysql_port:-3307}}
 KAFKA_PORT=${SLUICE_KAFKA_PORT:-${saved_kafka_port:-9092}}
 for p in "$MYSQL_PORT" "$KAFKA_PORT"; do
@@ -60,6 +66,7 @@ MY_PID=$STACK_DIR/mysqld.pid
 MY_ERR=$STACK_DIR/mysqld.err
 MY_OUT=$STACK_DIR/mysqld.out
 MY_INIT_MARK=$STACK_DIR/.mariadb-initialized
+MY_TLS_DIR=$STACK_DIR/tls
 
 KAFKA_BIN=$STACK_DIR/bin/sluice-kafka
 KAFKA_DATA=$STACK_DIR/kafka
@@ -193,10 +200,31 @@ ensure_stack_dir() {
 }
 
 save_ports() {
-	printf 'MYSQL_PORT=%s\nKAFKA_PORT=%s\n' "$MYSQL_PORT" "$KAFKA_PORT" >"$PORTS_FILE"
+	printf 'MYSQL_PORT=%s\nKAFKA_PORT=%s\nMYSQL_TLS=%s\n' "$MYSQL_PORT" "$KAFKA_PORT" "$MYSQL_TLS" >"$PORTS_FILE"
 }
 
 # ---------------------------------------------------------------- mariadb
+
+# tls_certs: a CA, a server certificate for 127.0.0.1 and localhost, and a
+# client certificate, in $MY_TLS_DIR, made once with openssl.
+tls_certs() {
+	[[ -s $MY_TLS_DIR/server-cert.pem ]] && return 0
+	command -v openssl >/dev/null 2>&1 || die "SLUICE_MYSQL_TLS=1 needs openssl (apt-get install openssl)"
+	mkdir -p "$MY_TLS_DIR"
+	log "generating a CA and certificates in $MY_TLS_DIR"
+	(
+		cd "$MY_TLS_DIR"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sluice local CA" \
+			-keyout ca-key.pem -out ca.pem
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+			-extfile server.ext -out server-cert.pem
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=sluice" -keyout client-key.pem -out client.csr
+		openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 -out client-cert.pem
+		chmod 600 ./*-key.pem
+	) >"$STACK_DIR/tls.log" 2>&1 || die "generating certificates failed (log: $STACK_DIR/tls.log)"
+}
 
 MARIADBD="" INSTALL_DB="" ADMIN="" CLIENT=""
 
@@ -297,6 +325,11 @@ mariadb_up() {
 			--max-connections=200
 			--character-set-server=utf8mb4
 			--collation-server=utf8mb4_general_ci)
+		if [[ $MYSQL_TLS == 1 ]]; then
+			tls_certs
+			cmd+=(--ssl-ca="$MY_TLS_DIR/ca.pem" --ssl-cert="$MY_TLS_DIR/server-cert.pem"
+				--ssl-key="$MY_TLS_DIR/server-key.pem" --require-secure-transport=ON)
+		fi
 		((IS_ROOT)) && cmd+=(--user=root)
 		log "starting mariadb on 127.0.0.1:$MYSQL_PORT"
 		detach "$MY_PID" "$MY_OUT" "${cmd[@]}"
@@ -421,6 +454,9 @@ print_env() {
 	echo "export SLUICE_SOURCE_DSN='sluice:sluice@tcp(127.0.0.1:$MYSQL_PORT)/source_db'"
 	echo "export SLUICE_TARGET_DSN='sluice:sluice@tcp(127.0.0.1:$MYSQL_PORT)/target_db'"
 	echo "export SLUICE_BROKERS=127.0.0.1:$KAFKA_PORT"
+	if [[ $MYSQL_TLS == 1 ]]; then
+		echo "export SLUICE_MYSQL_CA='$MY_TLS_DIR/ca.pem'"
+	fi
 }
 
 # preflight_ports: fail before starting anything if a port we still need is
