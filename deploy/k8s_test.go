@@ -187,6 +187,11 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("kustomization resources %v, want the top-level manifests %v (once/ is applied by hand)", got, want)
 		}
+		for _, r := range m.kustomization.Resources {
+			if regexp.MustCompile(`(?m)^kind: Secret\s*$`).Match(readFile(t, filepath.Join(repoRoot(t), "deploy", "k8s", r))) {
+				t.Errorf("kustomization resource %s holds a Secret: every `kubectl apply -k` would overwrite the real one with it", r)
+			}
+		}
 		if len(m.kustomization.Images) != 1 || m.kustomization.Images[0].Name != "sluice" || m.kustomization.Images[0].NewTag == "" {
 			t.Errorf("kustomization images %+v: want the sluice image with a tag", m.kustomization.Images)
 		}

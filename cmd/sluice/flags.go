@@ -205,6 +205,9 @@ func (c *command) parse(args []string) error {
 			}
 		}
 	})
+	if err == nil {
+		err = c.readSecretFiles(set)
+	}
 	if err == nil && c.mysql {
 		err = c.o.applyMySQLTLS()
 	}
