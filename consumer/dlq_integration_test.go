@@ -283,7 +283,7 @@ func TestIntegrationOversizedDeadLetterIsReference(t *testing.T) {
 func TestIntegrationTransformOutgrowsColumn(t *testing.T) {
 	db, brokers := servers(t)
 	w := newWorld(t, db, brokers, "it_grow", 1)
-	ctx, database, topic, group := w.ctx, w.database, w.topic, w.group
+	ctx, database, topic := w.ctx, w.database, w.topic
 	row := func(i int, msg string) []byte {
 		r := testRow(i, "sensor-ok")
 		if msg != "" {
@@ -301,13 +301,8 @@ func TestIntegrationTransformOutgrowsColumn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := DefaultConfig()
-	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 100*time.Millisecond
 	m := NewMetrics(prometheus.NewRegistry())
-	c, err := New(ctx, cfg, db, m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := w.member(100*time.Millisecond, m)
 	w.runUntilCaughtUp(c)
 
 	var n, atLimit int
@@ -320,7 +315,7 @@ func TestIntegrationTransformOutgrowsColumn(t *testing.T) {
 	if got := testutil.ToFloat64(m.dlq.WithLabelValues(ReasonValidation)); got != 1 {
 		t.Errorf("sluice_consumer_dlq_records_total{reason=validation} = %v, want 1", got)
 	}
-	dls := w.deadLetters(cfg.DeadLetterTopic())
+	dls := w.deadLetters(topic + ".dlq")
 	if len(dls) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
