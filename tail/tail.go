@@ -68,6 +68,11 @@ type Config struct {
 	FlushEvents   int           // events that end a Kafka transaction early
 	SaveInterval  time.Duration // how often the position is saved when only other tables change
 	MaxRetries    int           // consecutive stream restarts before Run fails
+
+	// OnTruncate says what a TRUNCATE of the table does: "apply" carries
+	// it as a truncate event (op t) that the consumer applies to the
+	// target; "fail" stops the tail with an error naming the statement.
+	OnTruncate string
 }
 
 // DefaultConfig returns the defaults: transactions of at most 100 ms or
@@ -81,6 +86,7 @@ func DefaultConfig() Config {
 		FlushEvents:   5000,
 		SaveInterval:  5 * time.Second,
 		MaxRetries:    10,
+		OnTruncate:    "apply",
 	}
 }
 
@@ -97,6 +103,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush events %d: must be at least 1", c.FlushEvents)
 	case c.SaveInterval <= 0:
 		return fmt.Errorf("save interval %s: must be positive", c.SaveInterval)
+	case c.OnTruncate != "apply" && c.OnTruncate != "fail":
+		return fmt.Errorf("--on-truncate %q: want apply or fail", c.OnTruncate)
 	}
 	if c.Name == "" {
 		c.Name = c.Database + "." + c.Table
@@ -330,12 +338,13 @@ type streamState struct {
 	gset     mysql.GTIDSet // executed set, where known
 	curGTID  string        // the GTID of the source transaction being read
 	inTx     bool          // inside a source transaction
+	began    bool          // the transaction opened with BEGIN (statements in it do not end it)
 	boundary Position      // the end of the last source transaction read
 
 	open    bool // a Kafka transaction is open
 	openAt  time.Time
 	events  int
-	ops     [3]int64 // c, u, d in the open transaction
+	ops     [4]int64 // c, u, d, t in the open transaction (opLabels)
 	savedAt time.Time
 }
 
@@ -488,12 +497,32 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 	case *replication.QueryEvent:
 		switch q := string(e.Query); q {
 		case "BEGIN":
-			s.inTx = true
-		default: // COMMIT of a non-transactional engine, or a DDL statement: both end a transaction
+			s.inTx, s.began = true, true
+		default: // COMMIT of a non-transactional engine, a DDL statement, or DML logged as a statement
+			effect, dml := classifyStatement(q, string(e.Schema), t.cfg.Database, t.cfg.Table)
+			switch effect {
+			case stmtDML, stmtPartition:
+				return permanent(t.statementError(s, h, q, effect))
+			case stmtTruncate:
+				if t.cfg.OnTruncate == "fail" {
+					return permanent(t.truncateRefused(s, h, q))
+				}
+				if err := t.truncateEvent(ctx, s, h); err != nil {
+					return err
+				}
+			}
+			if dml && s.began {
+				return nil // another table's change inside its transaction: not the end of it
+			}
 			t.endSourceTx(s, h)
-			if q != "COMMIT" && string(e.Schema) == t.cfg.Database {
+			if effect == stmtNone && q != "COMMIT" && string(e.Schema) == t.cfg.Database {
 				t.log.Info("tail: DDL on the source database; columns are re-read when row images change shape", "query", truncate(q, 200))
 			}
+		}
+	case *replication.ExecuteLoadQueryEvent:
+		// LOAD DATA logged as a statement (STATEMENT or MIXED format).
+		if err := t.loadStatement(s, ev); err != nil {
+			return permanent(err)
 		}
 	case *replication.XIDEvent:
 		t.endSourceTx(s, h)
@@ -507,7 +536,7 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 }
 
 func (t *Tail) endSourceTx(s *streamState, h *replication.EventHeader) {
-	s.inTx = false
+	s.inTx, s.began = false, false
 	if s.curGTID != "" && s.gset != nil {
 		if err := s.gset.Update(s.curGTID); err != nil {
 			t.log.Warn("tail: GTID not tracked", "gtid", s.curGTID, "err", err)
@@ -601,7 +630,10 @@ func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
 	if !s.open {
 		t.begin(s)
 	}
-	key := schema.AppendKey(nil, ev.Key())
+	var key []byte
+	if ev.Op != schema.OpTruncate { // a truncate has no key, as in Debezium
+		key = schema.AppendKey(nil, ev.Key())
+	}
 	value := schema.AppendEvent(make([]byte, 0, 512), ev)
 	t.cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, t.promise)
 	s.events++
@@ -612,15 +644,20 @@ func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
 		s.ops[1]++
 	case schema.OpDelete:
 		s.ops[2]++
+	case schema.OpTruncate:
+		s.ops[3]++
 	}
 }
+
+// opLabels are the ops of streamState.ops, in order, as metric labels.
+var opLabels = []string{"c", "u", "d", "t"}
 
 func (t *Tail) begin(s *streamState) {
 	if err := t.cl.BeginTransaction(); err != nil {
 		// Only possible when one is already open, which s.open rules out.
 		t.setProdErr(err)
 	}
-	s.open, s.openAt, s.events, s.ops = true, time.Now(), 0, [3]int64{}
+	s.open, s.openAt, s.events, s.ops = true, time.Now(), 0, [4]int64{}
 }
 
 func (t *Tail) promise(r *kgo.Record, err error) {
@@ -685,7 +722,7 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t.metrics.kafkaTxs.Inc()
 	t.metrics.commit.Observe(time.Since(t0).Seconds())
 	t.metrics.setPosition(pos)
-	for i, op := range []string{"c", "u", "d"} {
+	for i, op := range opLabels {
 		t.metrics.events.WithLabelValues(op).Add(float64(s.ops[i]))
 	}
 	t.mu.Lock()
@@ -693,7 +730,7 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t.stats.KafkaTxs++
 	t.stats.Position = pos
 	t.mu.Unlock()
-	s.events, s.ops = 0, [3]int64{}
+	s.events, s.ops = 0, [4]int64{}
 	return nil
 }
 

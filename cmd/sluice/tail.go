@@ -18,7 +18,7 @@ func runTail(ctx context.Context, args []string) error {
 	c.produce()
 	c.serve()
 	c.logging()
-	var from, flavor, name string
+	var from, flavor, name, onTruncate string
 	var reset bool
 	var serverID uint
 	var flushInterval time.Duration
@@ -30,6 +30,7 @@ func runTail(ctx context.Context, args []string) error {
 	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
 	c.fs.DurationVar(&flushInterval, "flush-interval", 100*time.Millisecond, "longest a Kafka transaction of events stays open (bounds the added latency)")
 	c.fs.IntVar(&flushEvents, "flush-events", 5000, "events that end a Kafka transaction early")
+	c.fs.StringVar(&onTruncate, "on-truncate", "apply", "what a TRUNCATE of the source table does: apply (carried as a truncate event, op t, that empties the target) or fail (the tail stops with an error)")
 	s, err := newStage(c, "tail", args, false)
 	if err != nil {
 		return err
@@ -37,6 +38,9 @@ func runTail(ctx context.Context, args []string) error {
 	start, err := tail.ParseFrom(from)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if onTruncate != "apply" && onTruncate != "fail" {
+		return usagef("--on-truncate %q: want apply or fail", onTruncate)
 	}
 	if serverID > 1<<32-1 {
 		return usagef("--server-id %d: must fit in 32 bits", serverID)
@@ -64,6 +68,7 @@ func runTail(ctx context.Context, args []string) error {
 		cfg.From, cfg.Reset = start, reset
 		cfg.Producer = pcfg
 		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
+		cfg.OnTruncate = onTruncate
 		if err := cfg.Validate(); err != nil {
 			return usagef("tail: %v", err)
 		}
