@@ -56,7 +56,8 @@
 //	sluice_consumer_rows_inserted_total      rows new to the target
 //	sluice_consumer_duplicates_merged_total  records merged into a row the target or the batch already had
 //	sluice_consumer_rows_deleted_total       rows deleted by delete events
-//	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change
+//	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change (or the table truncated)
+//	sluice_consumer_truncates_total          truncate events applied (truncate.go)
 //	sluice_consumer_batches_total            batches committed
 //	sluice_consumer_bulk_loads_total         batches of new rows written with LOAD DATA
 //	sluice_consumer_bulk_inserts_total       batches of new rows written as MariaDB binary bulk inserts
@@ -217,6 +218,12 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		return nil, err
 	}
 	w.wire = cfg.Wire
+	if w.trunc, err = newTruncateStmts(cfg.Database, cfg.Table); err != nil {
+		return nil, err
+	}
+	if err := w.ensureTruncateMarker(ctx); err != nil {
+		return nil, err
+	}
 	switch {
 	case cfg.NoBulkLoad:
 		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"
@@ -334,7 +341,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				if recErr != nil {
 					return
 				}
-				recErr = c.take(b, r, polled)
+				recErr = c.take(ctx, b, r, polled)
 			}
 			if n := len(p.Records); n > 0 {
 				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
@@ -387,7 +394,7 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 
 // take decodes, validates and transforms one record into the batch, or
 // sets it aside as a dead letter; now is when its poll returned.
-func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
+func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.Time) error {
 	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
 		b.mark(r, now)
 		return nil
@@ -398,6 +405,9 @@ func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 		return nil
 	}
 	ev, err := c.dec.Decode(r.Value)
+	if err == nil && ev.Op == schema.OpTruncate {
+		return c.takeTruncate(ctx, b, r, &ev, now)
+	}
 	reason := ReasonDecode
 	if err == nil {
 		reason = ReasonValidation

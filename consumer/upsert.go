@@ -67,6 +67,9 @@ type writer struct {
 	attempts int
 	backoff  time.Duration
 	metrics  *Metrics
+
+	trunc      truncateStmts // truncate.go
+	markerGone bool          // the truncate marker was found missing: make it again
 }
 
 func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts int, backoff time.Duration, m *Metrics) (*writer, error) {
@@ -251,6 +254,10 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
+	truncated, err := w.truncatedBefore(ctx, tx, items) // first: see truncate.go
+	if err != nil {
+		return res, err
+	}
 	tombs, err := w.lookupTombstones(ctx, tx, items)
 	if err != nil {
 		return res, err
@@ -288,6 +295,10 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 			}
 			n, _ := r.RowsAffected()
 			res.deleted += int(n)
+			continue
+		}
+		if it.hasVer && it.version < truncated { // older than a truncate of the table
+			res.tombstoned++
 			continue
 		}
 		if it.hasVer && tombs != nil {
