@@ -62,6 +62,10 @@ type Config struct {
 	Name  string
 	From  Start // where to start when no position is stored
 	Reset bool  // ignore the stored position and start at From
+	// RecoverPurged: when the stored position's binlog is purged, start
+	// at the binlog's end instead of stopping, and record the gap to
+	// backfill (recover.go). Without it the tail stops and says what to do.
+	RecoverPurged bool
 
 	Producer      producer.Config
 	FlushInterval time.Duration // longest a Kafka transaction stays open
@@ -132,6 +136,7 @@ type Tail struct {
 	srv       server
 	layout    layout
 	committed Position // what the state topic holds
+	gap       *Gap     // the gap recovered from at start (--recover-purged)
 
 	mu      sync.Mutex
 	stats   Stats
@@ -225,6 +230,19 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	case found && !t.cfg.Reset:
 		if from, err = decodePosition(stored); err != nil {
 			return Position{}, fmt.Errorf("%w (restart with --reset --from … to start over)", err)
+		}
+		if t.cfg.RecoverPurged {
+			kept, oldest, err := binlogKept(ctx, t.db, from.File)
+			if err != nil {
+				return Position{}, err
+			}
+			if !kept {
+				if from, err = t.recoverPurged(ctx, from, oldest); err != nil {
+					return Position{}, err
+				}
+				t.log.Info("tail: starting", "from", "now (--recover-purged)", "position", from.String(), "gtid", from.GTID)
+				break
+			}
 		}
 		t.log.Info("tail: resuming from the position committed with the last events", "position", from.String(), "gtid", from.GTID)
 	default:

@@ -19,12 +19,13 @@ func runTail(ctx context.Context, args []string) error {
 	c.serve()
 	c.logging()
 	var from, flavor, name, onTruncate string
-	var reset bool
+	var reset, recoverPurged bool
 	var serverID uint
 	var flushInterval time.Duration
 	var flushEvents int
 	c.fs.StringVar(&from, "from", "now", "where to start when no position is stored: now, earliest, FILE:POS (mysql-bin.000042:1234) or a GTID set")
 	c.fs.BoolVar(&reset, "reset", false, "ignore the stored position and start at --from")
+	c.fs.BoolVar(&recoverPurged, "recover-purged", false, "when the stored position's binlog is purged, stream from now instead of stopping (committed before any event) and print the gap's backfill window; run that backfill next")
 	c.fs.StringVar(&flavor, "flavor", "auto", "source server flavor: auto, mysql or mariadb")
 	c.fs.UintVar(&serverID, "server-id", 0, "replica server id used on the source, unique among its replicas (default: derived from --tail-name)")
 	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
@@ -65,7 +66,7 @@ func runTail(ctx context.Context, args []string) error {
 		cfg := tail.DefaultConfig()
 		cfg.Addr, cfg.User, cfg.Password = dsn.Addr, dsn.User, dsn.Passwd
 		cfg.Database, cfg.Flavor, cfg.ServerID, cfg.Name = database, flavor, uint32(serverID), name
-		cfg.From, cfg.Reset = start, reset
+		cfg.From, cfg.Reset, cfg.RecoverPurged = start, reset, recoverPurged
 		cfg.Producer = pcfg
 		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
 		cfg.OnTruncate = onTruncate
@@ -79,6 +80,9 @@ func runTail(ctx context.Context, args []string) error {
 		defer tl.Close()
 		if _, err := tl.Ready(ctx); err != nil {
 			return err
+		}
+		if g := tl.Gap(); g != nil {
+			printGap(g)
 		}
 		s.ready.Store(true)
 		t0 := time.Now()
@@ -103,4 +107,20 @@ func tailLine(st tail.Stats, el time.Duration) string {
 	}
 	return fmt.Sprintf("tail at %s: %d events (%.0f/s), %d source transactions, %s", st.Position.String(), st.Events,
 		float64(st.Events)/el.Seconds(), st.SourceTxs, lag)
+}
+
+// printGap tells the one step left of a recovery from a purged binlog: the
+// tail already streams from now, so the backfill of the gap is safe whenever
+// it runs.
+func printGap(g *tail.Gap) {
+	fmt.Printf("tail: the binlog after %s is purged (the source's oldest is %s); streaming from %s, committed before any event\n",
+		g.Lost.String(), g.Oldest, g.Resumed.String())
+	if cmd := g.BackfillCommand(); cmd != "" {
+		fmt.Printf("tail: changes committed from %s to %s are not in Kafka; backfill them now (safe beside this tail):\n  %s\n",
+			g.Since.Format(time.RFC3339), g.Until.Format(time.RFC3339), cmd)
+	} else {
+		fmt.Printf("tail: changes committed after %s up to %s are not in Kafka; the stored position has no commit time: backfill every window changed since the tail last ran (safe beside this tail)\n",
+			g.Lost.String(), g.Until.Format(time.RFC3339))
+	}
+	fmt.Println("tail: the window holds rows by their timestamp: widen it to what the writers touched in the gap; deletes in the gap are in no backfill, `sluice verify` finds the rows they left")
 }
