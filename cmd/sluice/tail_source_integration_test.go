@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os/exec"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/sluice-dev/sluice/schema"
 )
@@ -138,6 +141,29 @@ func TestIntegrationTailStatementFormatDMLStops(t *testing.T) {
 	}
 	for _, want := range []string{"binlog " + file + ":", e.src + ".raw_records", "logged as a statement", "UPDATE", "row images",
 		"ROW", "--reset --from " + file + ":", "backfill"} {
+		if !strings.Contains(tlogs.String(), want) {
+			t.Errorf("the tail's error does not say %q:\n%s", want, tlogs)
+		}
+	}
+
+	// Its advice goes on past the statement; a LOAD DATA logged as a
+	// statement stops the tail again.
+	m := regexp.MustCompile(`--reset --from (\S+)`).FindStringSubmatch(tlogs.String())
+	if m == nil {
+		t.Fatalf("no --reset --from in:\n%s", tlogs)
+	}
+	tl, tlogs = e.startTail("--reset", "--from", m[1])
+	done = make(chan error, 1)
+	go func() { done <- tl.Wait() }()
+	mysql.RegisterReaderHandler("sluice-it-load", func() io.Reader {
+		return strings.NewReader("2025-10-01\t2025-10-01 02:00:00\td2\te2\tloaded\n")
+	})
+	defer mysql.DeregisterReaderHandler("sluice-it-load")
+	exec("LOAD DATA LOCAL INFILE 'Reader::sluice-it-load' INTO TABLE {src}.raw_records (date, timestamp, device_type, event_type, message)")
+	if code := exited(t, done, tl, time.Minute, tlogs); code != 1 {
+		t.Fatalf("tail after a statement-format LOAD DATA: exit %d, want 1:\n%s", code, tlogs)
+	}
+	for _, want := range []string{e.src + ".raw_records", "logged as a statement", "LOAD DATA"} {
 		if !strings.Contains(tlogs.String(), want) {
 			t.Errorf("the tail's error does not say %q:\n%s", want, tlogs)
 		}
