@@ -218,12 +218,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		return nil, err
 	}
 	w.wire = cfg.Wire
-	if w.trunc, err = newTruncateStmts(cfg.Database, cfg.Table); err != nil {
-		return nil, err
-	}
-	if err := w.ensureTruncateMarker(ctx); err != nil {
-		return nil, err
-	}
 	switch {
 	case cfg.NoBulkLoad:
 		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"

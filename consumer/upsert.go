@@ -111,7 +111,11 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		return nil, err
 	}
 	reader := "sluice-" + strconv.FormatInt(loadSeq.Add(1), 10)
-	return &writer{
+	trunc, err := newTruncateStmts(database, table) // truncate.go
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{
 		loadOK:       loadOff == "",
 		loadOff:      loadOff,
 		binOK:        binOff == "",
@@ -138,7 +142,12 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		attempts:   attempts,
 		backoff:    backoff,
 		metrics:    m,
-	}, nil
+		trunc:      trunc,
+	}
+	if err := w.ensureTruncateMarker(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // upsertSuffix decides, once per existing row, whether the incoming change
