@@ -92,13 +92,13 @@ func ParseFrom(s string) (Start, error) {
 // gapHint says what to do when the binlog after p is gone, in the only
 // order that loses nothing: the tail first, from now on, then the backfill
 // of what came before (see recover.go).
-func gapHint(p Position) string {
+func gapHint(p Position, margin time.Duration) string {
 	const restart = "1. restart the tail first: `sluice tail --recover-purged` (the same as --reset --from now, and it records the gap's backfill window): from then on every change is streamed; "
 	const after = " (a backfill is safe beside a running tail). In the other order, the changes made between the backfill's read and the restart are in neither. Deletes in the gap are not in any backfill: `sluice verify` finds the rows they left in the target"
 	if p.TsMs == 0 {
 		return restart + "2. then backfill the windows changed since the tail stopped with `sluice backfill`" + after
 	}
 	since := time.UnixMilli(p.TsMs).UTC().Truncate(time.Second)
-	return fmt.Sprintf("changes committed since %s are not in Kafka: %s2. then backfill the windows they touched (for an event log written as it happens: `sluice backfill --start-at '%s' --end-at <the restart's time or later>`)%s",
-		since.Format(time.DateTime), restart, since.Format(time.RFC3339), after)
+	return fmt.Sprintf("changes committed since %s are not in Kafka: %s2. then backfill the windows they touched (for an event log written as it happens, from --recover-margin %s before: `sluice backfill --start-at '%s' --end-at <the restart's time or later>`)%s",
+		since.Format(time.DateTime), restart, margin, since.Add(-margin).Format(time.RFC3339), after)
 }

@@ -105,11 +105,19 @@ func (t *Tail) recoverPurged(ctx context.Context, lost Position, oldest string) 
 	if err != nil {
 		return Position{}, err
 	}
-	g := &Gap{Lost: lost, Resumed: now, Oldest: oldest, Until: time.UnixMilli(now.TsMs).UTC().Add(time.Second).Truncate(time.Second)}
+	// Every change before the new start committed before the clock read
+	// after it; the window ends past that second (whole seconds: a row
+	// stamped in that second is in it).
+	after, err := sourceClock(ctx, t.db)
+	if err != nil {
+		return Position{}, err
+	}
+	g := &Gap{Lost: lost, Resumed: now, Oldest: oldest, Until: after.Truncate(time.Second).Add(time.Second)}
 	if lost.TsMs > 0 {
-		// Binlog timestamps have whole seconds: a change after the lost
-		// position has a commit time not before the second of its last one.
-		g.Since = time.UnixMilli(lost.TsMs).UTC().Truncate(time.Second)
+		// A change after the lost position commits after the last one
+		// carried, but its rows may be stamped earlier, when its
+		// transaction began: the window starts RecoverMargin before.
+		g.Since = time.UnixMilli(lost.TsMs).UTC().Truncate(time.Second).Add(-t.cfg.RecoverMargin)
 	}
 	gap, _ := json.Marshal(g)
 	if err := t.storeAll(ctx,

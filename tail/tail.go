@@ -66,6 +66,10 @@ type Config struct {
 	// at the binlog's end instead of stopping, and record the gap to
 	// backfill (recover.go). Without it the tail stops and says what to do.
 	RecoverPurged bool
+	// RecoverMargin widens the start of a recovered gap's window: a
+	// transaction committed in the gap may have stamped its rows when it
+	// began, before the last commit the tail carried.
+	RecoverMargin time.Duration
 
 	Producer      producer.Config
 	FlushInterval time.Duration // longest a Kafka transaction stays open
@@ -91,6 +95,7 @@ func DefaultConfig() Config {
 		SaveInterval:  5 * time.Second,
 		MaxRetries:    10,
 		OnTruncate:    "apply",
+		RecoverMargin: 5 * time.Minute,
 	}
 }
 
@@ -107,6 +112,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush events %d: must be at least 1", c.FlushEvents)
 	case c.SaveInterval <= 0:
 		return fmt.Errorf("save interval %s: must be positive", c.SaveInterval)
+	case c.RecoverMargin < 0:
+		return fmt.Errorf("--recover-margin %s: must not be negative", c.RecoverMargin)
 	case c.OnTruncate != "apply" && c.OnTruncate != "fail":
 		return fmt.Errorf("--on-truncate %q: want apply or fail", c.OnTruncate)
 	}
@@ -481,7 +488,7 @@ func (t *Tail) purged(ctx context.Context, from Position, myErr *mysql.MyError, 
 	if !first {
 		msg = fmt.Sprintf("the binlog stream failed at %s (server error %d: %s)", t.committed.String(), myErr.Code, myErr.Message)
 	}
-	return fmt.Errorf("%s. The tail stops rather than skip changes: %s", msg, gapHint(t.committed))
+	return fmt.Errorf("%s. The tail stops rather than skip changes: %s", msg, gapHint(t.committed, t.cfg.RecoverMargin))
 }
 
 // handle applies one binlog event to the stream state, producing the change

@@ -141,10 +141,10 @@ func TestConfigDefaultsAndServerID(t *testing.T) {
 }
 
 func TestGapHintNamesTheWindow(t *testing.T) {
-	h := gapHint(Position{File: "mysql-bin.000001", Pos: 4, TsMs: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).UnixMilli()})
+	h := gapHint(Position{File: "mysql-bin.000001", Pos: 4, TsMs: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).UnixMilli()}, 5*time.Minute)
 	// The start is an instant (UTC, RFC 3339), so that a backfill with any
-	// --tz reads it right.
-	for _, want := range []string{"--start-at '2026-11-20T08:00:00Z'", "--reset --from now", "sluice verify"} {
+	// --tz reads it right, the margin before the last commit carried.
+	for _, want := range []string{"--start-at '2026-11-20T07:55:00Z'", "--reset --from now", "sluice verify"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("hint %q does not say %q", h, want)
 		}

@@ -21,11 +21,12 @@ func runTail(ctx context.Context, args []string) error {
 	var from, flavor, name, onTruncate string
 	var reset, recoverPurged bool
 	var serverID uint
-	var flushInterval time.Duration
+	var flushInterval, recoverMargin time.Duration
 	var flushEvents int
 	c.fs.StringVar(&from, "from", "now", "where to start when no position is stored: now, earliest, FILE:POS (mysql-bin.000042:1234) or a GTID set")
 	c.fs.BoolVar(&reset, "reset", false, "ignore the stored position and start at --from")
 	c.fs.BoolVar(&recoverPurged, "recover-purged", false, "when the stored position's binlog is purged, stream from now instead of stopping (committed before any event) and print the gap's backfill window; run that backfill next")
+	c.fs.DurationVar(&recoverMargin, "recover-margin", 5*time.Minute, "with --recover-purged: start the gap's backfill window this long before the last commit carried (a transaction may stamp its rows when it begins)")
 	c.fs.StringVar(&flavor, "flavor", "auto", "source server flavor: auto, mysql or mariadb")
 	c.fs.UintVar(&serverID, "server-id", 0, "replica server id used on the source, unique among its replicas (default: derived from --tail-name)")
 	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
@@ -66,7 +67,7 @@ func runTail(ctx context.Context, args []string) error {
 		cfg := tail.DefaultConfig()
 		cfg.Addr, cfg.User, cfg.Password = dsn.Addr, dsn.User, dsn.Passwd
 		cfg.Database, cfg.Flavor, cfg.ServerID, cfg.Name = database, flavor, uint32(serverID), name
-		cfg.From, cfg.Reset, cfg.RecoverPurged = start, reset, recoverPurged
+		cfg.From, cfg.Reset, cfg.RecoverPurged, cfg.RecoverMargin = start, reset, recoverPurged, recoverMargin
 		cfg.Producer = pcfg
 		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
 		cfg.OnTruncate = onTruncate
@@ -116,8 +117,8 @@ func printGap(g *tail.Gap) {
 	fmt.Printf("tail: the binlog after %s is purged (the source's oldest is %s); streaming from %s, committed before any event\n",
 		g.Lost.String(), g.Oldest, g.Resumed.String())
 	if cmd := g.BackfillCommand(); cmd != "" {
-		fmt.Printf("tail: changes committed from %s to %s are not in Kafka; backfill them now (safe beside this tail):\n  %s\n",
-			g.Since.Format(time.RFC3339), g.Until.Format(time.RFC3339), cmd)
+		fmt.Printf("tail: the changes committed after it, up to %s, are not in Kafka; backfill their window now (safe beside this tail; it starts --recover-margin before the last commit carried):\n  %s\n",
+			g.Until.Format(time.RFC3339), cmd)
 	} else {
 		fmt.Printf("tail: changes committed after %s up to %s are not in Kafka; the stored position has no commit time: backfill every window changed since the tail last ran (safe beside this tail)\n",
 			g.Lost.String(), g.Until.Format(time.RFC3339))
