@@ -540,7 +540,7 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 				return nil // another table's change inside its transaction: not the end of it
 			}
 			t.endSourceTx(s, h)
-			if effect == stmtNone && q != "COMMIT" && string(e.Schema) == t.cfg.Database {
+			if effect == stmtNone && !dml && q != "COMMIT" && string(e.Schema) == t.cfg.Database {
 				t.log.Info("tail: DDL on the source database; columns are re-read when row images change shape", "query", truncate(q, 200))
 			}
 		}
