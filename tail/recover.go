@@ -32,11 +32,12 @@ import (
 // Gap is the part of the binlog a tail lost to a purge, and the window of
 // source commit times a backfill must cover to bring its changes back.
 type Gap struct {
-	Lost    Position  `json:"lost"`    // the stored position, no longer on the source
-	Resumed Position  `json:"resumed"` // where the tail streams from instead
-	Oldest  string    `json:"oldest"`  // the oldest binlog file the source had
-	Since   time.Time `json:"since"`   // the gap's first commit time is not before this; zero: unknown
-	Until   time.Time `json:"until"`   // every change after this is streamed by the tail
+	Lost    Position  `json:"lost"`           // the stored position, no longer on the source
+	Resumed Position  `json:"resumed"`        // where the tail streams from instead
+	Oldest  string    `json:"oldest"`         // the oldest binlog file the source had
+	Since   time.Time `json:"since"`          // the gap's first commit time is not before this; zero: unknown
+	Until   time.Time `json:"until"`          // every change after this is streamed by the tail
+	Done    bool      `json:"done,omitempty"` // its backfill finished (GapBackfilled)
 }
 
 // BackfillCommand is the command that backfills the gap, for an event log
@@ -56,8 +57,42 @@ func (g Gap) BackfillCommand() string {
 func GapKey(name string) string { return PositionKey(name) + "/gap" }
 
 // Gap returns the gap this tail recovered from at start (--recover-purged),
-// or nil.
+// or one an earlier start recovered from whose backfill is not recorded as
+// done; nil when there is none.
 func (t *Tail) Gap() *Gap { return t.gap }
+
+// GapBackfilled records that the gap's backfill finished, so that a later
+// start does not run it again.
+func (t *Tail) GapBackfilled(ctx context.Context) error {
+	if t.gap == nil {
+		return nil
+	}
+	g := *t.gap
+	g.Done = true
+	b, _ := json.Marshal(g)
+	if err := t.st.Put(ctx, GapKey(t.cfg.Name), b); err != nil {
+		return fmt.Errorf("record the gap after %s as backfilled: %w", g.Lost, err)
+	}
+	t.gap = nil
+	return nil
+}
+
+// pendingGap reads a gap an earlier start recovered from whose backfill is
+// not recorded as done: a tail stopped during that backfill.
+func (t *Tail) pendingGap(ctx context.Context) (*Gap, error) {
+	b, found, err := t.st.Get(ctx, GapKey(t.cfg.Name))
+	if err != nil || !found || len(b) == 0 {
+		return nil, err
+	}
+	var g Gap
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("stored gap %s %q: %w", GapKey(t.cfg.Name), b, err)
+	}
+	if g.Done {
+		return nil, nil
+	}
+	return &g, nil
+}
 
 // binlogKept reports whether the source still has the binlog file, and
 // names its oldest one.

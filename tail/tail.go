@@ -271,6 +271,15 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		}
 		t.log.Info("tail: starting", "from", t.cfg.From.Kind, "position", from.String(), "gtid", from.GTID)
 	}
+	if t.gap == nil {
+		if t.gap, err = t.pendingGap(ctx); err != nil {
+			return Position{}, err
+		}
+		if t.gap != nil {
+			t.log.Warn("tail: the backfill of a gap recovered from earlier is not recorded as done", "lost", t.gap.Lost.String(),
+				"resumed", t.gap.Resumed.String(), "backfill", t.gap.BackfillCommand())
+		}
+	}
 	t.committed = from
 	t.mu.Lock()
 	t.stats.StartedFrom, t.stats.Position = from, from

@@ -243,10 +243,21 @@ func TestIntegrationTailTruncateRefused(t *testing.T) {
 }
 
 // The stored position is purged while no tail runs, and a writer inserts
-// rows all through the recovery: `sluice tail --recover-purged`, then the
-// backfill it prints. Every source row must reach the target: the gap's
-// through the backfill, the writer's through the tail or the backfill.
+// rows all through the recovery: `sluice tail --recover-purged`, which
+// backfills the gap beside itself, or with --recover-backfill=false, then
+// the backfill it prints, run by hand. Every source row must reach the
+// target: the gap's through the backfill, the writer's through the tail or
+// the backfill.
 func TestIntegrationTailRecoverPurgedLosesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		byHand bool
+	}{{"the tail backfills the gap", false}, {"the printed backfill by hand", true}} {
+		t.Run(tc.name, func(t *testing.T) { recoverPurgedUnderWriter(t, tc.byHand) })
+	}
+}
+
+func recoverPurgedUnderWriter(t *testing.T, byHand bool) {
 	e := newITEnv(t)
 	e.migrateOnly()
 	cons, clogs := e.startProc("consume")
@@ -306,7 +317,11 @@ func TestIntegrationTailRecoverPurgedLosesNothing(t *testing.T) {
 	defer stopWriter()
 	time.Sleep(300 * time.Millisecond)
 
-	tl, tlogs = e.startTail("--recover-purged")
+	args := []string{"--recover-purged"}
+	if byHand {
+		args = append(args, "--recover-backfill=false")
+	}
+	tl, tlogs = e.startTail(args...)
 	re := regexp.MustCompile(`sluice backfill --start-at '([^']+)' --end-at '([^']+)'`)
 	var m []string
 	deadline := time.Now().Add(time.Minute)
@@ -317,7 +332,16 @@ func TestIntegrationTailRecoverPurgedLosesNothing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // the writer goes on between the two steps
-	e.must("backfill", "--start-at", m[1], "--end-at", m[2])
+	if byHand {
+		e.must("backfill", "--start-at", m[1], "--end-at", m[2])
+	} else {
+		for !strings.Contains(tlogs.String(), "tail: the gap is backfilled") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the recovering tail did not backfill the gap:\n%s", tlogs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	time.Sleep(300 * time.Millisecond)
 	stopWriter()
 	if werr != nil {
@@ -327,7 +351,6 @@ func TestIntegrationTailRecoverPurgedLosesNothing(t *testing.T) {
 
 	e.waitTablesEqual(2*time.Minute, tlogs, clogs)
 	stopProc(t, tl, tlogs)
-	stopProc(t, cons, clogs)
 	if n := e.count("SELECT COUNT(*) FROM " + e.dst + ".records WHERE device_type LIKE 'gap%'"); n != 50 {
 		t.Errorf("%d of the gap's 50 rows reached the target", n)
 	}
@@ -336,5 +359,18 @@ func TestIntegrationTailRecoverPurgedLosesNothing(t *testing.T) {
 	}
 	if !strings.Contains(tlogs.String(), "--recover-purged: the stored binlog position is purged") {
 		t.Errorf("the tail did not say it recovered:\n%s", tlogs)
+	}
+
+	// The gap is recorded: a restart with --recover-purged resumes from the
+	// new position and, when the tail backfilled it, does not backfill again.
+	tl, tlogs = e.startTail("--recover-purged")
+	time.Sleep(time.Second)
+	stopProc(t, tl, tlogs)
+	stopProc(t, cons, clogs)
+	if !strings.Contains(tlogs.String(), "resuming from the position committed") {
+		t.Errorf("the restarted tail did not resume from the recovery's position:\n%s", tlogs)
+	}
+	if again := strings.Contains(tlogs.String(), "backfilling the gap"); again == !byHand {
+		t.Errorf("restart after the recovery: backfilling the gap again %v, want %v:\n%s", again, byHand, tlogs)
 	}
 }
