@@ -3,7 +3,11 @@
 // the backfill, in the same envelope: op c, u or d with before and after
 // images, and a source block with the binlog file, offset, GTID and the
 // source commit time. An update that changes the dedupe key becomes a delete
-// of the old key and a create of the new one, each keyed by its own key.
+// of the old key and a create of the new one, each keyed by its own key. A
+// TRUNCATE of the table becomes a truncate event (op t, no images, no key),
+// or with OnTruncate "fail" stops the tail; a change of the table logged as
+// a statement (binlog_format STATEMENT or MIXED) has no row images and
+// stops it, naming the statement's binlog position (statement.go).
 //
 // Exactly once into Kafka: events are produced in Kafka transactions, and
 // each transaction also writes the binlog position it reaches (the end of
