@@ -73,7 +73,8 @@
 //	sluice_consumer_rows_inserted_total      rows new to the target
 //	sluice_consumer_duplicates_merged_total  records merged into a row the target or the batch already had
 //	sluice_consumer_rows_deleted_total       rows deleted by delete events
-//	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change
+//	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change (or the table truncated)
+//	sluice_consumer_truncates_total          truncate events applied (truncate.go)
 //	sluice_consumer_batches_total            batches committed
 //	sluice_consumer_bulk_loads_total         batches of new rows written with LOAD DATA
 //	sluice_consumer_bulk_inserts_total       batches of new rows written as MariaDB binary bulk inserts
@@ -371,7 +372,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				if recErr != nil {
 					return
 				}
-				recErr = c.take(b, r, polled)
+				recErr = c.take(ctx, b, r, polled)
 			}
 			if n := len(p.Records); n > 0 {
 				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
@@ -427,7 +428,7 @@ const kgoBatchMaxBytes = 1_000_012
 
 // take decodes, transforms and validates one record into the batch, or
 // sets it aside as a dead letter; now is when its poll returned.
-func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
+func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.Time) error {
 	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
 		b.mark(r, now)
 		return nil
@@ -438,6 +439,9 @@ func (c *Consumer) take(b *batch, r *kgo.Record, now time.Time) error {
 		return nil
 	}
 	ev, err := c.dec.Decode(r.Value)
+	if err == nil && ev.Op == schema.OpTruncate {
+		return c.takeTruncate(ctx, b, r, &ev, now)
+	}
 	reason := ReasonDecode
 	if err == nil {
 		// Validate what the target will store: the transform may lengthen

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -104,7 +105,7 @@ func TestTakeSkipsAcknowledgedDeadLetter(t *testing.T) {
 	}
 	now := time.Now()
 	for _, off := range []int64{4, 5} {
-		if err := c.take(b, rec(off), now); err != nil {
+		if err := c.take(context.Background(), b, rec(off), now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,7 +115,7 @@ func TestTakeSkipsAcknowledgedDeadLetter(t *testing.T) {
 	c.sent.add(b.dead[0]) // @4 acknowledged; @5 failed
 	b.reset()
 	for _, off := range []int64{4, 5} {
-		if err := c.take(b, rec(off), now); err != nil {
+		if err := c.take(context.Background(), b, rec(off), now); err != nil {
 			t.Fatal(err)
 		}
 	}

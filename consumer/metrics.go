@@ -8,7 +8,7 @@ import (
 // Metrics are the consumer's Prometheus metrics, listed in the package doc.
 type Metrics struct {
 	records, upserted, inserted, merged, deleted, batches prometheus.Counter
-	unchanged, tombstoned                                 prometheus.Counter
+	unchanged, tombstoned, truncates                      prometheus.Counter
 	bulkLoads, bulkInserts, loadFallbacks                 prometheus.Counter
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	isolations                                            prometheus.Counter
@@ -42,6 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		deleted:       counter("rows_deleted_total", "Target rows deleted by delete events."),
 		unchanged:     counter("rows_unchanged_total", "Rows the target already had as the record says (or newer): nothing was written."),
 		tombstoned:    counter("skipped_tombstoned_total", "Upserts dropped because a newer delete of their key left a tombstone (backfill reads taken before the delete)."),
+		truncates:     counter("truncates_total", "Truncate events (a TRUNCATE of the source table) applied: the target's rows older than each were deleted."),
 		batches:       counter("batches_total", "Batches committed to the target and then to Kafka."),
 		bulkLoads:     counter("bulk_loads_total", "Batches whose rows were all new, written with LOAD DATA LOCAL INFILE."),
 		bulkInserts:   counter("bulk_inserts_total", "Batches whose rows were all new, written as MariaDB binary bulk inserts (COM_STMT_BULK_EXECUTE)."),
@@ -66,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		m.reg = reg
-		reg.MustRegister(m.unchanged, m.tombstoned, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
+		reg.MustRegister(m.unchanged, m.tombstoned, m.truncates, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
 			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq, m.dlqReferences)
 		reg.MustRegister(m.isolations)
 	}

@@ -69,6 +69,9 @@ type writer struct {
 	attempts int
 	backoff  time.Duration
 	metrics  *Metrics
+
+	trunc      truncateStmts // truncate.go
+	markerGone bool          // the truncate marker was found missing: make it again
 }
 
 func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts int, backoff time.Duration, m *Metrics) (*writer, error) {
@@ -110,7 +113,11 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		return nil, err
 	}
 	reader := "sluice-" + strconv.FormatInt(loadSeq.Add(1), 10)
-	return &writer{
+	trunc, err := newTruncateStmts(database, table) // truncate.go
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{
 		loadOK:       loadOff == "",
 		loadOff:      loadOff,
 		binOK:        binOff == "",
@@ -138,7 +145,12 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		attempts:   attempts,
 		backoff:    backoff,
 		metrics:    m,
-	}, nil
+		trunc:      trunc,
+	}
+	if err := w.ensureTruncateMarker(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // upsertSuffix decides, once per existing row, whether the incoming change
@@ -258,6 +270,10 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
+	truncated, err := w.truncatedBefore(ctx, tx, items) // first: see truncate.go
+	if err != nil {
+		return res, err
+	}
 	tombs, err := w.lookupTombstones(ctx, tx, items)
 	if err != nil {
 		return res, err
@@ -296,6 +312,10 @@ func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, 
 			}
 			n, _ := r.RowsAffected()
 			res.deleted += int(n)
+			continue
+		}
+		if it.hasVer && it.version < truncated { // older than a truncate of the table
+			res.tombstoned++
 			continue
 		}
 		if it.hasVer && tombs != nil {

@@ -289,6 +289,12 @@ func decodeEvent(b []byte, dec *Decoder) (Event, error) {
 		if e.Before == nil {
 			return Event{}, fmt.Errorf("%w: op \"d\" without a before image", ErrMalformed)
 		}
+	case OpTruncate:
+		// Debezium's truncate: the whole table, so no row image. One that
+		// carries images is not one Sluice knows how to read.
+		if e.Before != nil || e.After != nil {
+			return Event{}, fmt.Errorf("%w: op \"t\" with a row image", ErrMalformed)
+		}
 	default:
 		return Event{}, fmt.Errorf("%w: unknown op %q", ErrMalformed, e.Op)
 	}

@@ -362,6 +362,8 @@ func internOp(b []byte) Op {
 		return OpUpdate
 	case "d":
 		return OpDelete
+	case "t":
+		return OpTruncate
 	}
 	return Op(b)
 }

@@ -27,6 +27,10 @@ const (
 	OpCreate Op = "c" // an insert seen in the binlog
 	OpUpdate Op = "u" // an update seen in the binlog
 	OpDelete Op = "d" // a delete seen in the binlog
+	// OpTruncate is a TRUNCATE TABLE seen in the binlog: Debezium's "t",
+	// with neither before nor after image and no key. It removes every row
+	// of the table whose version is older than its own.
+	OpTruncate Op = "t"
 )
 
 // Row is one IoT event log row, as stored in the source raw_records table and
@@ -117,7 +121,7 @@ type Event struct {
 }
 
 // Key returns the dedupe key the event is about: the after image's, or for a
-// delete the before image's.
+// delete the before image's; a truncate has none (the zero Key).
 func (e *Event) Key() Key {
 	if e.After != nil {
 		return e.After.Key()

@@ -441,6 +441,40 @@ func TestDecodeDebezium(t *testing.T) {
 	}
 }
 
+// TestDecodeTruncate reads Debezium's MySQL truncate event (op "t", no
+// images, the source block of the TRUNCATE statement) and Sluice's own, and
+// keeps the version of the statement's binlog position.
+func TestDecodeTruncate(t *testing.T) {
+	debezium := `{"before": null, "after": null,
+		"source": {"version": "2.5.0.Final", "connector": "mysql", "name": "dbserver1", "ts_ms": 1709644503000,
+			"snapshot": "false", "db": "source_db", "sequence": null, "table": "raw_records", "server_id": 223344,
+			"gtid": null, "file": "mysql-bin.000004", "pos": 2600, "row": 0, "thread": 7, "query": null},
+		"op": "t", "ts_ms": 1709644503456, "transaction": null}`
+	own := AppendEvent(nil, &Event{Op: OpTruncate, TsMs: 5, Source: Source{Connector: "mysql", Name: "sluice",
+		DB: "source_db", Table: "raw_records", File: "mysql-bin.000004", Pos: 2600, Snapshot: "false"}})
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{{"debezium", []byte(debezium)}, {"sluice", own}} {
+		var dec Decoder
+		for _, decode := range []func([]byte) (Event, error){DecodeEvent, dec.Decode} {
+			e, err := decode(tc.in)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if e.Op != OpTruncate || e.Before != nil || e.After != nil || e.Source.Table != "raw_records" {
+				t.Errorf("%s: decoded %+v, want a truncate of raw_records without images", tc.name, e)
+			}
+			if v, ok := e.Source.Version(); !ok || v != 4<<32|2600 {
+				t.Errorf("%s: version %d (%v), want mysql-bin.000004:2600", tc.name, v, ok)
+			}
+			if k := e.Key(); k != (Key{}) {
+				t.Errorf("%s: key %v, want none", tc.name, k)
+			}
+		}
+	}
+}
+
 func TestDecodeDebeziumTsMs(t *testing.T) {
 	e, err := DecodeEvent([]byte(debeziumRecord(`{"before": null, "after": ` + debeziumAfter +
 		`, "source": {"connector": "mysql", "snapshot": "false", "ts_ms": 5}, "op": "u", "ts_ms": 1709644501234}`)))
@@ -467,7 +501,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{name: "JSON string", in: `"c"`},
 		{name: "empty object", in: `{}`, want: "unknown op"},
 		{name: "unknown op", in: `{"op":"x","after":` + after + `}`, want: `unknown op "x"`},
-		{name: "truncate op", in: `{"op":"t","after":null}`, want: `unknown op "t"`},
+		{name: "truncate op with an image", in: `{"op":"t","before":` + after + `}`, want: `op "t" with a row image`},
 		{name: "op c without after", in: `{"op":"c","before":` + after + `}`, want: `op "c" without an after image`},
 		{name: "op u without after", in: `{"op":"u","after":null}`, want: `op "u" without an after image`},
 		{name: "op r without after", in: `{"op":"r"}`, want: `op "r" without an after image`},

@@ -22,7 +22,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Seconds between the source commit of the last binlog event read and now; 0 while caught up (heartbeats arrive, nothing to read)."}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_tail_events_total",
-			Help: "Change events produced from the binlog, by Debezium op (c, u, d), counted when their Kafka transaction commits."}, []string{"op"}),
+			Help: "Change events produced from the binlog, by Debezium op (c, u, d, t), counted when their Kafka transaction commits."}, []string{"op"}),
 		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_tail_binlog_position",
 			Help: "The binlog offset, within the file named by the label, up to which changes are committed to Kafka."}, []string{"file"}),
@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_tail_reconnects_total",
 			Help: "Restarts of the binlog stream after a lost connection or a failed Kafka transaction, from the last committed position."}),
 	}
-	for _, op := range []string{"c", "u", "d"} {
+	for _, op := range opLabels {
 		m.events.WithLabelValues(op)
 	}
 	if reg != nil {

@@ -19,7 +19,8 @@ type Position struct {
 	File string `json:"file"`           // binlog file name, e.g. mysql-bin.000042
 	Pos  uint32 `json:"pos"`            // offset after the transaction's last event
 	GTID string `json:"gtid,omitempty"` // executed GTID set at that point, where the server has GTIDs
-	// TsMs is the source commit time of that transaction (epoch ms); it
+	// TsMs is the source commit time of that transaction (epoch ms), or for
+	// a start at the binlog's end the source's clock when it was read; it
 	// bounds the window a backfill must cover when the binlog after this
 	// position is lost.
 	TsMs int64 `json:"ts_ms,omitempty"`
@@ -100,13 +101,16 @@ func ParseFrom(s string) (Start, error) {
 	return Start{}, fmt.Errorf("--from %q: want now, earliest, FILE:POS (e.g. mysql-bin.000042:1234) or a GTID set (e.g. 0-1-100 or 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100)", s)
 }
 
-// gapHint says what to do when the binlog after p is gone.
-func gapHint(p Position) string {
-	const restart = "then restart the tail with --reset --from now (a backfill is safe beside a running tail); deletes in the gap are not in any backfill: `sluice verify` finds the rows they left in the target"
+// gapHint says what to do when the binlog after p is gone, in the only
+// order that loses nothing: the tail first, from now on, then the backfill
+// of what came before (see recover.go).
+func gapHint(p Position, margin time.Duration) string {
+	const restart = "1. restart the tail first: `sluice tail --recover-purged` (the same as --reset --from now, and it records the gap's backfill window): from then on every change is streamed; "
+	const after = " (a backfill is safe beside a running tail). In the other order, the changes made between the backfill's read and the restart are in neither. Deletes in the gap are not in any backfill: `sluice verify` finds the rows they left in the target"
 	if p.TsMs == 0 {
-		return "backfill the windows changed since the tail stopped with `sluice backfill`, " + restart
+		return restart + "2. then backfill the windows changed since the tail stopped with `sluice backfill`" + after
 	}
 	since := time.UnixMilli(p.TsMs).UTC().Truncate(time.Second)
-	return fmt.Sprintf("changes committed since %s are not in Kafka: backfill the windows they touched (for an event log written as it happens: `sluice backfill --start-at '%s' --end-at <now>`), %s",
-		since.Format(time.DateTime), since.Format(time.DateTime), restart)
+	return fmt.Sprintf("changes committed since %s are not in Kafka: %s2. then backfill the windows they touched (for an event log written as it happens, from --recover-margin %s before: `sluice backfill --start-at '%s' --end-at <the restart's time or later>`)%s",
+		since.Format(time.DateTime), restart, margin, since.Add(-margin).Format(time.RFC3339), after)
 }

@@ -143,9 +143,16 @@ func missingGrants(ctx context.Context, db *sql.DB, flavor string) ([]string, er
 }
 
 // currentPosition is the end of the binlog now, with the executed GTID set
-// where the server has one.
+// where the server has one. Its TsMs is the source's clock read just before
+// the position: every change after the position commits later, so it bounds
+// the window a backfill must cover if the binlog after it is ever purged.
 func currentPosition(ctx context.Context, db *sql.DB, s server) (Position, error) {
 	var p Position
+	clock, err := sourceClock(ctx, db)
+	if err != nil {
+		return p, err
+	}
+	p.TsMs = clock.UnixMilli()
 	var lastErr error
 	for _, q := range schema.BinlogStatusQueries {
 		file, pos, ok, err := schema.BinlogStatus(ctx, db, q)

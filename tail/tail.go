@@ -3,7 +3,11 @@
 // the backfill, in the same envelope: op c, u or d with before and after
 // images, and a source block with the binlog file, offset, GTID and the
 // source commit time. An update that changes the dedupe key becomes a delete
-// of the old key and a create of the new one, each keyed by its own key.
+// of the old key and a create of the new one, each keyed by its own key. A
+// TRUNCATE of the table becomes a truncate event (op t, no images, no key),
+// or with OnTruncate "fail" stops the tail; a change of the table logged as
+// a statement (binlog_format STATEMENT or MIXED) has no row images and
+// stops it, naming the statement's binlog position (statement.go).
 //
 // Exactly once into Kafka: events are produced in Kafka transactions, and
 // each transaction also writes the binlog position it reaches (the end of
@@ -67,12 +71,25 @@ type Config struct {
 	Name  string
 	From  Start // where to start when no position is stored
 	Reset bool  // ignore the stored position and start at From
+	// RecoverPurged: when the stored position's binlog is purged, start
+	// at the binlog's end instead of stopping, and record the gap to
+	// backfill (recover.go). Without it the tail stops and says what to do.
+	RecoverPurged bool
+	// RecoverMargin widens the start of a recovered gap's window: a
+	// transaction committed in the gap may have stamped its rows when it
+	// began, before the last commit the tail carried.
+	RecoverMargin time.Duration
 
 	Producer      producer.Config
 	FlushInterval time.Duration // longest a Kafka transaction stays open
 	FlushEvents   int           // events that end a Kafka transaction early
 	SaveInterval  time.Duration // how often the position is saved when only other tables change
 	MaxRetries    int           // consecutive stream restarts before Run fails
+
+	// OnTruncate says what a TRUNCATE of the table does: "apply" carries
+	// it as a truncate event (op t) that the consumer applies to the
+	// target; "fail" stops the tail with an error naming the statement.
+	OnTruncate string
 }
 
 // DefaultConfig returns the defaults: transactions of at most 100 ms or
@@ -86,6 +103,8 @@ func DefaultConfig() Config {
 		FlushEvents:   5000,
 		SaveInterval:  5 * time.Second,
 		MaxRetries:    10,
+		OnTruncate:    "apply",
+		RecoverMargin: 5 * time.Minute,
 	}
 }
 
@@ -102,6 +121,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush events %d: must be at least 1", c.FlushEvents)
 	case c.SaveInterval <= 0:
 		return fmt.Errorf("save interval %s: must be positive", c.SaveInterval)
+	case c.RecoverMargin < 0:
+		return fmt.Errorf("--recover-margin %s: must not be negative", c.RecoverMargin)
+	case c.OnTruncate != "apply" && c.OnTruncate != "fail":
+		return fmt.Errorf("--on-truncate %q: want apply or fail", c.OnTruncate)
 	}
 	if c.Name == "" {
 		c.Name = c.Database + "." + c.Table
@@ -128,6 +151,7 @@ type Tail struct {
 	st        *producer.State
 	srv       server
 	committed Position // what the state topic holds
+	gap       *Gap     // the gap recovered from at start (--recover-purged)
 
 	// The table's shape (ddl.go): layout is the shape that row events
 	// without column names are read by; named is the layout of the last
@@ -234,6 +258,19 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		if from, err = decodePosition(stored); err != nil {
 			return Position{}, fmt.Errorf("%w (restart with --reset --from … to start over)", err)
 		}
+		if t.cfg.RecoverPurged {
+			kept, oldest, err := binlogKept(ctx, t.db, from.File)
+			if err != nil {
+				return Position{}, err
+			}
+			if !kept {
+				if from, err = t.recoverPurged(ctx, from, oldest); err != nil {
+					return Position{}, err
+				}
+				t.log.Info("tail: starting", "from", "now (--recover-purged)", "position", from.String(), "gtid", from.GTID)
+				break
+			}
+		}
 		t.log.Info("tail: resuming from the position committed with the last events", "position", from.String(), "gtid", from.GTID)
 		if err := t.resumeShape(from.Columns); err != nil {
 			return Position{}, err
@@ -257,6 +294,15 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 			}
 		}
 		t.log.Info("tail: starting", "from", t.cfg.From.Kind, "position", from.String(), "gtid", from.GTID)
+	}
+	if t.gap == nil {
+		if t.gap, err = t.pendingGap(ctx); err != nil {
+			return Position{}, err
+		}
+		if t.gap != nil {
+			t.log.Warn("tail: the backfill of a gap recovered from earlier is not recorded as done", "lost", t.gap.Lost.String(),
+				"resumed", t.gap.Resumed.String(), "backfill", t.gap.BackfillCommand())
+		}
 	}
 	t.committed = from
 	t.mu.Lock()
@@ -377,12 +423,13 @@ type streamState struct {
 	gset     mysql.GTIDSet // executed set, where known
 	curGTID  string        // the GTID of the source transaction being read
 	inTx     bool          // inside a source transaction
+	began    bool          // the transaction opened with BEGIN (statements in it do not end it)
 	boundary Position      // the end of the last source transaction read
 
 	open    bool // a Kafka transaction is open
 	openAt  time.Time
 	events  int
-	ops     [3]int64 // c, u, d in the open transaction
+	ops     [4]int64 // c, u, d, t in the open transaction (opLabels)
 	savedAt time.Time
 }
 
@@ -502,7 +549,7 @@ func (t *Tail) purged(ctx context.Context, from Position, myErr *mysql.MyError, 
 	if !first {
 		msg = fmt.Sprintf("the binlog stream failed at %s (server error %d: %s)", t.committed.String(), myErr.Code, myErr.Message)
 	}
-	return fmt.Errorf("%s. The tail stops rather than skip changes: %s", msg, gapHint(t.committed))
+	return fmt.Errorf("%s. The tail stops rather than skip changes: %s", msg, gapHint(t.committed, t.cfg.RecoverMargin))
 }
 
 // handle applies one binlog event to the stream state, producing the change
@@ -536,12 +583,34 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 	case *replication.QueryEvent:
 		switch q := string(e.Query); q {
 		case "BEGIN":
-			s.inTx = true
-		default: // COMMIT of a non-transactional engine, or a DDL statement: both end a transaction
-			if ddl := ddlShape(q, string(e.Schema), t.cfg.Database, t.cfg.Table); ddl != "" {
-				return t.ddl(ctx, s, h, ddl)
+			s.inTx, s.began = true, true
+		default: // COMMIT of a non-transactional engine, a DDL statement, or DML logged as a statement
+			effect, dml := classifyStatement(q, string(e.Schema), t.cfg.Database, t.cfg.Table)
+			switch effect {
+			case stmtDML, stmtPartition:
+				return permanent(t.statementError(s, h, q, effect))
+			case stmtTruncate:
+				if t.cfg.OnTruncate == "fail" {
+					return permanent(t.truncateRefused(s, h, q))
+				}
+				if err := t.truncateEvent(ctx, s, h); err != nil {
+					return err
+				}
+			}
+			if dml && s.began {
+				return nil // another table's change inside its transaction: not the end of it
+			}
+			if effect == stmtNone && !dml {
+				if ddl := ddlShape(q, string(e.Schema), t.cfg.Database, t.cfg.Table); ddl != "" {
+					return t.ddl(ctx, s, h, ddl)
+				}
 			}
 			t.endSourceTx(s, h)
+		}
+	case *replication.ExecuteLoadQueryEvent:
+		// LOAD DATA logged as a statement (STATEMENT or MIXED format).
+		if err := t.loadStatement(s, ev); err != nil {
+			return permanent(err)
 		}
 	case *replication.XIDEvent:
 		t.endSourceTx(s, h)
@@ -606,7 +675,7 @@ func (t *Tail) layoutOf(s *streamState, h *replication.EventHeader, tm *replicat
 }
 
 func (t *Tail) endSourceTx(s *streamState, h *replication.EventHeader) {
-	s.inTx = false
+	s.inTx, s.began = false, false
 	if s.curGTID != "" && s.gset != nil {
 		if err := s.gset.Update(s.curGTID); err != nil {
 			t.log.Warn("tail: GTID not tracked", "gtid", s.curGTID, "err", err)
@@ -693,7 +762,10 @@ func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
 	if !s.open {
 		t.begin(s)
 	}
-	key := schema.AppendKey(nil, ev.Key())
+	var key []byte
+	if ev.Op != schema.OpTruncate { // a truncate has no key, as in Debezium
+		key = schema.AppendKey(nil, ev.Key())
+	}
 	value := schema.AppendEvent(make([]byte, 0, 512), ev)
 	t.cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, t.promise)
 	s.events++
@@ -704,15 +776,20 @@ func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
 		s.ops[1]++
 	case schema.OpDelete:
 		s.ops[2]++
+	case schema.OpTruncate:
+		s.ops[3]++
 	}
 }
+
+// opLabels are the ops of streamState.ops, in order, as metric labels.
+var opLabels = []string{"c", "u", "d", "t"}
 
 func (t *Tail) begin(s *streamState) {
 	if err := t.cl.BeginTransaction(); err != nil {
 		// Only possible when one is already open, which s.open rules out.
 		t.setProdErr(err)
 	}
-	s.open, s.openAt, s.events, s.ops = true, time.Now(), 0, [3]int64{}
+	s.open, s.openAt, s.events, s.ops = true, time.Now(), 0, [4]int64{}
 }
 
 func (t *Tail) promise(r *kgo.Record, err error) {
@@ -781,7 +858,7 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t.metrics.kafkaTxs.Inc()
 	t.metrics.commit.Observe(time.Since(t0).Seconds())
 	t.metrics.setPosition(pos)
-	for i, op := range []string{"c", "u", "d"} {
+	for i, op := range opLabels {
 		t.metrics.events.WithLabelValues(op).Add(float64(s.ops[i]))
 	}
 	t.mu.Lock()
@@ -789,7 +866,7 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t.stats.KafkaTxs++
 	t.stats.Position = pos
 	t.mu.Unlock()
-	s.events, s.ops = 0, [3]int64{}
+	s.events, s.ops = 0, [4]int64{}
 	return nil
 }
 

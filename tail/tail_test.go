@@ -144,10 +144,27 @@ func TestConfigDefaultsAndServerID(t *testing.T) {
 }
 
 func TestGapHintNamesTheWindow(t *testing.T) {
-	h := gapHint(Position{File: "mysql-bin.000001", Pos: 4, TsMs: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).UnixMilli()})
-	for _, want := range []string{"--start-at '2026-11-20 08:00:00'", "--reset --from now", "sluice verify"} {
+	h := gapHint(Position{File: "mysql-bin.000001", Pos: 4, TsMs: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).UnixMilli()}, 5*time.Minute)
+	// The start is an instant (UTC, RFC 3339), so that a backfill with any
+	// --tz reads it right, the margin before the last commit carried.
+	for _, want := range []string{"--start-at '2026-11-20T07:55:00Z'", "--reset --from now", "sluice verify"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("hint %q does not say %q", h, want)
 		}
+	}
+	// The tail first, then the backfill: the other order loses the changes
+	// made in between (issue 19).
+	if i, j := strings.Index(h, "--recover-purged"), strings.Index(h, "sluice backfill"); i < 0 || j < 0 || i > j {
+		t.Errorf("hint %q does not put the restart (--recover-purged) before the backfill", h)
+	}
+}
+
+func TestGapBackfillCommand(t *testing.T) {
+	g := Gap{Since: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC), Until: time.Date(2026, 11, 20, 9, 30, 1, 0, time.UTC)}
+	if got, want := g.BackfillCommand(), "sluice backfill --start-at '2026-11-20T08:00:00Z' --end-at '2026-11-20T09:30:01Z'"; got != want {
+		t.Errorf("BackfillCommand() = %q, want %q", got, want)
+	}
+	if got := (Gap{Until: g.Until}).BackfillCommand(); got != "" {
+		t.Errorf("BackfillCommand() without a start = %q, want none", got)
 	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sluice-dev/sluice/backfill"
+	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/tail"
 )
 
@@ -16,20 +19,26 @@ func runTail(ctx context.Context, args []string) error {
 	c.source()
 	c.kafka()
 	c.produce()
+	c.read() // for the backfill of a recovered gap
 	c.serve()
 	c.logging()
-	var from, flavor, name string
-	var reset bool
+	var from, flavor, name, onTruncate string
+	var reset, recoverPurged, recoverBackfill bool
 	var serverID uint
-	var flushInterval time.Duration
+	var flushInterval, recoverMargin time.Duration
 	var flushEvents int
 	c.fs.StringVar(&from, "from", "now", "where to start when no position is stored: now, earliest, FILE:POS (mysql-bin.000042:1234) or a GTID set")
 	c.fs.BoolVar(&reset, "reset", false, "ignore the stored position and start at --from")
+	c.fs.BoolVar(&recoverPurged, "recover-purged", false, "when the stored position's binlog is purged, stream from now instead of stopping (committed before any event) and print the gap's backfill window; run that backfill next")
+	c.fs.BoolVar(&recoverBackfill, "recover-backfill", true, "with --recover-purged: backfill the gap's window in this process, beside the tail (false: only print the command)")
+	c.fs.StringVar(&c.o.tz, "tz", "UTC", "time zone of the source's DATETIME wall clock, for the window of a recovered gap's backfill")
+	c.fs.DurationVar(&recoverMargin, "recover-margin", 5*time.Minute, "with --recover-purged: start the gap's backfill window this long before the last commit carried (a transaction may stamp its rows when it begins)")
 	c.fs.StringVar(&flavor, "flavor", "auto", "source server flavor: auto, mysql or mariadb")
 	c.fs.UintVar(&serverID, "server-id", 0, "replica server id used on the source, unique among its replicas (default: derived from --tail-name)")
 	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
 	c.fs.DurationVar(&flushInterval, "flush-interval", 100*time.Millisecond, "longest a Kafka transaction of events stays open (bounds the added latency)")
 	c.fs.IntVar(&flushEvents, "flush-events", 5000, "events that end a Kafka transaction early")
+	c.fs.StringVar(&onTruncate, "on-truncate", "apply", "what a TRUNCATE of the source table does: apply (carried as a truncate event, op t, that empties the target) or fail (the tail stops with an error)")
 	s, err := newStage(c, "tail", args, false)
 	if err != nil {
 		return err
@@ -37,6 +46,9 @@ func runTail(ctx context.Context, args []string) error {
 	start, err := tail.ParseFrom(from)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if onTruncate != "apply" && onTruncate != "fail" {
+		return usagef("--on-truncate %q: want apply or fail", onTruncate)
 	}
 	if serverID > 1<<32-1 {
 		return usagef("--server-id %d: must fit in 32 bits", serverID)
@@ -61,9 +73,10 @@ func runTail(ctx context.Context, args []string) error {
 		cfg := tail.DefaultConfig()
 		cfg.Addr, cfg.User, cfg.Password, cfg.TLS = dsn.Addr, dsn.User, dsn.Passwd, dsn.TLS
 		cfg.Database, cfg.Flavor, cfg.ServerID, cfg.Name = database, flavor, uint32(serverID), name
-		cfg.From, cfg.Reset = start, reset
+		cfg.From, cfg.Reset, cfg.RecoverPurged, cfg.RecoverMargin = start, reset, recoverPurged, recoverMargin
 		cfg.Producer = pcfg
 		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
+		cfg.OnTruncate = onTruncate
 		if err := cfg.Validate(); err != nil {
 			return usagef("tail: %v", err)
 		}
@@ -75,10 +88,36 @@ func runTail(ctx context.Context, args []string) error {
 		if _, err := tl.Ready(ctx); err != nil {
 			return err
 		}
+		g := tl.Gap()
+		autoGap := g != nil && recoverPurged && recoverBackfill && g.BackfillCommand() != ""
+		if g != nil {
+			printGap(g, autoGap)
+		}
 		s.ready.Store(true)
 		t0 := time.Now()
 		stop := startProgress(func(el time.Duration) string { return tailLine(tl.Stats(), el) })
-		err = tl.Run(ctx)
+		// The gap's backfill runs beside the tail, which already streams
+		// every change after the gap. If it fails, the tail stops too (exit
+		// 1): the gap stays recorded, and the next start backfills it again.
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		var gapErr error
+		if autoGap {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if gapErr = s.backfillGap(runCtx, tl, g); gapErr != nil {
+					cancel()
+				}
+			}()
+		}
+		err = tl.Run(runCtx)
+		cancel()
+		wg.Wait()
+		if err == nil && gapErr != nil && ctx.Err() == nil {
+			err = gapErr
+		}
 		stop()
 		st := tl.Stats()
 		s.log.Info("tail summary", "events", st.Events, "kafka_transactions", st.KafkaTxs, "source_transactions", st.SourceTxs,
@@ -98,4 +137,88 @@ func tailLine(st tail.Stats, el time.Duration) string {
 	}
 	return fmt.Sprintf("tail at %s: %d events (%.0f/s), %d source transactions, %s", st.Position.String(), st.Events,
 		float64(st.Events)/el.Seconds(), st.SourceTxs, lag)
+}
+
+// printGap tells the one step left of a recovery from a purged binlog: the
+// tail already streams from now, so the backfill of the gap is safe whenever
+// it runs. auto: this process runs it.
+func printGap(g *tail.Gap, auto bool) {
+	fmt.Printf("tail: the binlog after %s is purged (the source's oldest is %s); streaming from %s, committed before any event\n",
+		g.Lost.String(), g.Oldest, g.Resumed.String())
+	if cmd := g.BackfillCommand(); cmd != "" && auto {
+		fmt.Printf("tail: the changes committed after it, up to %s, are not in Kafka; this process backfills their window now, beside the tail (it starts --recover-margin before the last commit carried); the same by hand, or wider:\n  %s\n",
+			g.Until.Format(time.RFC3339), cmd)
+	} else if cmd != "" {
+		fmt.Printf("tail: the changes committed after it, up to %s, are not in Kafka; backfill their window now (safe beside this tail; it starts --recover-margin before the last commit carried):\n  %s\n",
+			g.Until.Format(time.RFC3339), cmd)
+	} else {
+		fmt.Printf("tail: changes committed after %s up to %s are not in Kafka; the stored position has no commit time: backfill every window changed since the tail last ran (safe beside this tail)\n",
+			g.Lost.String(), g.Until.Format(time.RFC3339))
+	}
+	fmt.Println("tail: the window holds rows by their timestamp: widen it to what the writers touched in the gap; deletes in the gap are in no backfill, `sluice verify` finds the rows they left")
+}
+
+// backfillGap backfills a recovered gap's window into the topic, beside the
+// running tail, with the backfill's own resumable progress, and records the
+// gap as done.
+func (s *stage) backfillGap(ctx context.Context, tl *tail.Tail, g *tail.Gap) error {
+	loc, err := time.LoadLocation(s.o.tz)
+	if err != nil {
+		return usagef("--tz %q: %v", s.o.tz, err)
+	}
+	wall := func(t time.Time) time.Time { // the source's DATETIME wall clock, labelled UTC
+		t = t.In(loc)
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	}
+	s.start, s.end = wall(g.Since), wall(g.Until)
+	log := s.stageLog("backfill").With("gap_after", g.Lost.String())
+	fail := func(err error) error {
+		return fmt.Errorf("backfill of the gap after %s (%s): %w", g.Lost.String(), g.BackfillCommand(), err)
+	}
+	pcfg, err := s.producerConfig()
+	if err != nil {
+		return err
+	}
+	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer src.Close()
+	bcfg, err := s.backfillConfig(database)
+	if err != nil {
+		return err
+	}
+	p, err := producer.New(ctx, pcfg, s.reg, s.stageLog("producer"))
+	if err != nil {
+		return fail(err)
+	}
+	defer p.Close()
+	st, err := producer.OpenState(ctx, pcfg, s.stageLog("producer"))
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), log)
+	if err != nil {
+		return fail(err)
+	}
+	bf.SetCheckpoints(&windowCheckpoints{st: st, runID: s.runID, log: log,
+		key: progressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
+	log.Info("tail: backfilling the gap beside the running tail", "start", s.start.Format(time.DateTime), "end", s.end.Format(time.DateTime), "tz", s.o.tz)
+	if err := bf.Run(ctx); err != nil {
+		return fail(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		return fail(err)
+	}
+	if err := bf.Complete(ctx); err != nil {
+		log.Warn("gap backfilled but its saved progress was not cleared", "err", err)
+	}
+	if err := tl.GapBackfilled(ctx); err != nil {
+		return err
+	}
+	pr := bf.Progress()
+	log.Info("tail: the gap is backfilled", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked)
+	fmt.Printf("tail: the gap is backfilled: %d rows read, %d produced to %s\n", pr.RowsRead, pr.RowsAcked, s.o.topic)
+	return nil
 }

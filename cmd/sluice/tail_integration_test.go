@@ -357,6 +357,11 @@ func TestIntegrationTailPurgedBinlogStopsWithClearError(t *testing.T) {
 			t.Errorf("purged-binlog error does not say %q:\n%s", want, errOut)
 		}
 	}
+	// The steps in the order that loses nothing: the tail first, then the
+	// backfill (the other order loses the changes made in between).
+	if i, j := strings.Index(errOut, "--recover-purged"), strings.Index(errOut, "sluice backfill --start-at"); i < 0 || j < 0 || i > j {
+		t.Errorf("purged-binlog error does not say to restart the tail (--recover-purged) before the backfill:\n%s", errOut)
+	}
 }
 
 func TestIntegrationTailChecksServerSettings(t *testing.T) {
