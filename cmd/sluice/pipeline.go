@@ -128,7 +128,11 @@ func (s *stage) backfillConfig(database string) (backfill.Config, error) {
 }
 
 // openTarget connects to the target and makes sure records is ready,
-// creating it (or adding the lineage columns) when the user may.
+// creating it (or adding the lineage columns) when the user may. It never
+// creates the database itself: a database the DSN names that does not exist
+// is far more often a typo than a wish (a misspelled name used to be created
+// and loaded, and the run exited 0), so that is a usage error, exit 2, that
+// names it and points at 'sluice migrate', which does create databases.
 // With --bulk-insert (and --bulk-load), its connections are dialed through
 // a consumer.Wire, so that the members can send new rows as MariaDB bulk
 // inserts.
@@ -144,6 +148,9 @@ func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, err
 	}
 	ready, err := schema.TargetReady(ctx, db, database)
 	if err == nil && !ready {
+		err = databaseExists(ctx, db, database)
+	}
+	if err == nil && !ready {
 		s.log.Info("target table missing or without lineage columns; migrating it", "database", database)
 		if err = schema.MigrateTarget(ctx, db, database); err != nil {
 			err = fmt.Errorf("%w (run 'sluice migrate' as a user with CREATE and ALTER on %s)", err, database)
@@ -154,6 +161,19 @@ func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, err
 		return nil, "", err
 	}
 	return db, database, nil
+}
+
+// databaseExists returns nil when database exists on the server of db, and a
+// usage error naming it and the flag when it does not.
+func databaseExists(ctx context.Context, db *sql.DB, database string) error {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", database).Scan(&n); err != nil {
+		return fmt.Errorf("look up target database %s: %w", database, err)
+	}
+	if n == 0 {
+		return usagef("--target-dsn: database %s does not exist; run 'sluice migrate' to create it (or correct its name in the DSN)", database)
+	}
+	return nil
 }
 
 // runBackfill runs the backfill of one window into Kafka.
