@@ -109,6 +109,14 @@ type Config struct {
 	// inserts instead of LOAD DATA text (wire.go). nil: LOAD DATA.
 	Wire     *Wire
 	DLQTopic string // dead-letter topic; empty means Topic + ".dlq"
+	// InstanceID, when set, makes the member static (KIP-345, Kafka's
+	// group.instance.id): a process restarted after a kill joins with the
+	// same id and takes over the dead member's place and partitions at
+	// once, instead of waiting for its session to time out. It must be
+	// unique among the group's live members: a second member joining with
+	// it fences the first (which then stops with FENCED_INSTANCE_ID). A
+	// member that stops short of a kill leaves the group all the same.
+	InstanceID string
 }
 
 // DefaultConfig returns the defaults: 10,000-record batches, 1 s linger.
@@ -266,6 +274,9 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if hook := m.kafkaHook(); hook != nil {
 		opts = append(opts, kgo.WithHooks(hook))
 	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	if c.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}
@@ -305,8 +316,8 @@ func (c *Consumer) Stats() Stats {
 // Run consumes until ctx is cancelled (returning nil) or a record or the
 // database fails (returning the error). Either way the in-flight batch is
 // left uncommitted unless its database transaction had already committed.
-func (c *Consumer) Run(ctx context.Context) error {
-	defer c.cl.CloseAllowingRebalance()
+func (c *Consumer) Run(ctx context.Context) (err error) {
+	defer func() { c.close(ctx, err) }()
 	defer c.w.release()
 	b := newBatch(c.cfg.BatchSize, c.cfg.Linger)
 	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", c.cfg.Topic, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
@@ -364,6 +375,49 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
+// close leaves the group and closes the client, within DialTimeout. kgo's
+// Close leaves the group only as a dynamic member: a static one keeps its
+// place for a restart (KIP-345), so it leaves here, by its member and
+// instance id, once its group loop has stopped (else the loop would rejoin).
+// A member that was fenced by another with its instance id does not: the
+// place is no longer its own.
+func (c *Consumer) close(ctx context.Context, runErr error) {
+	if c.cfg.InstanceID == "" {
+		c.cl.CloseAllowingRebalance()
+		return
+	}
+	// Allowed first, whatever follows: a rebalance blocked by the last poll
+	// (BlockRebalanceOnPoll) would block Close's own leave for good.
+	c.cl.AllowRebalance()
+	defer c.cl.Close()
+	memberID, _ := c.cl.GroupMetadata()
+	if memberID == "" || errors.Is(runErr, kerr.FencedInstanceID) {
+		return
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DialTimeout)
+	defer cancel()
+	_ = c.cl.LeaveGroupContext(lctx) // stops the group loop; a static member sends no LeaveGroup
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = c.cfg.Group
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID, lm.InstanceID = memberID, kmsg.StringPtr(c.cfg.InstanceID)
+	lm.Reason = kmsg.StringPtr("sluice member stopping")
+	req.Members = append(req.Members, lm)
+	resp, err := req.RequestWith(lctx, c.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		for _, m := range resp.Members {
+			if err == nil {
+				err = kerr.ErrorForCode(m.ErrorCode)
+			}
+		}
+	}
+	if err != nil {
+		c.log.Warn("consumer: static member could not leave the group; its partitions wait for its session to time out or for a restart with its instance id",
+			"group", c.cfg.Group, "instance_id", c.cfg.InstanceID, "err", err)
+	}
+}
+
 // fetchErrors returns the first fetch error that should stop the member.
 // Retriable broker errors are retried by the client itself and only logged.
 func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
@@ -373,6 +427,9 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 			// the poll deadline of a lingering batch
 		case kerr.IsRetriable(fe.Err):
 			c.log.Warn("consumer: retriable fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		case errors.Is(fe.Err, kerr.FencedInstanceID):
+			return fmt.Errorf("consumer: group %s: another member joined with this member's instance id %s (a second process with the same --instance-id and --group), and took its place: %w",
+				c.cfg.Group, c.cfg.InstanceID, fe.Err)
 		default:
 			var dl *kgo.ErrDataLoss
 			if errors.As(fe.Err, &dl) {

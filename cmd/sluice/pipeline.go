@@ -285,7 +285,15 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 // client (its own fetches and partitions) and its own connection at a time:
 // on a target that parses every upsert, two members keep it busy from two
 // connections where one leaves it waiting between batches.
-func (s *stage) newMembers(ctx context.Context, ccfg consumer.Config, dst *sql.DB) ([]*consumer.Consumer, error) {
+//
+// With --instance-id, the members are static (instanceIDs): before they
+// join, announceGroup says which members the group already holds.
+func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Config, dst *sql.DB) ([]*consumer.Consumer, error) {
+	ids, err := instanceIDs(command, s.o.instanceID, s.o.consumers)
+	if err != nil {
+		return nil, err
+	}
+	s.announceGroup(ctx, ids)
 	cm := consumer.NewMetrics(s.reg)
 	members := make([]*consumer.Consumer, s.o.consumers)
 	for i := range members {
@@ -293,7 +301,9 @@ func (s *stage) newMembers(ctx context.Context, ccfg consumer.Config, dst *sql.D
 		if len(members) > 1 { // one member keeps the plain client id
 			mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
 		}
-		var err error
+		if ids != nil {
+			mcfg.InstanceID = ids[i]
+		}
 		if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
 			return nil, inStage("consumer", err)
 		}
@@ -336,6 +346,7 @@ func runConsume(ctx context.Context, args []string) error {
 	c.target()
 	c.kafka()
 	c.consume()
+	c.instance("")
 	c.serve()
 	c.notify()
 	c.logging()
@@ -360,7 +371,7 @@ func runConsume(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		members, err := s.newMembers(ctx, ccfg, dst)
+		members, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
 		}
@@ -402,6 +413,7 @@ func runRun(ctx context.Context, args []string) error {
 	c.window()
 	c.read()
 	c.consume()
+	c.instance("host")
 	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
 	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "with --verify: source rows per compared time slice")
 	c.serve()
@@ -433,7 +445,7 @@ func runRun(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cleanup()
-		members, err := s.newMembers(ctx, ccfg, dst)
+		members, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
 		}
