@@ -322,3 +322,59 @@ func describeGroup(ctx context.Context, brokers, group string) (kadm.DescribedGr
 	}
 	return gs[group], gs[group].Err
 }
+
+// TestIntegrationRerunAfterKilledRuns: runs SIGKILLed while their members
+// join the group, and one SIGKILLed mid-consume, leave their members'
+// sessions open; the next run, started at once, must not fail on them (after
+// seven such kills it used to wait 139 s and exit 1 with "unable to join
+// group session: … i/o timeout"): it says it takes the dead members' places,
+// succeeds, and the target holds exactly the window.
+func TestIntegrationRerunAfterKilledRuns(t *testing.T) {
+	e := newITEnv(t)
+	const rows = 40000
+	e.must(append([]string{"seed", "--rows", fmt.Sprint(rows)}, e.window()...)...)
+	e.must("migrate")
+	e.slowTarget(200 * time.Microsecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const kills = 7
+	for i := range kills {
+		before := e.targetRows()
+		p := e.startRun(append([]string{"run", "--batch-size", "300", "--linger", "100ms"}, e.window()...)...)
+		if i < kills-1 {
+			p.waitFor(t, time.Minute, "a member joining", func() bool { return strings.Contains(p.logs.String(), "joining group") })
+			time.Sleep(300 * time.Millisecond)
+		} else {
+			p.waitFor(t, 3*time.Minute, "new rows in the target", func() bool { return e.targetRows() > before })
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.exited
+	}
+	g, err := describeGroup(ctx, e.brokers, e.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atKill := e.targetRows()
+	t.Logf("%d runs killed; %d rows in the target; the group holds %d members", kills, atKill, len(g.Members))
+	if atKill >= rows {
+		t.Fatalf("the last killed run had applied the whole window")
+	}
+	if _, err := e.admin.Exec("DROP TRIGGER " + e.dst + ".slow_insert"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	out, errOut, code := e.sluice(append([]string{"run"}, e.window()...)...)
+	if code != 0 {
+		t.Fatalf("the run after %d killed runs: exit %d\nstdout: %s\nstderr: %s", kills, code, out, errOut)
+	}
+	if !strings.Contains(errOut, "members of an earlier run") {
+		t.Errorf("the rerun does not say it found the killed runs' members:\n%s", errOut)
+	}
+	if got := e.targetRows(); got != rows {
+		t.Errorf("target holds %d rows, want %d", got, rows)
+	}
+	e.must(append([]string{"verify"}, e.window()...)...)
+	t.Logf("the rerun succeeded in %.1f s", time.Since(t0).Seconds())
+}
