@@ -67,7 +67,7 @@
 //	sluice_consumer_db_retries_total         transaction attempts retried
 //	sluice_consumer_offset_commit_errors_total  offset commits that failed after the DB commit
 //	sluice_consumer_dlq_records_total{reason}    records sent to the dead-letter topic
-//	sluice_consumer_lag_records{topic,partition}  records behind the partition's end
+//	sluice_consumer_lag_records{group,topic,partition}  records the group has not committed (WatchLag)
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
 
@@ -77,7 +77,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -267,8 +266,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DialTimeout(cfg.DialTimeout),
-		kgo.OnPartitionsRevoked(c.forget),
-		kgo.OnPartitionsLost(c.forget),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 	}
 	if hook := m.kafkaHook(); hook != nil {
@@ -291,18 +288,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		return nil, err
 	}
 	return c, nil
-}
-
-// forget drops the lag gauges of partitions this member no longer owns. It
-// runs only between batches (BlockRebalanceOnPoll), so no batch holds records
-// of the partitions it is told about, except after a lost session, where the
-// batch's offsets commit fails harmlessly and the new owner re-applies them.
-func (c *Consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
-	for topic, parts := range gone {
-		for _, p := range parts {
-			c.metrics.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
-		}
-	}
 }
 
 // Stats returns what the member has done so far.
@@ -348,8 +333,6 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 				recErr = c.take(b, r, polled)
 			}
 			if n := len(p.Records); n > 0 {
-				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
-				c.metrics.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
 				end := p.HighWatermark
 				if p.LastStableOffset >= 0 && p.LastStableOffset < end {
 					end = p.LastStableOffset // an open transaction: nothing past it can be read yet

@@ -57,8 +57,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_consumer_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, validation)."},
 			[]string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_consumer_lag_records", Help: "Records between the last one polled and the partition's end."},
-			[]string{"topic", "partition"}),
+			Name: "sluice_consumer_lag_records", Help: "Records of the partition the group has not committed yet: its end offset minus the group's committed offset."},
+			[]string{"group", "topic", "partition"}),
 	}
 	if reg != nil {
 		m.reg = reg

@@ -62,6 +62,7 @@ type options struct {
 	dbAttempts         int
 	dbBackoff          time.Duration
 	commitTimeout      time.Duration
+	lagInterval        time.Duration
 
 	// notifications (backfill, consume, run)
 	job                         string
@@ -134,6 +135,7 @@ func (c *command) consume() {
 	c.fs.IntVar(&c.o.dbAttempts, "db-attempts", 5, "tries of one batch transaction on transient database errors (deadlock, lock wait timeout, lost connection, read-only)")
 	c.fs.DurationVar(&c.o.dbBackoff, "db-backoff", 100*time.Millisecond, "wait before a batch transaction's second try, doubled for each further one")
 	c.fs.DurationVar(&c.o.commitTimeout, "commit-timeout", 30*time.Second, "how long the offset commit after a database commit may take")
+	c.fs.DurationVar(&c.o.lagInterval, "lag-interval", 10*time.Second, "with --metrics-addr: how often to export the group's lag, sluice_consumer_lag_records, from its committed offsets (0: never)")
 	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
 	c.fs.IntVar(&c.o.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes one Kafka fetch may return, per member: bounds the records a member holds (and the collector's work)")
 	c.fs.BoolVar(&c.o.bulkLoad, "bulk-load", true, "write batches of new rows with LOAD DATA LOCAL INFILE instead of the upsert (needs the server's local_infile on and innodb_autoinc_lock_mode=2)")

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/backfill"
@@ -32,6 +33,7 @@ type stage struct {
 	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
 
 	wire   *consumer.Wire     // how the target's pool dials, for MariaDB's bulk insert (nil: off)
+	cm     *consumer.Metrics  // the members' metrics, once newMembers made them
 	jn     *jobNotify         // outcome and notifications (run, backfill, consume)
 	counts func() stageCounts // rows moved so far, once the stages exist
 }
@@ -295,6 +297,7 @@ func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Co
 	}
 	s.announceGroup(ctx, ids)
 	cm := consumer.NewMetrics(s.reg)
+	s.cm = cm
 	members := make([]*consumer.Consumer, s.o.consumers)
 	for i := range members {
 		mcfg := ccfg
@@ -382,6 +385,14 @@ func runConsume(ctx context.Context, args []string) error {
 		for _, m := range members {
 			g.Go(func() error { return inStage("consumer", m.Run(gctx)) })
 		}
+		if s.lagWatched() {
+			lcl, err := kgo.NewClient(kgo.SeedBrokers(ccfg.Brokers...), kgo.DialTimeout(s.o.kafkaTimeout))
+			if err != nil {
+				return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
+			}
+			defer lcl.Close()
+			g.Go(func() error { s.watchLag(gctx, kadm.NewClient(lcl)); return nil })
+		}
 		err = g.Wait()
 		stopProgress()
 		st := sumStats(members)
@@ -392,6 +403,18 @@ func runConsume(ctx context.Context, args []string) error {
 		}
 		return err
 	}))
+}
+
+// lagWatched says whether this process exports its group's lag: only with
+// a metrics endpoint to read it from.
+func (s *stage) lagWatched() bool { return s.o.metricsAddr != "" && s.o.lagInterval > 0 }
+
+// watchLag exports the group's lag from its committed offsets until ctx
+// ends (consumer.WatchLag): every process with members does, so the gauge
+// is there while any member is, and it sees a group whose members are
+// stuck, which the members' own polls do not.
+func (s *stage) watchLag(ctx context.Context, adm *kadm.Client) {
+	s.cm.WatchLag(ctx, adm, s.o.group, s.o.topic, s.o.lagInterval, s.o.kafkaTimeout, s.stageLog("consumer"))
 }
 
 // catchUpPoll is how often a run, its backfill produced, asks the group's
@@ -470,6 +493,9 @@ func runRun(ctx context.Context, args []string) error {
 				}
 				return gctx.Err()
 			})
+		}
+		if s.lagWatched() {
+			g.Go(func() error { s.watchLag(consCtx, adm); return nil })
 		}
 		var produced int64
 		g.Go(func() error {
