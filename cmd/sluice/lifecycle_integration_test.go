@@ -13,9 +13,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -377,4 +380,105 @@ func TestIntegrationRerunAfterKilledRuns(t *testing.T) {
 	}
 	e.must(append([]string{"verify"}, e.window()...)...)
 	t.Logf("the rerun succeeded in %.1f s", time.Since(t0).Seconds())
+}
+
+// sumSeries adds up every series of the metric name on a member's /metrics
+// (0, false when it has none).
+func sumSeries(t *testing.T, addr, name string) (float64, bool) {
+	t.Helper()
+	cl := http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", addr, err)
+	}
+	var sum float64
+	found := false
+	for _, l := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
+			continue
+		}
+		f := strings.Fields(l)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("scrape %s: %q: %v", addr, l, err)
+		}
+		sum, found = sum+v, true
+	}
+	return sum, found
+}
+
+// TestIntegrationLagCountsUncommittedRecords: the lag gauge counts what the
+// group has not committed, not what its members have not polled. A member
+// whose batch is stuck (the target table locked) has polled every new record,
+// and the group has committed none of them: the gauge must say so (it used
+// to read 0, and the lag alert built on it was blind), and fall back to 0
+// once the batch commits.
+func TestIntegrationLagCountsUncommittedRecords(t *testing.T) {
+	e := newITEnv(t)
+	const rows = 3000
+	e.must(append([]string{"seed", "--rows", fmt.Sprint(rows)}, e.window()...)...)
+	e.must("migrate")
+	addr := freeAddr(t)
+	// The interval by environment: an older binary without the flag ignores it.
+	e.extraEnv = []string{"SLUICE_LAG_INTERVAL=200ms"}
+	m := e.startRun("consume", "--consumers", "1", "--linger", "100ms", "--metrics-addr", addr)
+	e.must(append([]string{"backfill"}, e.window()...)...)
+	if err := e.caughtUp(2 * time.Minute); err != nil {
+		t.Fatalf("the member did not apply the first window: %v\n%s", err, m.logs)
+	}
+	m.waitFor(t, 30*time.Second, "a lag of 0 once caught up", func() bool {
+		lag, ok := sumSeries(t, addr, "sluice_consumer_lag_records")
+		return ok && lag == 0
+	})
+	polled := scrape(t, addr, "sluice_consumer_records_total")["sluice_consumer_records_total"]
+
+	// Stall the member: its next batch waits on the table lock.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lockConn, err := e.admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockConn.Close()
+	if _, err := lockConn.ExecContext(ctx, "LOCK TABLES "+e.dst+".records WRITE, "+e.dst+".records_tombstones WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			if _, err := lockConn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer unlock()
+	next := []string{"--start-at", e.end, "--end-at", "2025-10-03 00:00:00"}
+	e.must(append([]string{"seed", "--rows", fmt.Sprint(rows)}, next...)...)
+	e.must(append([]string{"backfill"}, next...)...)
+	m.waitFor(t, time.Minute, "the member polling the new records", func() bool {
+		return scrape(t, addr, "sluice_consumer_records_total")["sluice_consumer_records_total"] >= polled+rows
+	})
+	var lag float64
+	deadline := time.Now().Add(30 * time.Second)
+	for lag != rows && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		lag, _ = sumSeries(t, addr, "sluice_consumer_lag_records")
+	}
+	if lag != rows {
+		t.Fatalf("sum(sluice_consumer_lag_records) = %v with the member stuck on %d polled, uncommitted records, want %d\n%s", lag, rows, rows, m.logs)
+	}
+	unlock()
+	m.waitFor(t, time.Minute, "a lag of 0 after the batch committed", func() bool {
+		lag, _ := sumSeries(t, addr, "sluice_consumer_lag_records")
+		return lag == 0
+	})
+	if got := e.targetRows(); got != 2*rows {
+		t.Errorf("target holds %d rows, want %d", got, 2*rows)
+	}
 }
