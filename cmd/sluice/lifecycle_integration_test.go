@@ -380,6 +380,11 @@ func TestIntegrationRerunAfterKilledRuns(t *testing.T) {
 	}
 	e.must(append([]string{"verify"}, e.window()...)...)
 	t.Logf("the rerun succeeded in %.1f s", time.Since(t0).Seconds())
+	// A run that ends leaves the group, static members included: replay
+	// and the next run find it empty.
+	if g, err := describeGroup(ctx, e.brokers, e.group); err != nil || len(g.Members) != 0 {
+		t.Errorf("the group after the run: %d members (%v), want none: %+v", len(g.Members), err, g.Members)
+	}
 }
 
 // sumSeries adds up every series of the metric name on a member's /metrics
