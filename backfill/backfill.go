@@ -84,7 +84,7 @@ type Config struct {
 	ChunkAttempts      int           // tries of one chunk (read and delivery together) before the run fails
 	ChunkBackoff       time.Duration // wait before the second try, doubled for each further one, jittered
 	CheckpointInterval time.Duration // at most one progress save per interval (with Checkpoints)
-	CheckpointTimeout  time.Duration // how long the last progress save may take, even when interrupted
+	CheckpointTimeout  time.Duration // how long one progress save may take (the last one even when interrupted)
 	Restart            bool          // ignore saved progress and read the whole window (progress is still saved)
 }
 

@@ -142,7 +142,11 @@ func (b *Backfill) startCheckpoints(ctx context.Context) (finish func()) {
 		for {
 			select {
 			case <-t.C:
-				b.saveProgress(ctx)
+				// Each save within CheckpointTimeout: with the broker
+				// gone, a save waiting on it must not hold the next.
+				sctx, cancel := context.WithTimeout(ctx, b.cfg.CheckpointTimeout)
+				b.saveProgress(sctx)
+				cancel()
 			case <-stop:
 				return
 			case <-ctx.Done():

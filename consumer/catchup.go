@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -77,6 +79,64 @@ func WaitCaughtUp(ctx context.Context, adm *kadm.Client, group, topic string, en
 				n += b
 			}
 			return fmt.Errorf("consumer group %s: %d records of %s not yet applied: %w", group, n, topic, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Lag returns, for every partition of topic, how many records group has not
+// committed: the end offset minus the committed offset (0 without a commit,
+// as Behind counts). Offsets are committed only after the database commit,
+// so this is what is not in the target yet, whatever the members have
+// polled: a group whose members hold records in a stuck batch, or are gone,
+// shows it.
+func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (map[int32]int64, error) {
+	ends, err := EndOffsets(ctx, adm, topic)
+	if err != nil {
+		return nil, err
+	}
+	behind, err := Behind(ctx, adm, group, topic, ends)
+	if err != nil {
+		return nil, err
+	}
+	lag := make(map[int32]int64, len(ends))
+	for p := range ends {
+		lag[p] = behind[p]
+	}
+	return lag, nil
+}
+
+// WatchLag sets sluice_consumer_lag_records{group,topic,partition} from Lag
+// now and every interval until ctx ends, each look bounded by timeout. A look
+// that fails is logged and leaves the last values. One process running
+// members of the group is enough to export the whole group's lag; every one
+// that does exports the same values (take the max per partition, not the
+// sum, across processes).
+func (m *Metrics) WatchLag(ctx context.Context, adm *kadm.Client, group, topic string, interval, timeout time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		lag, err := Lag(lctx, adm, group, topic)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			if !failing {
+				log.Warn("consumer: group lag not measured; the gauge keeps its last values", "group", group, "topic", topic, "err", err)
+			}
+			failing = true
+		default:
+			failing = false
+			for p, n := range lag {
+				m.lag.WithLabelValues(group, topic, strconv.Itoa(int(p))).Set(float64(n))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
 		case <-t.C:
 		}
 	}

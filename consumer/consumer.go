@@ -86,7 +86,8 @@
 //	sluice_consumer_offset_commit_errors_total  offset commits that failed after the DB commit
 //	sluice_consumer_dlq_records_total{reason}    records sent to the dead-letter topic
 //	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic
-//	sluice_consumer_lag_records{topic,partition}  records behind the partition's end
+//	sluice_consumer_db_isolations_total      failed writes split in halves to find the rows the target refused
+//	sluice_consumer_lag_records{group,topic,partition}  records the group has not committed (WatchLag)
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
 
@@ -96,7 +97,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -128,6 +128,14 @@ type Config struct {
 	// inserts instead of LOAD DATA text (wire.go). nil: LOAD DATA.
 	Wire     *Wire
 	DLQTopic string // dead-letter topic; empty means Topic + ".dlq"
+	// InstanceID, when set, makes the member static (KIP-345, Kafka's
+	// group.instance.id): a process restarted after a kill joins with the
+	// same id and takes over the dead member's place and partitions at
+	// once, instead of waiting for its session to time out. It must be
+	// unique among the group's live members: a second member joining with
+	// it fences the first (which then stops with FENCED_INSTANCE_ID). A
+	// member that stops short of a kill leaves the group all the same.
+	InstanceID string
 }
 
 // DefaultConfig returns the defaults: 10,000-record batches, 1 s linger.
@@ -281,8 +289,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DialTimeout(cfg.DialTimeout),
-		kgo.OnPartitionsRevoked(c.forget),
-		kgo.OnPartitionsLost(c.forget),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		// Dead letters are produced in batches no larger than the
 		// dead-letter topic takes (read below, before the first produce:
@@ -296,6 +302,9 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	}
 	if hook := m.kafkaHook(); hook != nil {
 		opts = append(opts, kgo.WithHooks(hook))
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
 	if c.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
@@ -320,18 +329,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	return c, nil
 }
 
-// forget drops the lag gauges of partitions this member no longer owns. It
-// runs only between batches (BlockRebalanceOnPoll), so no batch holds records
-// of the partitions it is told about, except after a lost session, where the
-// batch's offsets commit fails harmlessly and the new owner re-applies them.
-func (c *Consumer) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
-	for topic, parts := range gone {
-		for _, p := range parts {
-			c.metrics.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
-		}
-	}
-}
-
 // Stats returns what the member has done so far.
 func (c *Consumer) Stats() Stats {
 	s := &c.stats
@@ -343,8 +340,8 @@ func (c *Consumer) Stats() Stats {
 // Run consumes until ctx is cancelled (returning nil) or a record or the
 // database fails (returning the error). Either way the in-flight batch is
 // left uncommitted unless its database transaction had already committed.
-func (c *Consumer) Run(ctx context.Context) error {
-	defer c.cl.CloseAllowingRebalance()
+func (c *Consumer) Run(ctx context.Context) (err error) {
+	defer func() { c.close(ctx, err) }()
 	defer c.w.release()
 	b := newBatch(c.cfg.BatchSize, c.cfg.Linger)
 	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", c.cfg.Topic, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
@@ -375,8 +372,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 				recErr = c.take(ctx, b, r, polled)
 			}
 			if n := len(p.Records); n > 0 {
-				lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
-				c.metrics.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
 				end := p.HighWatermark
 				if p.LastStableOffset >= 0 && p.LastStableOffset < end {
 					end = p.LastStableOffset // an open transaction: nothing past it can be read yet
@@ -411,6 +406,9 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 			// the poll deadline of a lingering batch
 		case kerr.IsRetriable(fe.Err):
 			c.log.Warn("consumer: retriable fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		case errors.Is(fe.Err, kerr.FencedInstanceID):
+			return fmt.Errorf("consumer: group %s: another member joined with this member's instance id %s (a second process with the same --instance-id and --group), and took its place: %w",
+				c.cfg.Group, c.cfg.InstanceID, fe.Err)
 		default:
 			var dl *kgo.ErrDataLoss
 			if errors.As(fe.Err, &dl) {

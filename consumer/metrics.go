@@ -62,8 +62,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"reason"}),
 		dlqReferences: counter("dlq_references_total", "Dead letters too large for the dead-letter topic, sent as references (size, SHA-256 and first bytes of the value) instead."),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_consumer_lag_records", Help: "Records between the last one polled and the partition's end."},
-			[]string{"topic", "partition"}),
+			Name: "sluice_consumer_lag_records", Help: "Records of the partition the group has not committed yet: its end offset minus the group's committed offset."},
+			[]string{"group", "topic", "partition"}),
 	}
 	if reg != nil {
 		m.reg = reg

@@ -16,7 +16,7 @@ func TestMetrics(t *testing.T) {
 	}
 	m.batchRecords.Observe(10000)
 	m.commitSeconds.Observe(0.2)
-	m.lag.WithLabelValues("t", "0").Set(1)
+	m.lag.WithLabelValues("g", "t", "0").Set(1)
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -44,7 +44,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s not gathered (got %v)", want, names)
 		}
 	}
-	if got := testutil.ToFloat64(m.lag.WithLabelValues("t", "0")); got != 1 {
+	if got := testutil.ToFloat64(m.lag.WithLabelValues("g", "t", "0")); got != 1 {
 		t.Errorf("lag = %v, want 1", got)
 	}
 }

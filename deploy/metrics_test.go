@@ -23,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/consumer"
@@ -130,22 +132,36 @@ func sluiceExposition(t *testing.T) exposition {
 	db, database := targetDB(t)
 	ccfg := consumer.DefaultConfig()
 	ccfg.Brokers, ccfg.DialTimeout, ccfg.Linger, ccfg.Database = brokers, 5*time.Second, time.Hour, database
-	c, err := consumer.New(ctx, ccfg, db, consumer.NewMetrics(reg), log)
+	cm := consumer.NewMetrics(reg)
+	c, err := consumer.New(ctx, ccfg, db, cm, log)
 	if err != nil {
 		t.Fatalf("consumer.New: %v", err)
 	}
+	// The group's lag, from its committed offsets, as run and consume
+	// export it (consumer.WatchLag).
+	lcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	defer lcl.Close()
 	cctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(cctx) }()
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		cm.WatchLag(cctx, kadm.NewClient(lcl), ccfg.Group, ccfg.Topic, 50*time.Millisecond, 5*time.Second, log)
+	}()
 	defer func() {
 		stop()
+		<-lagDone
 		if err := <-done; err != nil {
 			t.Errorf("consumer: %v", err)
 		}
 	}()
 	for deadline := time.Now().Add(30 * time.Second); !gathered(reg, "sluice_consumer_lag_records"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the consumer polled no record within 30s")
+			t.Fatal("the group's lag was not exported within 30s")
 		}
 	}
 

@@ -72,12 +72,26 @@ func OpenState(ctx context.Context, cfg Config, log *slog.Logger) (*State, error
 func (s *State) Topic() string { return s.topic }
 
 // Put sets key to value, or deletes key when value is empty (a tombstone).
-// It returns once Kafka has acknowledged the record.
+// It returns once Kafka has acknowledged the record, or with ctx's error
+// when ctx ends first. kgo's ProduceSync does not return on ctx alone: an
+// idempotent producer may not fail a record once its request was sent,
+// whatever the record's context, so with the broker gone it waited for a
+// response that never came (the final job-status write of a run whose
+// broker was killed kept the process alive for minutes). A record left
+// behind that way is failed by Close.
 func (s *State) Put(ctx context.Context, key string, value []byte) error {
 	if len(value) == 0 {
 		value = nil
 	}
-	if err := s.cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value}).FirstErr(); err != nil {
+	done := make(chan error, 1)
+	s.cl.Produce(ctx, &kgo.Record{Key: []byte(key), Value: value}, func(_ *kgo.Record, err error) { done <- err })
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("kafka: write state %s key %s: %w", s.topic, key, err)
 	}
 	return nil

@@ -33,6 +33,7 @@ type options struct {
 	brokers, topic       string
 	partitions           int
 	group                string
+	instanceID           string // --instance-id: static membership ("host", an id, or "" for dynamic)
 	startAt, endAt, tz   string
 	chunkSize            uint64
 	readers              int
@@ -64,6 +65,7 @@ type options struct {
 	dbAttempts         int
 	dbBackoff          time.Duration
 	commitTimeout      time.Duration
+	lagInterval        time.Duration
 
 	// notifications (backfill, consume, run)
 	job                         string
@@ -150,10 +152,20 @@ func (c *command) consume() {
 	c.fs.IntVar(&c.o.dbAttempts, "db-attempts", 5, "tries of one batch transaction on transient database errors (deadlock, lock wait timeout, lost connection, read-only)")
 	c.fs.DurationVar(&c.o.dbBackoff, "db-backoff", 100*time.Millisecond, "wait before a batch transaction's second try, doubled for each further one")
 	c.fs.DurationVar(&c.o.commitTimeout, "commit-timeout", 30*time.Second, "how long the offset commit after a database commit may take")
+	c.fs.DurationVar(&c.o.lagInterval, "lag-interval", 10*time.Second, "with --metrics-addr: how often to export the group's lag, sluice_consumer_lag_records, from its committed offsets (0: never)")
 	c.fs.IntVar(&c.o.consumers, "consumers", 2, "group members this process runs: more keep the target busy from more connections")
 	c.fs.IntVar(&c.o.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes one Kafka fetch may return, per member: bounds the records a member holds (and the collector's work)")
 	c.fs.BoolVar(&c.o.bulkLoad, "bulk-load", true, "write batches of new rows with LOAD DATA LOCAL INFILE instead of the upsert (needs the server's local_infile on and innodb_autoinc_lock_mode=2)")
 	c.fs.BoolVar(&c.o.bulkInsert, "bulk-insert", true, "on MariaDB, send batches of new rows as one binary bulk insert (COM_STMT_BULK_EXECUTE) rather than LOAD DATA text (needs innodb_autoinc_lock_mode=2; not over TLS or compression); --bulk-load=false turns both off")
+}
+
+// instance registers --instance-id, whose default differs by command: run
+// is static by default (the nightly job: a rerun after a kill takes over the
+// killed run's members at once), consume dynamic (several consume processes
+// on one host must not share ids).
+func (c *command) instance(def string) {
+	c.fs.StringVar(&c.o.instanceID, "instance-id", def,
+		`static group membership: member i of this process joins as <command>.<id>.<i>, and a restart with the same id takes over a killed process's members at once ("host": this host's name; "": dynamic members, which a restart must wait out)`)
 }
 
 // notify registers the job name and the webhook flags.

@@ -236,6 +236,7 @@ func (e *itEnv) targetFingerprint() string {
 func TestIntegrationRunLandsWindowExactlyOnce(t *testing.T) {
 	e := newITEnv(t)
 	e.seed(20000)
+	e.must("migrate")
 	want := e.sourceInWindow()
 	if want != 20000 {
 		t.Fatalf("seeded window holds %d rows, want 20000", want)
@@ -442,6 +443,7 @@ func TestIntegrationConsumerKilledMidRunLosesNothing(t *testing.T) {
 func TestIntegrationVerifyDetectsDeletedAndAlteredRows(t *testing.T) {
 	e := newITEnv(t)
 	e.must(append([]string{"seed", "--rows", "5000"}, e.window()...)...)
+	e.must("migrate")
 	e.must(append([]string{"run"}, e.window()...)...)
 	e.must(append([]string{"verify"}, e.window()...)...)
 

@@ -298,7 +298,9 @@ func (s *stage) stateStore(ctx context.Context) (*producer.State, error) {
 // --notify-summary) and posts it. It returns err unchanged: neither the
 // status store nor the webhook changes the exit status. It works on ctx's
 // values without its cancellation, since an interrupted run must still be
-// reported, bounded by --kafka-timeout plus --notify-timeout.
+// reported: the stored outcome within --kafka-timeout (a run that failed
+// because Kafka is gone must not wait on Kafka any longer than that), the
+// notification within --notify-timeout.
 func (s *stage) finish(ctx context.Context, err error) error {
 	jn := s.jn
 	if jn == nil || errors.Is(err, flag.ErrHelp) {
@@ -309,8 +311,7 @@ func (s *stage) finish(ctx context.Context, err error) error {
 			jn.state.Close()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.kafkaTimeout+s.o.notifyTimeout)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	code := exitCodeOf(err)
 	now := time.Now().UTC()
 	cur := jobStatus{Outcome: "success", RunID: s.runID, At: now, ExitCode: code}
@@ -324,17 +325,19 @@ func (s *stage) finish(ctx context.Context, err error) error {
 	var prev jobStatus
 	var hadPrev bool
 	if jn.keepsStatus {
-		st, serr := s.stateStore(ctx)
+		sctx, cancel := context.WithTimeout(ctx, s.o.kafkaTimeout)
+		st, serr := s.stateStore(sctx)
 		if serr == nil {
-			prev, hadPrev, serr = loadJobStatus(ctx, st, jn.job)
+			prev, hadPrev, serr = loadJobStatus(sctx, st, jn.job)
 			if serr != nil { // unreadable: store ours anyway
 				s.log.Warn("previous job status unreadable", "job", jn.job, "err", serr)
 				serr = nil
 			}
 		}
 		if serr == nil {
-			serr = saveJobStatus(ctx, st, jn.job, cur)
+			serr = saveJobStatus(sctx, st, jn.job, cur)
 		}
+		cancel()
 		if serr != nil {
 			s.log.Warn("job outcome not stored; a later success cannot be reported as a recovery", "job", jn.job, "err", serr)
 		}

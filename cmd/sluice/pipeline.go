@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/backfill"
@@ -32,6 +33,7 @@ type stage struct {
 	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
 
 	wire   *consumer.Wire     // how the target's pool dials, for MariaDB's bulk insert (nil: off)
+	cm     *consumer.Metrics  // the members' metrics, once newMembers made them
 	jn     *jobNotify         // outcome and notifications (run, backfill, consume)
 	counts func() stageCounts // rows moved so far, once the stages exist
 }
@@ -128,7 +130,11 @@ func (s *stage) backfillConfig(database string) (backfill.Config, error) {
 }
 
 // openTarget connects to the target and makes sure records is ready,
-// creating it (or adding the lineage columns) when the user may.
+// creating it (or adding the lineage columns) when the user may. It never
+// creates the database itself: a database the DSN names that does not exist
+// is far more often a typo than a wish (a misspelled name used to be created
+// and loaded, and the run exited 0), so that is a usage error, exit 2, that
+// names it and points at 'sluice migrate', which does create databases.
 // With --bulk-insert (and --bulk-load), its connections are dialed through
 // a consumer.Wire, so that the members can send new rows as MariaDB bulk
 // inserts.
@@ -144,6 +150,9 @@ func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, err
 	}
 	ready, err := schema.TargetReady(ctx, db, database)
 	if err == nil && !ready {
+		err = databaseExists(ctx, db, database)
+	}
+	if err == nil && !ready {
 		s.log.Info("target table missing or without lineage columns; migrating it", "database", database)
 		if err = schema.MigrateTarget(ctx, db, database); err != nil {
 			err = fmt.Errorf("%w (run 'sluice migrate' as a user with CREATE and ALTER on %s)", err, database)
@@ -154,6 +163,19 @@ func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, err
 		return nil, "", err
 	}
 	return db, database, nil
+}
+
+// databaseExists returns nil when database exists on the server of db, and a
+// usage error naming it and the flag when it does not.
+func databaseExists(ctx context.Context, db *sql.DB, database string) error {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", database).Scan(&n); err != nil {
+		return fmt.Errorf("look up target database %s: %w", database, err)
+	}
+	if n == 0 {
+		return usagef("--target-dsn: database %s does not exist; run 'sluice migrate' to create it (or correct its name in the DSN)", database)
+	}
+	return nil
 }
 
 // runBackfill runs the backfill of one window into Kafka.
@@ -265,15 +287,26 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 // client (its own fetches and partitions) and its own connection at a time:
 // on a target that parses every upsert, two members keep it busy from two
 // connections where one leaves it waiting between batches.
-func (s *stage) newMembers(ctx context.Context, ccfg consumer.Config, dst *sql.DB) ([]*consumer.Consumer, error) {
+//
+// With --instance-id, the members are static (instanceIDs): before they
+// join, announceGroup says which members the group already holds.
+func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Config, dst *sql.DB) ([]*consumer.Consumer, error) {
+	ids, err := instanceIDs(command, s.o.instanceID, s.o.consumers)
+	if err != nil {
+		return nil, err
+	}
+	s.announceGroup(ctx, ids)
 	cm := consumer.NewMetrics(s.reg)
+	s.cm = cm
 	members := make([]*consumer.Consumer, s.o.consumers)
 	for i := range members {
 		mcfg := ccfg
 		if len(members) > 1 { // one member keeps the plain client id
 			mcfg.ClientID = fmt.Sprintf("%s-%d", ccfg.ClientID, i+1)
 		}
-		var err error
+		if ids != nil {
+			mcfg.InstanceID = ids[i]
+		}
 		if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
 			return nil, inStage("consumer", err)
 		}
@@ -316,6 +349,7 @@ func runConsume(ctx context.Context, args []string) error {
 	c.target()
 	c.kafka()
 	c.consume()
+	c.instance("")
 	c.serve()
 	c.notify()
 	c.logging()
@@ -340,7 +374,7 @@ func runConsume(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		members, err := s.newMembers(ctx, ccfg, dst)
+		members, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
 		}
@@ -350,6 +384,14 @@ func runConsume(ctx context.Context, args []string) error {
 		g, gctx := errgroup.WithContext(ctx)
 		for _, m := range members {
 			g.Go(func() error { return inStage("consumer", m.Run(gctx)) })
+		}
+		if s.lagWatched() {
+			lcl, err := kgo.NewClient(kgo.SeedBrokers(ccfg.Brokers...), kgo.DialTimeout(s.o.kafkaTimeout))
+			if err != nil {
+				return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
+			}
+			defer lcl.Close()
+			g.Go(func() error { s.watchLag(gctx, kadm.NewClient(lcl)); return nil })
 		}
 		err = g.Wait()
 		stopProgress()
@@ -361,6 +403,18 @@ func runConsume(ctx context.Context, args []string) error {
 		}
 		return err
 	}))
+}
+
+// lagWatched says whether this process exports its group's lag: only with
+// a metrics endpoint to read it from.
+func (s *stage) lagWatched() bool { return s.o.metricsAddr != "" && s.o.lagInterval > 0 }
+
+// watchLag exports the group's lag from its committed offsets until ctx
+// ends (consumer.WatchLag): every process with members does, so the gauge
+// is there while any member is, and it sees a group whose members are
+// stuck, which the members' own polls do not.
+func (s *stage) watchLag(ctx context.Context, adm *kadm.Client) {
+	s.cm.WatchLag(ctx, adm, s.o.group, s.o.topic, s.o.lagInterval, s.o.kafkaTimeout, s.stageLog("consumer"))
 }
 
 // catchUpPoll is how often a run, its backfill produced, asks the group's
@@ -382,6 +436,7 @@ func runRun(ctx context.Context, args []string) error {
 	c.window()
 	c.read()
 	c.consume()
+	c.instance("host")
 	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
 	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "with --verify: source rows per compared time slice")
 	c.serve()
@@ -413,7 +468,7 @@ func runRun(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cleanup()
-		members, err := s.newMembers(ctx, ccfg, dst)
+		members, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
 		}
@@ -438,6 +493,9 @@ func runRun(ctx context.Context, args []string) error {
 				}
 				return gctx.Err()
 			})
+		}
+		if s.lagWatched() {
+			g.Go(func() error { s.watchLag(consCtx, adm); return nil })
 		}
 		var produced int64
 		g.Go(func() error {

@@ -138,6 +138,7 @@ func TestIntegrationReplayFromEarliest(t *testing.T) {
 	e := newITEnv(t)
 	const rows = 8000
 	e.must(append([]string{"seed", "--rows", strconv.Itoa(rows)}, e.window()...)...)
+	e.must("migrate")
 	e.must(append([]string{"run", "--batch-size", "2000"}, e.window()...)...)
 	e.must(append([]string{"verify"}, e.window()...)...)
 	want := e.targetFingerprint()
