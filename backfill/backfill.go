@@ -86,6 +86,15 @@ type Config struct {
 	CheckpointInterval time.Duration // at most one progress save per interval (with Checkpoints)
 	CheckpointTimeout  time.Duration // how long one progress save may take (the last one even when interrupted)
 	Restart            bool          // ignore saved progress and read the whole window (progress is still saved)
+	// StallTimeout fails the run when the Sink acknowledges nothing for
+	// this long while chunks wait for it, failed deliveries and their
+	// retries included (0: never). A Kafka client does not fail a record
+	// it has sent to a broker that died without answering (an idempotent
+	// producer cannot know whether it was written), so without it a
+	// backfill whose broker is gone waits for ever; and one whose records
+	// were never sent fails them one delivery timeout at a time, for each
+	// try of each chunk.
+	StallTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults: 10,000 ids a chunk, one reader per
@@ -160,6 +169,9 @@ type Backfill struct {
 	idsResumed         atomic.Uint64
 	rowsRead, acked    atomic.Int64
 	retries            atomic.Int64
+	inFlight           atomic.Int64 // chunks handed to the Sink, not yet settled
+	lastAck            atomic.Int64 // unix nanoseconds of the last acknowledgement, or of a hand-over after an idle spell
+	failing            atomic.Bool  // the last settle was a failed delivery
 
 	// position is the source template of every event, and the binlog
 	// position at the start of the run; each chunk's events carry their own
@@ -290,6 +302,39 @@ type work struct {
 	attempt int   // tries so far, reads and deliveries together
 }
 
+// watchStall fails the run (through stall) when chunks wait for the Sink's
+// acknowledgement and none has come for StallTimeout. It returns the
+// function that stops it and waits for it.
+func (b *Backfill) watchStall(ctx context.Context, stall func(error)) (stop func()) {
+	if b.cfg.StallTimeout <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(min(b.cfg.StallTimeout/4, time.Second))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			n := b.inFlight.Load()
+			if n == 0 {
+				continue
+			}
+			if since := time.Since(time.Unix(0, b.lastAck.Load())); since >= b.cfg.StallTimeout {
+				stall(fmt.Errorf("backfill: Kafka acknowledged nothing for %s while chunks waited for it (%d in flight, %d of %d chunks acknowledged, %d deliveries retried): the brokers are gone or not answering",
+					since.Truncate(time.Second), n, b.chunksDone.Load(), b.chunks.Load(), b.retries.Load()))
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // Run reads the window and returns once every row is acknowledged by the
 // Sink, or on the first chunk that fails for good. An empty window is a
 // successful run. With Checkpoints it first loads the window's saved
@@ -355,6 +400,10 @@ func (b *Backfill) Run(ctx context.Context) error {
 		ackOnce.Do(func() { ackErr = err })
 		cancelRun()
 	}
+	// stalled is closed when the Sink stopped answering (watchStall): the
+	// chunks in flight will then never settle, and nothing waits for them.
+	stalled := make(chan struct{})
+	stall := func(err error) { fail(err); close(stalled) }
 	chunkFailed := func(w work, err error) error {
 		b.metrics.chunkFailures.Inc()
 		return &ChunkError{Chunk: w.c, Attempts: w.attempt, Err: err}
@@ -396,6 +445,11 @@ func (b *Backfill) Run(ctx context.Context) error {
 	// goroutine: the callback runs on the Kafka client's goroutine and must
 	// not block. That goroutine ends before the chunk counts as settled.
 	settle := func(w work, n int64, err error) {
+		b.inFlight.Add(-1)
+		if err == nil {
+			b.lastAck.Store(time.Now().UnixNano())
+		}
+		b.failing.Store(err != nil)
 		switch {
 		case err == nil:
 			b.acked.Add(n)
@@ -473,16 +527,25 @@ func (b *Backfill) Run(ctx context.Context) error {
 				}
 				events = b.toEvents(rows, label, events[:0])
 				n := int64(len(rows))
+				if b.inFlight.Add(1) == 1 && !b.failing.Load() {
+					// The wait starts now: time with nothing in flight is
+					// not a stall (a retry after failed deliveries is).
+					b.lastAck.Store(time.Now().UnixNano())
+				}
 				if err := b.sink.Send(gctx, events, func(err error) { settle(w, n, err) }); err != nil {
+					b.inFlight.Add(-1)
 					pending.Done() // the Sink did not take the chunk: acked will not be called
 					return chunkFailed(w, err)
 				}
 			}
 		})
 	}
+	stopWatch := b.watchStall(runCtx, stall)
 	readErr := g.Wait()
+	defer stopWatch()
 	select {
 	case <-settled:
+	case <-stalled:
 	case <-ctx.Done():
 		return fmt.Errorf("backfill: interrupted with %d of %d chunks acknowledged: %w", b.chunksDone.Load(), b.chunks.Load(), ctx.Err())
 	}

@@ -395,3 +395,47 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 		}
 	}
 }
+
+// silentSink acknowledges the chunks ending at or below upTo, and never
+// the others: a broker that died after they were sent.
+type silentSink struct{ upTo uint64 }
+
+func (s *silentSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
+	if len(events) > 0 && events[len(events)-1].After.ID <= s.upTo {
+		go acked(nil)
+	}
+	return nil
+}
+
+// failingSink fails every delivery as a retriable error, after a while: a
+// client failing records it never sent.
+type failingSink struct{ after time.Duration }
+
+func (s *failingSink) Send(_ context.Context, _ []schema.Event, acked func(error)) error {
+	time.AfterFunc(s.after, func() { acked(errors.New("record timed out")) })
+	return nil
+}
+
+func TestRunFailsWhenTheSinkStalls(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sink Sink
+	}{
+		{"acknowledgements stop", &silentSink{upTo: 20}},
+		{"every delivery fails and is retried", &failingSink{after: 20 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.StallTimeout, cfg.ChunkAttempts, cfg.ChunkBackoff = 300*time.Millisecond, 1000, time.Millisecond
+			bf, _ := newTestBackfill(t, cfg, newFakeSource(idRange(1, 50)...), tc.sink)
+			t0 := time.Now()
+			err := bf.Run(t.Context())
+			if err == nil || !strings.Contains(err.Error(), "Kafka acknowledged nothing for") {
+				t.Fatalf("Run = %v, want the stall named", err)
+			}
+			if d := time.Since(t0); d > 10*time.Second {
+				t.Errorf("Run returned %s after the stall began", d)
+			}
+		})
+	}
+}

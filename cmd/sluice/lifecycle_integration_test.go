@@ -243,6 +243,37 @@ func TestIntegrationRunEndsWhenBrokerDies(t *testing.T) {
 	}
 }
 
+// TestIntegrationBackfillEndsWhenBrokerDies: `sluice backfill` alone, whose
+// broker is SIGKILLed mid-window, exits 1 about --delivery-timeout later,
+// naming the stall. Records sent to a broker that died are never failed by
+// the Kafka client: before the backfill's watchdog, it waited for ever.
+func TestIntegrationBackfillEndsWhenBrokerDies(t *testing.T) {
+	const rows = 60000
+	e := newITEnv(t)
+	e.must(append([]string{"seed", "--rows", fmt.Sprint(rows)}, e.window()...)...)
+	b := startBroker(t)
+	e.brokers = b.addr
+	// One reader, chunks of 100 ids, 100 records buffered, 20 ms linger:
+	// 600 chunks, each waiting for its acknowledgement, last seconds.
+	p := e.startRun(append([]string{"backfill", "--readers", "1", "--chunk-size", "100", "--max-buffered-records", "100",
+		"--produce-linger", "20ms", "--delivery-timeout", "5s"}, e.window()...)...)
+	p.waitFor(t, 2*time.Minute, "the backfill's plan", func() bool { return strings.Contains(p.logs.String(), "backfill: planned") })
+	b.kill(t)
+	if strings.Contains(p.logs.String(), "backfill: done") {
+		t.Fatalf("the backfill was done before the broker was killed:\n%s", p.logs)
+	}
+	killed := time.Now()
+	code := p.exitCode(t, 60*time.Second)
+	logs := p.logs.String()
+	if code != exitFailed {
+		t.Errorf("exit %d after the broker died, want %d:\n%s", code, exitFailed, logs)
+	}
+	if !strings.Contains(logs, "Kafka acknowledged nothing for") || strings.Contains(logs, "backfill: done") {
+		t.Errorf("the backfill did not fail on the stall:\n%s", logs)
+	}
+	t.Logf("exited %d, %.1f s after the broker was killed", code, time.Since(killed).Seconds())
+}
+
 // TestIntegrationRunEndsOnFirstSIGTERM: the first SIGTERM ends a run with
 // exit 1 (README, Exit codes: interrupted), promptly: with the broker up,
 // and with the broker just killed, where the run's last Kafka calls (the

@@ -115,6 +115,10 @@ func (s *stage) backfillConfig(database string) (backfill.Config, error) {
 	cfg.ChunkAttempts, cfg.ChunkBackoff = s.o.chunkAttempts, s.o.chunkBackoff
 	cfg.CheckpointInterval, cfg.CheckpointTimeout = s.o.checkpointInterval, s.o.kafkaTimeout
 	cfg.Restart = s.o.restart
+	// A record waits --delivery-timeout at most before the client fails it,
+	// unless it was sent to a broker that died: then for ever. Twice that
+	// with nothing acknowledged leaves room for one round of retries.
+	cfg.StallTimeout = 2 * s.o.deliveryTimeout
 	switch {
 	case cfg.ChunkAttempts < 1:
 		return cfg, usagef("--chunk-attempts %d: must be at least 1", cfg.ChunkAttempts)
