@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/schema"
 )
@@ -41,18 +40,7 @@ func change(op schema.Op, device, msg string, pos uint64) schema.Event {
 // (as the backfill and the tail key them), in one flush.
 func (w *world) produceAll(evs ...schema.Event) {
 	w.t.Helper()
-	recs := make([]*kgo.Record, len(evs))
-	for i := range evs {
-		value, err := schema.EncodeEvent(&evs[i])
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		key, _ := schema.EncodeKey(evs[i].Key())
-		recs[i] = &kgo.Record{Key: key, Value: value}
-	}
-	if err := w.kcl.ProduceSync(w.ctx, recs...).FirstErr(); err != nil {
-		w.t.Fatal(err)
-	}
+	w.produceEvents(evs...)
 }
 
 // targetRow is what the target holds for a key.

@@ -13,8 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -422,16 +420,7 @@ func TestIntegrationRerunAfterKilledRuns(t *testing.T) {
 // (0, false when it has none).
 func sumSeries(t *testing.T, addr, name string) (float64, bool) {
 	t.Helper()
-	cl := http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape %s: %v", addr, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("scrape %s: %v", addr, err)
-	}
+	body := metricsBody(t, addr)
 	var sum float64
 	found := false
 	for _, l := range strings.Split(string(body), "\n") {

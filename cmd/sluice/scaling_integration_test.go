@@ -45,8 +45,8 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// scrape reads the unlabelled counters names from a member's /metrics.
-func scrape(t *testing.T, addr string, names ...string) map[string]float64 {
+// metricsBody is a member's /metrics page.
+func metricsBody(t *testing.T, addr string) []byte {
 	t.Helper()
 	cl := http.Client{Timeout: 5 * time.Second}
 	resp, err := cl.Get("http://" + addr + "/metrics")
@@ -58,7 +58,15 @@ func scrape(t *testing.T, addr string, names ...string) map[string]float64 {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("scrape %s: status %d, %v", addr, resp.StatusCode, err)
 	}
+	return body
+}
+
+// scrape reads the unlabelled counters names from a member's /metrics.
+func scrape(t *testing.T, addr string, names ...string) map[string]float64 {
+	t.Helper()
+	body := metricsBody(t, addr)
 	got := map[string]float64{}
+	var err error
 	for _, l := range strings.Split(string(body), "\n") {
 		for _, n := range names {
 			if v, ok := strings.CutPrefix(l, n+" "); ok {

@@ -96,12 +96,17 @@ func (e *itEnv) opCounts(topic string) map[schema.Op]int {
 // sourceEqualsTarget compares the window of source and target by count and
 // content checksum (the message upper-cased, as the consumer writes it).
 func (e *itEnv) sourceEqualsTarget() (bool, string) {
+	return e.compareTables("WHERE timestamp >= ? AND timestamp < ?", e.startT, e.endT)
+}
+
+// compareTables compares the rows of source and target that where selects.
+func (e *itEnv) compareTables(where string, args ...any) (bool, string) {
 	e.t.Helper()
 	sum := func(db, table, msg string) string {
 		var n int
 		var s sql.NullString
-		q := fmt.Sprintf("SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', device_type, event_type, timestamp, date, %s))) FROM %s.%s WHERE timestamp >= ? AND timestamp < ?", msg, db, table)
-		if err := e.admin.QueryRow(q, e.startT, e.endT).Scan(&n, &s); err != nil {
+		q := fmt.Sprintf("SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', device_type, event_type, timestamp, date, %s))) FROM %s.%s %s", msg, db, table, where)
+		if err := e.admin.QueryRow(q, args...).Scan(&n, &s); err != nil {
 			e.t.Fatal(err)
 		}
 		return fmt.Sprintf("%d/%s", n, s.String)
@@ -113,9 +118,15 @@ func (e *itEnv) sourceEqualsTarget() (bool, string) {
 // waitSame polls until the window of source and target agree.
 func (e *itEnv) waitSame(d time.Duration, logs ...fmt.Stringer) {
 	e.t.Helper()
+	e.waitEqual(d, e.sourceEqualsTarget, logs...)
+}
+
+// waitEqual polls equal until it holds, failing the test after d.
+func (e *itEnv) waitEqual(d time.Duration, equal func() (bool, string), logs ...fmt.Stringer) {
+	e.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		same, what := e.sourceEqualsTarget()
+		same, what := equal()
 		if same {
 			return
 		}

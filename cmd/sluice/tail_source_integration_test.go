@@ -24,39 +24,12 @@ import (
 
 // tablesEqual compares the whole source and target tables by count and
 // content checksum (the message upper-cased, as the consumer writes it).
-func (e *itEnv) tablesEqual() (bool, string) {
-	e.t.Helper()
-	sum := func(db, table, msg string) string {
-		var n int
-		var s sql.NullString
-		q := fmt.Sprintf("SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', device_type, event_type, timestamp, date, %s))) FROM %s.%s", msg, db, table)
-		if err := e.admin.QueryRow(q).Scan(&n, &s); err != nil {
-			e.t.Fatal(err)
-		}
-		return fmt.Sprintf("%d/%s", n, s.String)
-	}
-	a, b := sum(e.src, "raw_records", "UPPER(message)"), sum(e.dst, "records", "message")
-	return a == b, "source " + a + ", target " + b
-}
+func (e *itEnv) tablesEqual() (bool, string) { return e.compareTables("") }
 
 // waitTablesEqual polls until the whole tables agree.
 func (e *itEnv) waitTablesEqual(d time.Duration, logs ...fmt.Stringer) {
 	e.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		same, what := e.tablesEqual()
-		if same {
-			return
-		}
-		if time.Now().After(deadline) {
-			var b strings.Builder
-			for _, l := range logs {
-				b.WriteString(l.String())
-			}
-			e.t.Fatalf("source and target still differ after %s: %s\n%s", d, what, b.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	e.waitEqual(d, e.tablesEqual, logs...)
 }
 
 // waitCount polls a count until it is want.
