@@ -19,11 +19,12 @@ TEST_STACK_DIR   ?= $(CURDIR)/.sluice/test-stack
 TEST_MYSQL_PORT  ?= 3308
 TEST_KAFKA_PORT  ?= 9094
 TEST_STACK := SLUICE_STACK_DIR=$(TEST_STACK_DIR) SLUICE_MYSQL_PORT=$(TEST_MYSQL_PORT) SLUICE_KAFKA_PORT=$(TEST_KAFKA_PORT) $(STACK)
-# A second MariaDB that takes TLS connections only, for the TLS test.
+# A second stack whose MariaDB takes TLS connections only and whose broker
+# takes SASL_SSL only (SCRAM, PLAIN), for the security test.
 TEST_TLS_STACK_DIR  ?= $(CURDIR)/.sluice/test-tls-stack
 TEST_TLS_MYSQL_PORT ?= 3309
 TEST_TLS_KAFKA_PORT ?= 9095
-TEST_TLS_STACK := SLUICE_STACK_DIR=$(TEST_TLS_STACK_DIR) SLUICE_MYSQL_PORT=$(TEST_TLS_MYSQL_PORT) SLUICE_KAFKA_PORT=$(TEST_TLS_KAFKA_PORT) SLUICE_MYSQL_TLS=1 $(STACK)
+TEST_TLS_STACK := SLUICE_STACK_DIR=$(TEST_TLS_STACK_DIR) SLUICE_MYSQL_PORT=$(TEST_TLS_MYSQL_PORT) SLUICE_KAFKA_PORT=$(TEST_TLS_KAFKA_PORT) SLUICE_MYSQL_TLS=1 SLUICE_KAFKA_SECURE=1 $(STACK)
 
 .PHONY: build up down status demo test unit lint bench clean
 
@@ -59,6 +60,7 @@ test: test-deps lint
 	  SLUICE_REQUIRE_INTEGRATION=1 SLUICE_TEST_MYSQL_DSN="sluice:sluice@tcp(127.0.0.1:$(TEST_MYSQL_PORT))/" \
 	  SLUICE_TEST_BROKERS="127.0.0.1:$(TEST_KAFKA_PORT)" \
 	  SLUICE_TEST_TLS_MYSQL_DSN="sluice:sluice@tcp(127.0.0.1:$(TEST_TLS_MYSQL_PORT))/" SLUICE_TEST_TLS_CA="$(TEST_TLS_STACK_DIR)/tls/ca.pem" \
+	  SLUICE_TEST_TLS_BROKERS="127.0.0.1:$(TEST_TLS_KAFKA_PORT)" \
 	  $(GO) test -count=1 -timeout 25m ./... ; status=$$?; \
 	  $(TEST_STACK) destroy >/dev/null; $(TEST_TLS_STACK) destroy >/dev/null; exit $$status
 

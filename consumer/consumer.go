@@ -109,7 +109,12 @@ import (
 
 // Config says which topic and group to consume and where to write.
 type Config struct {
-	Brokers       []string
+	Brokers []string
+	// Conn are the connection's options every client of the member takes:
+	// TLS and SASL (cmd/sluice builds them from its flags); Security says
+	// what they are, for errors, never with a secret.
+	Conn          []kgo.Opt
+	Security      string
 	Topic         string
 	Group         string
 	ClientID      string
@@ -300,6 +305,7 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 			return kgoBatchMaxBytes
 		}),
 	}
+	opts = append(opts, cfg.Conn...)
 	if hook := m.kafkaHook(); hook != nil {
 		opts = append(opts, kgo.WithHooks(hook))
 	}
@@ -313,7 +319,7 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	defer cancel()
 	if err := c.cl.Ping(pctx); err != nil {
 		c.cl.Close()
-		return nil, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+		return nil, fmt.Errorf("kafka brokers %v%s unreachable: %w", cfg.Brokers, security(cfg.Security), err)
 	}
 	if err := ensureTopic(pctx, c.cl, dlqTopic, 1); err != nil {
 		c.cl.Close()

@@ -327,3 +327,11 @@ func dlqBatchLimit(ctx context.Context, cl *kgo.Client, topic string) (int32, er
 	}
 	return 0, nil
 }
+
+// security renders a connection's Security for an error: " (…)", or "".
+func security(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}

@@ -42,7 +42,7 @@ func (c *Consumer) close(ctx context.Context, runErr error) {
 
 // leave sends the LeaveGroup of this static member through a new client.
 func (c *Consumer) leave(ctx context.Context, memberID string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Brokers...), kgo.DialTimeout(c.cfg.DialTimeout))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...), kgo.DialTimeout(c.cfg.DialTimeout)}, c.cfg.Conn...)...)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 // RedriveConfig says which dead-letter topic to re-drive and as which group.
 type RedriveConfig struct {
 	Brokers     []string
+	Conn        []kgo.Opt // the connection's TLS and SASL (see Config.Conn)
+	Security    string    // what Conn is, for errors
 	DLQTopic    string
 	Group       string        // the re-drive's own group: its commits make a re-drive resumable
 	DialTimeout time.Duration // how long to wait for the brokers at start
@@ -62,7 +64,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 			cfg.Skipped(dl, why)
 		}
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.DLQTopic),
@@ -70,7 +72,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 		kgo.DisableAutoCommit(),
 		kgo.DialTimeout(cfg.DialTimeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	)
+	}, cfg.Conn...)...)
 	if err != nil {
 		return res, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}
@@ -78,7 +80,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
-		return res, fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+		return res, fmt.Errorf("kafka brokers %v%s unreachable: %w", cfg.Brokers, security(cfg.Security), err)
 	}
 	adm := kadm.NewClient(cl)
 	ends, err := EndOffsets(ctx, adm, cfg.DLQTopic)

@@ -39,6 +39,12 @@ import (
 
 // Config says where and how to produce.
 type Config struct {
+	// Conn are the connection's options every client of this Config
+	// takes: TLS and SASL (cmd/sluice builds them from its flags), and
+	// Security says what they are, for errors ("SASL SCRAM-SHA-512 as
+	// sluice, TLS"), never with a secret.
+	Conn               []kgo.Opt
+	Security           string
 	Brokers            []string
 	Topic              string
 	Partitions         int32         // used when the topic is created
@@ -106,7 +112,7 @@ func compression(name string) (kgo.CompressionCodec, error) {
 // Call it on a validated Config.
 func (c Config) ClientOpts() []kgo.Opt {
 	codec, _ := compression(c.Compression)
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.ClientID),
 		kgo.DefaultProduceTopic(c.Topic),
@@ -116,7 +122,7 @@ func (c Config) ClientOpts() []kgo.Opt {
 		kgo.ProducerBatchCompression(codec),
 		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
 		kgo.DialTimeout(c.DialTimeout),
-	}
+	}, c.Conn...)
 }
 
 // Producer produces change events to one topic.
@@ -164,7 +170,7 @@ func createTopic(ctx context.Context, cl *kgo.Client, cfg Config, topic string, 
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
-		return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Brokers, err)
+		return fmt.Errorf("kafka brokers %v%s unreachable: %w", cfg.Brokers, security(cfg.Security), err)
 	}
 	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, cfg.ReplicationFactor, configs, topic)
 	if err == nil {
@@ -309,3 +315,11 @@ func (p *Producer) Flush(ctx context.Context) error {
 // Close closes the client; records not yet acknowledged fail. Call Flush
 // first to wait for them.
 func (p *Producer) Close() { p.cl.Close() }
+
+// security renders a connection's Security for an error: " (…)", or "".
+func security(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}

@@ -34,6 +34,7 @@ type State struct {
 	topic   string
 	brokers []string
 	timeout time.Duration
+	conn    []kgo.Opt // the connection's TLS and SASL, for the reader
 }
 
 // OpenState connects to the brokers of cfg and creates the state topic of
@@ -47,19 +48,19 @@ func OpenState(ctx context.Context, cfg Config, log *slog.Logger) (*State, error
 		log = slog.Default()
 	}
 	topic := StateTopic(cfg.Topic)
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(cfg.ClientID+"-state"),
+		kgo.ClientID(cfg.ClientID + "-state"),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.DialTimeout(cfg.DialTimeout),
-	)
+	}, cfg.Conn...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}
-	s := &State{cl: cl, topic: topic, brokers: cfg.Brokers, timeout: cfg.DialTimeout}
+	s := &State{cl: cl, topic: topic, brokers: cfg.Brokers, timeout: cfg.DialTimeout, conn: cfg.Conn}
 	compact := "compact"
 	if err := createTopic(ctx, cl, cfg, topic, 1, map[string]*string{"cleanup.policy": &compact}, log); err != nil {
 		cl.Close()
@@ -128,13 +129,13 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if eo.Offset <= so.Offset {
 		return nil, false, nil
 	}
-	rd, err := kgo.NewClient(
+	rd, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(s.brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.DialTimeout(s.timeout),
-	)
+	}, s.conn...)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("kafka client for %v: %w", s.brokers, err)
 	}

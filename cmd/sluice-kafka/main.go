@@ -21,6 +21,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -44,12 +45,18 @@ func run() int {
 		partitions  int
 		logLevelStr string
 		autoCreate  bool
+		tlsCert     string
+		tlsKey      string
+		saslUser    string
 	)
 	flag.StringVar(&listen, "listen", "127.0.0.1:9092", "host:port to bind (only this address is bound; it is also the advertised address)")
 	flag.StringVar(&dataDir, "data-dir", "", "directory for persistent state; empty keeps everything in memory")
 	flag.IntVar(&partitions, "partitions", 12, "default number of partitions for topics created with -1 partitions")
 	flag.StringVar(&logLevelStr, "log-level", "warn", "log level: none, error, warn, info, debug")
 	flag.BoolVar(&autoCreate, "auto-create-topics", false, "create unknown topics on metadata requests that ask for it")
+	flag.StringVar(&tlsCert, "tls-cert", "", "PEM certificate to serve TLS with (with --tls-key): clients must connect over TLS")
+	flag.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	flag.StringVar(&saslUser, "sasl-user", "", "require SASL: this user, with the password in SLUICE_KAFKA_BROKER_PASSWORD, for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512")
 	flag.Parse()
 
 	if flag.NArg() > 0 {
@@ -100,6 +107,29 @@ func run() int {
 	}
 	if dataDir != "" {
 		opts = append(opts, kfake.DataDir(dataDir))
+	}
+	if (tlsCert == "") != (tlsKey == "") {
+		fmt.Fprintln(os.Stderr, "sluice-kafka: --tls-cert and --tls-key go together")
+		return 2
+	}
+	if tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice-kafka: --tls-cert %s, --tls-key %s: %v\n", tlsCert, tlsKey, err)
+			return 2
+		}
+		opts = append(opts, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}
+	if saslUser != "" {
+		pass := os.Getenv("SLUICE_KAFKA_BROKER_PASSWORD")
+		if pass == "" {
+			fmt.Fprintln(os.Stderr, "sluice-kafka: --sasl-user needs its password in SLUICE_KAFKA_BROKER_PASSWORD")
+			return 2
+		}
+		opts = append(opts, kfake.EnableSASL())
+		for _, m := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+			opts = append(opts, kfake.Superuser(m, saslUser, pass))
+		}
 	}
 	if autoCreate {
 		opts = append(opts, kfake.AllowAutoTopicCreation())

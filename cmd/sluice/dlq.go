@@ -37,6 +37,8 @@ func runDLQ(ctx context.Context, args []string) error {
 	}
 	cfg := consumer.RedriveConfig{
 		Brokers:     splitList(c.o.brokers),
+		Conn:        c.o.kafkaOpts,
+		Security:    c.o.kafkaDesc,
 		DLQTopic:    c.o.topic + ".dlq",
 		Group:       c.o.group + ".dlq-redrive",
 		DialTimeout: c.o.kafkaTimeout,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/consumer"
 )
@@ -57,6 +58,13 @@ type options struct {
 	// TLS of every MySQL connection (mysqltls.go): PEM files
 	mysqlCA, mysqlCert, mysqlKey string
 
+	// the Kafka connection's security (kafka.go), and what kafkaConn built
+	kafkaTLS, kafkaInsecure                       bool
+	kafkaCA, kafkaCert, kafkaKey, kafkaServerName string
+	kafkaSASL, kafkaUser                          string
+	kafkaOpts                                     []kgo.Opt
+	kafkaDesc                                     string
+
 	// retries and resume (backfill, run), consumer DB retries (consume, run)
 	chunkAttempts      int
 	chunkBackoff       time.Duration
@@ -76,10 +84,11 @@ type options struct {
 
 // command is one subcommand's flag set plus the aliases it accepts.
 type command struct {
-	fs      *flag.FlagSet
-	o       *options
-	aliases map[string]string // alias -> canonical flag name
-	mysql   bool              // the MySQL TLS flags are registered
+	fs       *flag.FlagSet
+	o        *options
+	aliases  map[string]string // alias -> canonical flag name
+	mysql    bool              // the MySQL TLS flags are registered
+	kafkaSet bool              // the Kafka flags are registered
 }
 
 func newCommand(name string) *command {
@@ -116,6 +125,8 @@ func (c *command) kafka() {
 	c.fs.StringVar(&c.o.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	c.fs.StringVar(&c.o.topic, "topic", "sluice.raw_records", "Kafka topic of the change events")
 	c.fs.DurationVar(&c.o.kafkaTimeout, "kafka-timeout", 10*time.Second, "how long to wait for the brokers to answer at start")
+	c.kafkaSecurity()
+	c.kafkaSet = true
 }
 
 func (c *command) produce() {
@@ -222,6 +233,9 @@ func (c *command) parse(args []string) error {
 	}
 	if err == nil && c.mysql {
 		err = c.o.applyMySQLTLS()
+	}
+	if err == nil && c.kafkaSet {
+		c.o.kafkaOpts, c.o.kafkaDesc, err = c.o.kafkaConn()
 	}
 	return err
 }

@@ -59,7 +59,7 @@ func instanceIDs(command, id string, n int) ([]string, error) {
 func (s *stage) announceGroup(ctx context.Context, ours []string) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.kafkaTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(s.o.brokers)...), kgo.DialTimeout(s.o.kafkaTimeout))
+	cl, err := kgo.NewClient(s.o.kafkaClient()...)
 	if err != nil {
 		return
 	}

@@ -27,7 +27,7 @@ func runPeekTopic(ctx context.Context, name string, args []string, topicOf func(
 		return err
 	}
 	c.o.topic = topicOf(c.o.topic)
-	opts := []kgo.Opt{kgo.SeedBrokers(splitList(c.o.brokers)...), kgo.DialTimeout(c.o.kafkaTimeout)}
+	opts := c.o.kafkaClient()
 	if *part >= 0 {
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.o.topic: {int32(*part): kgo.NewOffset().AtStart()}}))
 	} else {
@@ -41,7 +41,7 @@ func runPeekTopic(ctx context.Context, name string, args []string, topicOf func(
 	pctx, cancel := context.WithTimeout(ctx, c.o.kafkaTimeout)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
-		return fmt.Errorf("--brokers %s unreachable: %w", c.o.brokers, err)
+		return fmt.Errorf("--brokers %s%s unreachable: %w", c.o.brokers, securityNote(c.o.kafkaDesc), err)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	for printed := 0; printed < *n; {

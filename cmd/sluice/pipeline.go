@@ -66,6 +66,7 @@ func (s *stage) stageLog(stage string) *slog.Logger { return s.base.With("stage"
 func (s *stage) producerConfig() (producer.Config, error) {
 	cfg := producer.DefaultConfig()
 	cfg.Brokers = splitList(s.o.brokers)
+	cfg.Conn, cfg.Security = s.o.kafkaOpts, s.o.kafkaDesc
 	cfg.Topic = s.o.topic
 	cfg.Partitions = int32(s.o.partitions)
 	cfg.Linger = s.o.produceLinger
@@ -82,6 +83,7 @@ func (s *stage) producerConfig() (producer.Config, error) {
 func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg := consumer.DefaultConfig()
 	cfg.Brokers = splitList(s.o.brokers)
+	cfg.Conn, cfg.Security = s.o.kafkaOpts, s.o.kafkaDesc
 	cfg.Topic = s.o.topic
 	cfg.Group = s.o.group
 	cfg.Database = database
@@ -390,7 +392,7 @@ func runConsume(ctx context.Context, args []string) error {
 			g.Go(func() error { return inStage("consumer", m.Run(gctx)) })
 		}
 		if s.lagWatched() {
-			lcl, err := kgo.NewClient(kgo.SeedBrokers(ccfg.Brokers...), kgo.DialTimeout(s.o.kafkaTimeout))
+			lcl, err := kgo.NewClient(s.o.kafkaClient()...)
 			if err != nil {
 				return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
 			}

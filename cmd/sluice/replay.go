@@ -80,7 +80,7 @@ func runReplay(ctx context.Context, args []string) error {
 	}
 	log = log.With("group", c.o.group, "topic", c.o.topic)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(c.o.brokers)...), kgo.DialTimeout(c.o.kafkaTimeout))
+	cl, err := kgo.NewClient(c.o.kafkaClient()...)
 	if err != nil {
 		return usagef("--brokers %q: %v", c.o.brokers, err)
 	}
@@ -89,7 +89,7 @@ func runReplay(ctx context.Context, args []string) error {
 	err = cl.Ping(pctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("--brokers %s unreachable: %w", c.o.brokers, err)
+		return fmt.Errorf("--brokers %s%s unreachable: %w", c.o.brokers, securityNote(c.o.kafkaDesc), err)
 	}
 	adm := kadm.NewClient(cl)
 

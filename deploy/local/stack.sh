@@ -20,6 +20,9 @@
 #                      with a CA and certificates generated into $SLUICE_STACK_DIR/tls
 #                      (openssl); `env` then exports SLUICE_MYSQL_CA. Set at the first `up`
 #                      of a state dir, and remembered.
+#   SLUICE_KAFKA_SECURE 1: the broker takes SASL_SSL only (TLS from the same generated CA,
+#                      SASL PLAIN/SCRAM-SHA-256/SCRAM-SHA-512 user sluice / sluice); `env`
+#                      then exports the SLUICE_KAFKA_* settings. Remembered like SLUICE_MYSQL_TLS.
 #   SLUICE_MYSQL_BUFFER_POOL  MariaDB's innodb_buffer_pool_size when it starts
 #                      (default 512M; a 20M-row bench wants its tables in memory,
 #                      as a production target would: 6G)
@@ -51,8 +54,10 @@ if [[ -r $PORTS_FILE ]]; then
 	saved_mysql_port=$(sed -n 's/^MYSQL_PORT=\([0-9]*\)$/\1/p' "$PORTS_FILE")
 	saved_kafka_port=$(sed -n 's/^KAFKA_PORT=\([0-9]*\)$/\1/p' "$PORTS_FILE")
 	saved_mysql_tls=$(sed -n 's/^MYSQL_TLS=\([01]\)$/\1/p' "$PORTS_FILE")
+	saved_kafka_secure=$(sed -n 's/^KAFKA_SECURE=\([01]\)$/\1/p' "$PORTS_FILE")
 fi
 MYSQL_TLS=${SLUICE_MYSQL_TLS:-${saved_mysql_tls:-0}}
+KAFKA_SECURE=${SLUICE_KAFKA_SECURE:-${saved_kafka_secure:-0}}
 MYSQL_PORT=${SLUICE_MYSQL_PORT:-${saved_mysql_port:-3307}}
 KAFKA_PORT=${SLUICE_KAFKA_PORT:-${saved_kafka_port:-9092}}
 for p in "$MYSQL_PORT" "$KAFKA_PORT"; do
@@ -200,7 +205,7 @@ ensure_stack_dir() {
 }
 
 save_ports() {
-	printf 'MYSQL_PORT=%s\nKAFKA_PORT=%s\nMYSQL_TLS=%s\n' "$MYSQL_PORT" "$KAFKA_PORT" "$MYSQL_TLS" >"$PORTS_FILE"
+	printf 'MYSQL_PORT=%s\nKAFKA_PORT=%s\nMYSQL_TLS=%s\nKAFKA_SECURE=%s\n' "$MYSQL_PORT" "$KAFKA_PORT" "$MYSQL_TLS" "$KAFKA_SECURE" >"$PORTS_FILE"
 }
 
 # ---------------------------------------------------------------- mariadb
@@ -407,8 +412,13 @@ kafka_up() {
 		log "building sluice-kafka"
 		mkdir -p "$(dirname "$KAFKA_BIN")" "$KAFKA_DATA"
 		(cd "$REPO_ROOT" && go build -o "$KAFKA_BIN" ./cmd/sluice-kafka) || die "go build ./cmd/sluice-kafka failed"
+		local -a kargs=(--listen "127.0.0.1:$KAFKA_PORT" --data-dir "$KAFKA_DATA")
+		if [[ $KAFKA_SECURE == 1 ]]; then
+			tls_certs
+			kargs+=(--tls-cert "$MY_TLS_DIR/server-cert.pem" --tls-key "$MY_TLS_DIR/server-key.pem" --sasl-user sluice)
+		fi
 		log "starting sluice-kafka on 127.0.0.1:$KAFKA_PORT"
-		detach "$KAFKA_PID" "$KAFKA_LOG" "$KAFKA_BIN" --listen "127.0.0.1:$KAFKA_PORT" --data-dir "$KAFKA_DATA"
+		SLUICE_KAFKA_BROKER_PASSWORD=sluice detach "$KAFKA_PID" "$KAFKA_LOG" "$KAFKA_BIN" "${kargs[@]}"
 		pid=$(tr -dc '0-9' <"$KAFKA_PID")
 	else
 		log "sluice-kafka (pid $pid) running but port $KAFKA_PORT not open yet; waiting"
@@ -456,6 +466,9 @@ print_env() {
 	echo "export SLUICE_BROKERS=127.0.0.1:$KAFKA_PORT"
 	if [[ $MYSQL_TLS == 1 ]]; then
 		echo "export SLUICE_MYSQL_CA='$MY_TLS_DIR/ca.pem'"
+	fi
+	if [[ $KAFKA_SECURE == 1 ]]; then
+		echo "export SLUICE_KAFKA_CA='$MY_TLS_DIR/ca.pem' SLUICE_KAFKA_SASL=scram-sha-512 SLUICE_KAFKA_USER=sluice SLUICE_KAFKA_PASSWORD=sluice"
 	fi
 }
 
