@@ -214,7 +214,12 @@ save_ports() {
 # client certificate, in $MY_TLS_DIR, made once with openssl.
 tls_certs() {
 	[[ -s $MY_TLS_DIR/server-cert.pem ]] && return 0
-	command -v openssl >/dev/null 2>&1 || die "SLUICE_MYSQL_TLS=1 needs openssl (apt-get install openssl)"
+	if ! command -v openssl >/dev/null 2>&1; then
+		((IS_ROOT)) && command -v apt-get >/dev/null 2>&1 || die "the TLS stack needs openssl: apt-get install openssl"
+		log "openssl not found; installing package openssl"
+		{ DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl; } >/dev/null ||
+			die "apt-get install openssl failed"
+	fi
 	mkdir -p "$MY_TLS_DIR"
 	log "generating a CA and certificates in $MY_TLS_DIR"
 	(
