@@ -24,7 +24,7 @@ resource "aws_iam_role_policy_attachment" "execution" {
 data "aws_iam_policy_document" "read_dsn" {
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [for s in aws_secretsmanager_secret.dsn : s.arn]
+    resources = concat([for s in aws_secretsmanager_secret.dsn : s.arn], [for s in aws_secretsmanager_secret.kafka_password : s.arn])
   }
 }
 

@@ -30,6 +30,13 @@ locals {
     { name = "GOMEMLIMIT", value = "160MiB" },
   ]
 
+  # The Kafka connection's security, the same for every task.
+  kafka_environment = concat(
+    var.kafka_tls ? [{ name = "SLUICE_KAFKA_TLS", value = "true" }] : [],
+    var.kafka_sasl == "" ? [] : [{ name = "SLUICE_KAFKA_SASL", value = var.kafka_sasl }, { name = "SLUICE_KAFKA_USER", value = var.kafka_user }],
+  )
+  kafka_secrets = [for s in aws_secretsmanager_secret.kafka_password : { name = "SLUICE_KAFKA_PASSWORD", valueFrom = s.arn }]
+
   source_dsn = { name = "SLUICE_SOURCE_DSN", valueFrom = aws_secretsmanager_secret.dsn["source"].arn }
   target_dsn = { name = "SLUICE_TARGET_DSN", valueFrom = aws_secretsmanager_secret.dsn["target"].arn }
 
@@ -93,9 +100,9 @@ resource "aws_ecs_task_definition" "this" {
     # The image's nonroot user; nothing is written to the filesystem.
     user                   = "65532:65532"
     readonlyRootFilesystem = true
-    environment            = concat(local.environment, each.value.environment)
+    environment            = concat(local.environment, local.kafka_environment, each.value.environment)
     # Resolved by the execution role at start; never in the task definition.
-    secrets      = each.value.secrets
+    secrets      = concat(each.value.secrets, local.kafka_secrets)
     portMappings = [{ containerPort = 9464, protocol = "tcp", name = "metrics" }]
     # On SIGTERM a consumer abandons its uncommitted batch and leaves the
     # group; a run exits 1 (its window is incomplete, and safe to re-run); the

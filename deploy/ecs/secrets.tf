@@ -13,3 +13,13 @@ resource "aws_secretsmanager_secret" "dsn" {
   description             = each.value
   recovery_window_in_days = var.secret_recovery_window_days
 }
+
+# The Kafka SASL password, when kafka_sasl is set: created without a value,
+# like the DSNs, and read by every task as SLUICE_KAFKA_PASSWORD.
+resource "aws_secretsmanager_secret" "kafka_password" {
+  count = var.kafka_sasl == "" ? 0 : 1
+
+  name                    = "${var.name}/kafka-password"
+  description             = "Sluice's Kafka SASL password, for user ${var.kafka_user} (${var.kafka_sasl})."
+  recovery_window_in_days = var.secret_recovery_window_days
+}

@@ -37,8 +37,35 @@ variable "assign_public_ip" {
 }
 
 variable "brokers" {
-  description = "Kafka bootstrap brokers, comma-separated (SLUICE_BROKERS). Sluice speaks PLAINTEXT: on MSK use the plaintext listener inside the VPC."
+  description = "Kafka bootstrap brokers, comma-separated (SLUICE_BROKERS). On MSK with SCRAM, its SASL_SSL listener (port 9096) with kafka_tls and kafka_sasl below."
   type        = string
+}
+
+# Kafka security (README, "TLS and SASL to Kafka"). For MSK with SCRAM:
+# brokers on port 9096, kafka_tls = true, kafka_sasl = "scram-sha-512" and
+# kafka_user; Terraform then creates the secret <name>/kafka-password without
+# a value (set it with `aws secretsmanager put-secret-value`), and every task
+# reads it as SLUICE_KAFKA_PASSWORD. MSK IAM is not supported yet.
+variable "kafka_tls" {
+  description = "Connect to the brokers over TLS (SLUICE_KAFKA_TLS), verified with the system's CAs (MSK's are public)."
+  type        = bool
+  default     = false
+}
+
+variable "kafka_sasl" {
+  description = "SASL mechanism (SLUICE_KAFKA_SASL): \"\" (none), plain, scram-sha-256 or scram-sha-512."
+  type        = string
+  default     = ""
+  validation {
+    condition     = contains(["", "plain", "scram-sha-256", "scram-sha-512"], var.kafka_sasl)
+    error_message = "kafka_sasl must be \"\", plain, scram-sha-256 or scram-sha-512."
+  }
+}
+
+variable "kafka_user" {
+  description = "SASL user (SLUICE_KAFKA_USER), with kafka_sasl."
+  type        = string
+  default     = ""
 }
 
 variable "topic" {
