@@ -371,7 +371,7 @@ mariadb_users() {
 	for h in 127.0.0.1 localhost; do
 		sql+="CREATE USER IF NOT EXISTS 'sluice'@'$h' IDENTIFIED BY 'sluice';"
 		sql+="ALTER USER 'sluice'@'$h' IDENTIFIED BY 'sluice';"
-		sql+="GRANT ALL PRIVILEGES ON *.* TO 'sluice'@'$h';"
+		sql+="GRANT ALL PRIVILEGES ON *.* TO 'sluice'@'$h' WITH GRANT OPTION;"
 	done
 	mariadb_sql "$sql" || die "could not create user sluice"
 }
