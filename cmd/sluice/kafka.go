@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/aws"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -24,7 +25,7 @@ func (c *command) kafkaSecurity() {
 	c.fs.StringVar(&c.o.kafkaKey, "kafka-key", "", "PEM file of the client certificate's private key (with --kafka-cert)")
 	c.fs.StringVar(&c.o.kafkaServerName, "kafka-server-name", "", "the name the brokers' certificates must carry (default: each broker's host)")
 	c.fs.BoolVar(&c.o.kafkaInsecure, "kafka-insecure-skip-verify", false, "TLS without verifying the brokers' certificates: encryption against eavesdroppers only, for tests")
-	c.fs.StringVar(&c.o.kafkaSASL, "kafka-sasl", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (\"\": none); the password from SLUICE_KAFKA_PASSWORD or SLUICE_KAFKA_PASSWORD_FILE")
+	c.fs.StringVar(&c.o.kafkaSASL, "kafka-sasl", "", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (the password from SLUICE_KAFKA_PASSWORD or SLUICE_KAFKA_PASSWORD_FILE) or aws-msk-iam (AWS credentials from the environment or the ECS task role) (\"\": none)")
 	c.fs.StringVar(&c.o.kafkaUser, "kafka-user", "", "SASL user name")
 }
 
@@ -64,6 +65,18 @@ func (o *options) kafkaConn() ([]kgo.Opt, string, error) {
 			desc = append(desc, "TLS")
 		}
 	}
+	if strings.EqualFold(o.kafkaSASL, "aws-msk-iam") {
+		// MSK's IAM listener is TLS only (port 9098); the signature needs
+		// no user or password, only AWS credentials (awscreds.go).
+		if o.kafkaUser != "" {
+			return nil, "", usagef("--kafka-user %q with --kafka-sasl aws-msk-iam: the login is the AWS identity, not a user", o.kafkaUser)
+		}
+		if len(desc) == 0 {
+			opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+			desc = append(desc, "TLS")
+		}
+		return append(opts, kgo.SASL(aws.ManagedStreamingIAM(newAWSCredentials().Auth))), "SASL AWS_MSK_IAM, " + strings.Join(desc, ", "), nil
+	}
 	if o.kafkaSASL == "" {
 		if o.kafkaUser != "" {
 			return nil, "", usagef("--kafka-user %q without --kafka-sasl: say which mechanism", o.kafkaUser)
@@ -95,7 +108,7 @@ func (o *options) kafkaConn() ([]kgo.Opt, string, error) {
 	case "scram-sha-512":
 		m = scram.Auth{User: o.kafkaUser, Pass: pass}.AsSha512Mechanism()
 	default:
-		return nil, "", usagef("--kafka-sasl %q: want plain, scram-sha-256 or scram-sha-512", o.kafkaSASL)
+		return nil, "", usagef("--kafka-sasl %q: want plain, scram-sha-256, scram-sha-512 or aws-msk-iam", o.kafkaSASL)
 	}
 	if len(desc) == 0 && !strings.EqualFold(o.kafkaSASL, "") {
 		desc = append(desc, "no TLS")

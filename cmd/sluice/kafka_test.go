@@ -32,7 +32,9 @@ func TestKafkaConn(t *testing.T) {
 		{name: "no user", o: options{kafkaSASL: "plain"}, err: []string{"--kafka-user is required"}},
 		{name: "user without a mechanism", o: options{kafkaUser: "app"}, err: []string{"--kafka-user", "--kafka-sasl"}},
 		{name: "unknown mechanism", o: options{kafkaSASL: "gssapi", kafkaUser: "app"}, env: map[string]string{"SLUICE_KAFKA_PASSWORD": "x"},
-			err: []string{`--kafka-sasl "gssapi"`, "scram-sha-512"}},
+			err: []string{`--kafka-sasl "gssapi"`, "aws-msk-iam"}},
+		{name: "MSK IAM is TLS", o: options{kafkaSASL: "aws-msk-iam"}, desc: "SASL AWS_MSK_IAM, TLS"},
+		{name: "MSK IAM takes no user", o: options{kafkaSASL: "aws-msk-iam", kafkaUser: "x"}, err: []string{"the login is the AWS identity"}},
 		{name: "cert without key", o: options{kafkaCert: pw}, err: []string{"--kafka-cert and --kafka-key go together"}},
 		{name: "CA file without a certificate", o: options{kafkaCA: pw}, err: []string{"--kafka-ca", "no PEM certificate"}},
 	} {

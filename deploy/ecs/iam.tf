@@ -34,12 +34,51 @@ resource "aws_iam_role_policy" "read_dsn" {
   policy = data.aws_iam_policy_document.read_dsn.json
 }
 
-# The task role: what Sluice itself may call. It calls no AWS API, so the
-# role has no policy; it exists to add one (e.g. ECS Exec) without touching
-# the task definitions.
+# The task role: what Sluice itself may call. It calls no AWS API but MSK's
+# IAM login (kafka_sasl = "aws-msk-iam"), which signs with this role's
+# credentials; otherwise it has no policy, and exists to add one (e.g. ECS
+# Exec) without touching the task definitions.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+# MSK IAM: connect, and read, write and create the topics (the data topic,
+# its .progress state topic and .dlq), the groups (the consumers', the
+# re-drive's) and the tail's transactional ids, all of this cluster. The
+# topic, group and transactional-id ARNs share the cluster's name and id.
+locals {
+  msk_iam      = var.kafka_sasl == "aws-msk-iam"
+  msk_resource = replace(var.msk_cluster_arn, ":cluster/", ":RESOURCE/")
+}
+
+data "aws_iam_policy_document" "msk_iam" {
+  count = local.msk_iam ? 1 : 0
+
+  statement {
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+    resources = [var.msk_cluster_arn]
+  }
+  statement {
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:CreateTopic", "kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-cluster:DescribeTopicDynamicConfiguration"]
+    resources = ["${replace(local.msk_resource, "RESOURCE", "topic")}/*"]
+  }
+  statement {
+    actions   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+    resources = ["${replace(local.msk_resource, "RESOURCE", "group")}/*"]
+  }
+  statement {
+    actions   = ["kafka-cluster:AlterTransactionalId", "kafka-cluster:DescribeTransactionalId"]
+    resources = ["${replace(local.msk_resource, "RESOURCE", "transactional-id")}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "msk_iam" {
+  count = local.msk_iam ? 1 : 0
+
+  name   = "msk-iam"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.msk_iam[0].json
 }
 
 # The scheduler role: EventBridge Scheduler starts the nightly task with it.

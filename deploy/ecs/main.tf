@@ -33,7 +33,8 @@ locals {
   # The Kafka connection's security, the same for every task.
   kafka_environment = concat(
     var.kafka_tls ? [{ name = "SLUICE_KAFKA_TLS", value = "true" }] : [],
-    var.kafka_sasl == "" ? [] : [{ name = "SLUICE_KAFKA_SASL", value = var.kafka_sasl }, { name = "SLUICE_KAFKA_USER", value = var.kafka_user }],
+    var.kafka_sasl == "" ? [] : [{ name = "SLUICE_KAFKA_SASL", value = var.kafka_sasl }],
+    var.kafka_user == "" ? [] : [{ name = "SLUICE_KAFKA_USER", value = var.kafka_user }],
   )
   kafka_secrets = [for s in aws_secretsmanager_secret.kafka_password : { name = "SLUICE_KAFKA_PASSWORD", valueFrom = s.arn }]
 

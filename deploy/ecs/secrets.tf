@@ -17,7 +17,7 @@ resource "aws_secretsmanager_secret" "dsn" {
 # The Kafka SASL password, when kafka_sasl is set: created without a value,
 # like the DSNs, and read by every task as SLUICE_KAFKA_PASSWORD.
 resource "aws_secretsmanager_secret" "kafka_password" {
-  count = var.kafka_sasl == "" ? 0 : 1
+  count = contains(["plain", "scram-sha-256", "scram-sha-512"], var.kafka_sasl) ? 1 : 0
 
   name                    = "${var.name}/kafka-password"
   description             = "Sluice's Kafka SASL password, for user ${var.kafka_user} (${var.kafka_sasl})."

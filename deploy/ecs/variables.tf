@@ -45,7 +45,9 @@ variable "brokers" {
 # brokers on port 9096, kafka_tls = true, kafka_sasl = "scram-sha-512" and
 # kafka_user; Terraform then creates the secret <name>/kafka-password without
 # a value (set it with `aws secretsmanager put-secret-value`), and every task
-# reads it as SLUICE_KAFKA_PASSWORD. MSK IAM is not supported yet.
+# reads it as SLUICE_KAFKA_PASSWORD. For MSK IAM: brokers on port 9098,
+# kafka_sasl = "aws-msk-iam" and msk_cluster_arn; the task role gets the
+# kafka-cluster permissions (iam.tf) and no password is involved.
 variable "kafka_tls" {
   description = "Connect to the brokers over TLS (SLUICE_KAFKA_TLS), verified with the system's CAs (MSK's are public)."
   type        = bool
@@ -53,12 +55,22 @@ variable "kafka_tls" {
 }
 
 variable "kafka_sasl" {
-  description = "SASL mechanism (SLUICE_KAFKA_SASL): \"\" (none), plain, scram-sha-256 or scram-sha-512."
+  description = "SASL mechanism (SLUICE_KAFKA_SASL): \"\" (none), plain, scram-sha-256, scram-sha-512, or aws-msk-iam (the task role signs; set msk_cluster_arn)."
   type        = string
   default     = ""
   validation {
-    condition     = contains(["", "plain", "scram-sha-256", "scram-sha-512"], var.kafka_sasl)
-    error_message = "kafka_sasl must be \"\", plain, scram-sha-256 or scram-sha-512."
+    condition     = contains(["", "plain", "scram-sha-256", "scram-sha-512", "aws-msk-iam"], var.kafka_sasl)
+    error_message = "kafka_sasl must be \"\", plain, scram-sha-256, scram-sha-512 or aws-msk-iam."
+  }
+}
+
+variable "msk_cluster_arn" {
+  description = "The MSK cluster's ARN, with kafka_sasl = \"aws-msk-iam\": the task role may connect to it and use its topics, groups and transactional ids."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.msk_cluster_arn == "" || can(regex("^arn:[^:]+:kafka:[^:]+:[0-9]+:cluster/", var.msk_cluster_arn))
+    error_message = "msk_cluster_arn must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<id>)."
   }
 }
 
