@@ -1,10 +1,8 @@
 package main
 
 import (
-	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -52,16 +50,8 @@ func TestIntegrationLeastPrivilege(t *testing.T) {
 	if strings.Contains(errOut, "level=WARN") && strings.Contains(errOut, "denied") {
 		t.Errorf("run met a missing privilege:\n%s", errOut)
 	}
-	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "20ms")
-	cons, clogs := e.startProc("consume", "--linger", "50ms")
-	rng := rand.New(rand.NewPCG(7, 8))
-	var ch changes
-	for round := range 5 {
-		e.mutate(rng, round, &ch)
-	}
-	e.srcExec("TRUNCATE TABLE {src}.raw_records")
-	e.insertRows(0, 10, "after truncate")
-	e.waitSame(time.Minute, tlogs, clogs)
-	stopProc(t, tl, tlogs)
-	stopProc(t, cons, clogs)
+	e.throughTail(7, 5, func() {
+		e.srcExec("TRUNCATE TABLE {src}.raw_records")
+		e.insertRows(0, 10, "after truncate")
+	})
 }

@@ -141,6 +141,26 @@ func (e *itEnv) waitEqual(d time.Duration, equal func() (bool, string), logs ...
 	}
 }
 
+// throughTail starts a tail and a consumer, makes rounds of source changes
+// (mutate, seeded with seed), then more (extra, may be nil), waits until the
+// window of target and source agree, and stops both.
+func (e *itEnv) throughTail(seed uint64, rounds int, extra func()) {
+	e.t.Helper()
+	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "20ms")
+	cons, clogs := e.startProc("consume", "--linger", "50ms")
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	var ch changes
+	for round := range rounds {
+		e.mutate(rng, round, &ch)
+	}
+	if extra != nil {
+		extra()
+	}
+	e.waitSame(time.Minute, tlogs, clogs)
+	stopProc(e.t, tl, tlogs)
+	stopProc(e.t, cons, clogs)
+}
+
 // changes counts the row changes a test made, as the binlog records them.
 type changes struct{ c, u, d int }
 

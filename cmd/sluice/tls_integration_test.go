@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -97,16 +96,7 @@ func TestIntegrationSecuredEverywhere(t *testing.T) {
 		t.Errorf("run did not say that MariaDB's bulk insert is off over TLS (new rows go through LOAD DATA):\n%s", errOut)
 	}
 
-	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "20ms")
-	cons, clogs := e.startProc("consume", "--linger", "50ms")
-	rng := rand.New(rand.NewPCG(5, 6))
-	var ch changes
-	for round := range 5 {
-		e.mutate(rng, round, &ch)
-	}
-	e.waitSame(time.Minute, tlogs, clogs)
-	stopProc(t, tl, tlogs)
-	stopProc(t, cons, clogs)
+	e.throughTail(5, 5, nil)
 	if out := e.must("peek", "-n", "1", "--idle", "2s"); !strings.Contains(out, `"offset"`) {
 		t.Errorf("peek over SASL_SSL printed no record:\n%s", out)
 	}
