@@ -5,13 +5,11 @@ package main
 // full target at once. They use the itEnv helpers of integration_test.go.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,30 +95,18 @@ func assigned(g kadm.DescribedGroup) []int {
 	return n
 }
 
-// proc is a background `sluice` process whose exit is watched, so that a
-// member dying mid-test fails the test at once, with its logs.
+// proc is a background `sluice consume` member whose exit is watched, so
+// that a member dying mid-test fails the test at once, with its logs.
 type proc struct {
-	cmd    *exec.Cmd
-	logs   *bytes.Buffer
-	addr   string        // its --metrics-addr, or ""
-	exited chan struct{} // closed once it has exited; err is set then
-	err    error
+	*runProc
+	addr string // its --metrics-addr, or ""
 }
 
 // startMember starts `sluice consume` as one member (--consumers 1), with
 // args, serving /metrics on addr ("" for none).
 func (e *itEnv) startMember(addr string, args ...string) *proc {
 	e.t.Helper()
-	cmd := exec.Command(sluiceBin, append(append([]string{"consume", "--consumers", "1"}, args...), "--metrics-addr", addr)...)
-	cmd.Env = append(e.env(), e.extraEnv...)
-	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, addr: addr, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	e.t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.exited })
-	return p
+	return &proc{runProc: e.startRun(append(append([]string{"consume", "--consumers", "1"}, args...), "--metrics-addr", addr)...), addr: addr}
 }
 
 // stop sends SIGTERM and fails the test unless the member exits 0.
