@@ -3,7 +3,6 @@ package tail
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -23,56 +22,6 @@ import (
 // types. After a DDL on the table the shape is known again only from names:
 // an event without them stops the tail with an error that names the DDL and
 // the command that gets past it (shapeLostError).
-
-// ddlShape describes a DDL statement on the followed table that may change
-// its shape, or returns "" for any other statement. def is the statement's
-// default database. CREATE and DROP INDEX change no row image; every other
-// CREATE, ALTER, DROP or RENAME naming the table counts (an ALTER that only
-// adds an index too: telling it apart needs a SQL parser, and it only costs
-// a stop where the binlog carries no column names). TRUNCATE changes no
-// shape.
-func ddlShape(query, def, database, table string) string {
-	q := strings.ToLower(strings.ReplaceAll(stripComments(query), "`", ""))
-	verb, _, _ := strings.Cut(strings.TrimSpace(q), " ")
-	switch verb {
-	case "alter", "create", "drop", "rename":
-	default:
-		return ""
-	}
-	if indexDDL.MatchString(q) {
-		return ""
-	}
-	for _, m := range tableRef(table).FindAllStringSubmatch(q, -1) {
-		if db := m[1]; db == strings.ToLower(database) || (db == "" && strings.EqualFold(def, database)) {
-			return truncate(strings.Join(strings.Fields(query), " "), 200)
-		}
-	}
-	return ""
-}
-
-var indexDDL = regexp.MustCompile(`^\s*(create|drop)\s+((unique|fulltext|spatial)\s+)?index\b`)
-
-// tableRef matches the table's name as an identifier, with its database as
-// the first group where the statement qualifies it.
-func tableRef(table string) *regexp.Regexp {
-	return regexp.MustCompile(`(?:^|[^a-z0-9_$.])(?:([a-z0-9_$]+)\s*\.\s*)?` + regexp.QuoteMeta(strings.ToLower(table)) + `(?:$|[^a-z0-9_$])`)
-}
-
-// stripComments drops /* … */ comments, which DDL written by tools often
-// carries (MySQL's versioned comments, /*!50100 … */, among them).
-func stripComments(q string) string {
-	for {
-		i := strings.Index(q, "/*")
-		if i < 0 {
-			return q
-		}
-		j := strings.Index(q[i+2:], "*/")
-		if j < 0 {
-			return q[:i]
-		}
-		q = q[:i] + " " + q[i+2+j+2:]
-	}
-}
 
 // shapeLost is a DDL after which the table's shape is known only from
 // column names in the events.

@@ -27,6 +27,10 @@ import "strings"
 //   - TRUNCATE [TABLE] of the table is a truncate (carried as op "t").
 //   - ALTER TABLE … TRUNCATE|DROP|EXCHANGE PARTITION that mentions the table
 //     removes or swaps rows without row events.
+//   - Any other ALTER, CREATE, DROP or RENAME that mentions the table may
+//     change its shape (ddl.go); CREATE and DROP INDEX do not. An ALTER that
+//     only adds an index counts too: telling it apart would need a parser,
+//     and it costs a stop only where the binlog names no columns.
 //
 // A name matches when it is the table qualified by the source database, or
 // the table unqualified while the statement's default database (the
@@ -98,14 +102,24 @@ func classifyStatement(query, session, db, table string) (effect stmtEffect, dml
 		if m.nameAt(toks, i) {
 			return stmtTruncate, false
 		}
-	case "ALTER":
-		for i := 1; i+1 < len(toks); i++ {
+	case "ALTER", "CREATE", "DROP", "RENAME":
+		for i := 1; verb == "ALTER" && i+1 < len(toks); i++ {
 			if toks[i+1].isWord("PARTITION") && (toks[i].isWord("TRUNCATE") || toks[i].isWord("DROP") || toks[i].isWord("EXCHANGE")) {
 				if m.anyName(toks[1:]) {
 					return stmtPartition, false
 				}
 				break
 			}
+		}
+		i := 1
+		if i < len(toks) && (verb == "CREATE" || verb == "DROP") && isOneOf(toks[i].text, "UNIQUE", "FULLTEXT", "SPATIAL") {
+			i++
+		}
+		if i < len(toks) && toks[i].isWord("INDEX") && verb != "ALTER" {
+			return stmtNone, false // an index: no row image changes
+		}
+		if m.anyName(toks[1:]) {
+			return stmtShape, false
 		}
 	}
 	return stmtNone, false
@@ -119,6 +133,7 @@ const (
 	stmtDML                         // changes its rows, with no row images in the binlog
 	stmtTruncate                    // TRUNCATE TABLE of it
 	stmtPartition                   // ALTER TABLE … TRUNCATE|DROP|EXCHANGE PARTITION touching it
+	stmtShape                       // other DDL naming it: its columns may have changed (ddl.go)
 )
 
 type tokKind int

@@ -35,8 +35,8 @@ func TestClassifyStatement(t *testing.T) {
 		{"truncate another table", db, "TRUNCATE TABLE raw_records_old", stmtNone, false},
 		{"truncate partition", db, "ALTER TABLE raw_records TRUNCATE PARTITION p1", stmtPartition, false},
 		{"exchange partition into it", db, "ALTER TABLE staging EXCHANGE PARTITION p0 WITH TABLE raw_records", stmtPartition, false},
-		{"alter add column", db, "ALTER TABLE raw_records ADD COLUMN x INT", stmtNone, false},
-		{"create table", db, "CREATE TABLE raw_records_copy LIKE raw_records", stmtNone, false},
+		{"alter add column: a shape change, no DML", db, "ALTER TABLE raw_records ADD COLUMN x INT", stmtShape, false},
+		{"create table like it: conservatively a shape change, no DML", db, "CREATE TABLE raw_records_copy LIKE raw_records", stmtShape, false},
 		{"begin", db, "BEGIN", stmtNone, false},
 		{"empty", db, "  ", stmtNone, false},
 	} {

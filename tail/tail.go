@@ -40,6 +40,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -600,10 +601,8 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 			if dml && s.began {
 				return nil // another table's change inside its transaction: not the end of it
 			}
-			if effect == stmtNone && !dml {
-				if ddl := ddlShape(q, string(e.Schema), t.cfg.Database, t.cfg.Table); ddl != "" {
-					return t.ddl(ctx, s, h, ddl)
-				}
+			if effect == stmtShape {
+				return t.ddl(ctx, s, h, truncate(strings.Join(strings.Fields(q), " "), 200))
 			}
 			t.endSourceTx(s, h)
 		}
