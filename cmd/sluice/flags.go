@@ -290,10 +290,16 @@ func parseWindow(o *options, now time.Time) (start, end time.Time, err error) {
 	return start, end, nil
 }
 
+// wallClock is the instant t as the source's DATETIME wall clock in loc,
+// labelled UTC, the way the driver sends DATETIME values.
+func wallClock(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
 func parseTime(flagName, v string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		t = t.In(loc)
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), nil
+		return wallClock(t, loc), nil
 	}
 	for _, l := range timeLayouts {
 		if t, err := time.ParseInLocation(l, v, time.UTC); err == nil {

@@ -270,22 +270,27 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 		src.Close()
 		return nil, nil, nil, inStage("producer", err)
 	}
-	st, err := s.stateStore(ctx) // closed by finish
+	st, err := s.stateStore(ctx)
 	if err != nil {
 		p.Close()
 		src.Close()
 		return nil, nil, nil, inStage("producer", err)
 	}
+	closeState := func() {} // the job's store is closed by finish; one opened here (tail) by cleanup
+	if s.jn == nil || s.jn.state != st {
+		closeState = st.Close
+	}
 	blog := s.stageLog("backfill")
 	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), blog)
 	if err != nil {
+		closeState()
 		p.Close()
 		src.Close()
 		return nil, nil, nil, err
 	}
 	bf.SetCheckpoints(&windowCheckpoints{st: st, runID: s.runID, log: blog,
 		key: progressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
-	return bf, p, func() { p.Close(); src.Close() }, nil
+	return bf, p, func() { closeState(); p.Close(); src.Close() }, nil
 }
 
 // newMembers makes the --consumers group members of this process. They share

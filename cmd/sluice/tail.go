@@ -8,8 +8,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/sluice-dev/sluice/backfill"
-	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/tail"
 )
 
@@ -166,44 +164,16 @@ func (s *stage) backfillGap(ctx context.Context, tl *tail.Tail, g *tail.Gap) err
 	if err != nil {
 		return usagef("--tz %q: %v", s.o.tz, err)
 	}
-	wall := func(t time.Time) time.Time { // the source's DATETIME wall clock, labelled UTC
-		t = t.In(loc)
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
-	}
-	s.start, s.end = wall(g.Since), wall(g.Until)
+	s.start, s.end = wallClock(g.Since, loc), wallClock(g.Until, loc)
 	log := s.stageLog("backfill").With("gap_after", g.Lost.String())
 	fail := func(err error) error {
 		return fmt.Errorf("backfill of the gap after %s (%s): %w", g.Lost.String(), g.BackfillCommand(), err)
 	}
-	pcfg, err := s.producerConfig()
-	if err != nil {
-		return err
-	}
-	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, nil)
+	bf, p, cleanup, err := s.openBackfill(ctx)
 	if err != nil {
 		return fail(err)
 	}
-	defer src.Close()
-	bcfg, err := s.backfillConfig(database)
-	if err != nil {
-		return err
-	}
-	p, err := producer.New(ctx, pcfg, s.reg, s.stageLog("producer"))
-	if err != nil {
-		return fail(err)
-	}
-	defer p.Close()
-	st, err := producer.OpenState(ctx, pcfg, s.stageLog("producer"))
-	if err != nil {
-		return fail(err)
-	}
-	defer st.Close()
-	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), log)
-	if err != nil {
-		return fail(err)
-	}
-	bf.SetCheckpoints(&windowCheckpoints{st: st, runID: s.runID, log: log,
-		key: progressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
+	defer cleanup()
 	log.Info("tail: backfilling the gap beside the running tail", "start", s.start.Format(time.DateTime), "end", s.end.Format(time.DateTime), "tz", s.o.tz)
 	if err := bf.Run(ctx); err != nil {
 		return fail(err)
