@@ -39,7 +39,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -132,44 +131,18 @@ func (w *writer) truncatedBefore(ctx context.Context, tx *sql.Tx, items []item) 
 
 // truncate applies a truncate in a transaction of its own, retried like a
 // batch, and returns the rows it deleted.
-func (w *writer) truncate(ctx context.Context, version uint64, hasVer bool) (int64, error) {
-	delay := w.backoff
-	for attempt := 1; ; attempt++ {
-		n, err := w.truncateOnce(ctx, version, hasVer)
-		if err == nil {
-			return n, nil
-		}
-		w.metrics.dbErrors.Inc()
-		if !schema.TransientMySQL(err) || attempt >= w.attempts {
-			return 0, fmt.Errorf("truncate (attempt %d of %d): %w", attempt, w.attempts, err)
-		}
-		w.metrics.dbRetries.Inc()
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("truncate: interrupted while retrying %v: %w", err, ctx.Err())
-		case <-time.After(delay/2 + rand.N(delay/2+1)):
-		}
-		delay = min(2*delay, 10*time.Second)
-	}
+func (w *writer) truncate(ctx context.Context, version uint64, hasVer bool) (n int64, err error) {
+	err = w.retry(ctx, "truncate", func() (err error) {
+		n, err = w.truncateOnce(ctx, version, hasVer)
+		return err
+	})
+	return n, err
 }
 
-func (w *writer) truncateOnce(ctx context.Context, version uint64, hasVer bool) (n int64, err error) {
-	var begin interface {
-		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-	} = w.db
-	if w.wire != nil {
-		if begin, err = w.connect(ctx); err != nil {
-			return 0, err
-		}
-		defer func() {
-			if err != nil {
-				w.release()
-			}
-		}()
-	}
-	tx, err := begin.BeginTx(ctx, nil)
+func (w *writer) truncateOnce(ctx context.Context, version uint64, hasVer bool) (int64, error) {
+	tx, err := w.begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return 0, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var r sql.Result
@@ -186,7 +159,7 @@ func (w *writer) truncateOnce(ctx context.Context, version uint64, hasVer bool) 
 	if err != nil {
 		return 0, fmt.Errorf("delete the rows: %w", err)
 	}
-	n, _ = r.RowsAffected()
+	n, _ := r.RowsAffected()
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}

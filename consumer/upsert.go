@@ -205,30 +205,65 @@ type writeResult struct {
 	tombstoned int // upserts dropped: their key was deleted by a newer change
 }
 
-// write applies the batch's final items in one transaction, retrying the
-// whole transaction on transient errors with exponential backoff and jitter.
-func (w *writer) write(ctx context.Context, items []item) (writeResult, error) {
-	var err error
-	delay := w.backoff
-	for attempt := 1; ; attempt++ {
-		var res writeResult
+// write applies the batch's final items in one transaction, retried as a
+// whole on transient errors (retry).
+func (w *writer) write(ctx context.Context, items []item) (res writeResult, err error) {
+	err = w.retry(ctx, fmt.Sprintf("write batch of %d rows", len(items)), func() (err error) {
 		res, err = w.writeOnce(ctx, items)
+		return err
+	})
+	if err != nil {
+		return writeResult{}, err
+	}
+	return res, nil
+}
+
+// retry runs attempt, one whole transaction, until it succeeds, fails with
+// an error that is not transient, or has failed w.attempts times, waiting
+// w.backoff before the second try and twice as long before each further
+// one (at most 10 s), jittered. A failed attempt releases the connection
+// the writer holds, so the next starts on one known to be good. what names
+// the transaction in errors.
+func (w *writer) retry(ctx context.Context, what string, attempt func() error) error {
+	delay := w.backoff
+	for n := 1; ; n++ {
+		err := attempt()
 		if err == nil {
-			return res, nil
+			return nil
 		}
+		w.release()
 		w.metrics.dbErrors.Inc()
-		if !schema.TransientMySQL(err) || attempt >= w.attempts {
-			return writeResult{}, fmt.Errorf("write batch of %d rows (attempt %d of %d): %w", len(items), attempt, w.attempts, err)
+		if !schema.TransientMySQL(err) || n >= w.attempts {
+			return fmt.Errorf("%s (attempt %d of %d): %w", what, n, w.attempts, err)
 		}
 		w.metrics.dbRetries.Inc()
-		sleep := delay/2 + rand.N(delay/2+1)
 		select {
 		case <-ctx.Done():
-			return writeResult{}, fmt.Errorf("write batch of %d rows: interrupted while retrying %v: %w", len(items), err, ctx.Err())
-		case <-time.After(sleep):
+			return fmt.Errorf("%s: interrupted while retrying %v: %w", what, err, ctx.Err())
+		case <-time.After(delay/2 + rand.N(delay/2+1)):
 		}
 		delay = min(2*delay, 10*time.Second)
 	}
+}
+
+// begin starts a transaction: on the connection the writer holds with a
+// Wire (whose socket MariaDB's bulk insert writes to), else on the pool.
+func (w *writer) begin(ctx context.Context) (*sql.Tx, error) {
+	var b interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = w.db
+	if w.wire != nil {
+		c, err := w.connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b = c
+	}
+	tx, err := b.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return tx, nil
 }
 
 // writeOnce applies the batch in one transaction. Deletes and upserts meet
@@ -251,22 +286,9 @@ func (w *writer) write(ctx context.Context, items []item) (writeResult, error) {
 // each other's gap locks.
 func (w *writer) writeOnce(ctx context.Context, items []item) (res writeResult, err error) {
 	t0 := time.Now()
-	var begin interface {
-		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-	} = w.db
-	if w.wire != nil {
-		if begin, err = w.connect(ctx); err != nil {
-			return res, err
-		}
-		defer func() {
-			if err != nil { // the next attempt starts on a connection known to be good
-				w.release()
-			}
-		}()
-	}
-	tx, err := begin.BeginTx(ctx, nil)
+	tx, err := w.begin(ctx)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
+		return res, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
