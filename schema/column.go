@@ -124,7 +124,7 @@ func bitWidth(columnType string) int {
 	return n
 }
 
-// parseElements reads the quoted members of "enum('a','b''c')" or
+// parseElements reads the quoted members of "enum('a','b”c')" or
 // "set(…)": quotes doubled inside a member, as the server prints them.
 func parseElements(columnType string) []string {
 	open := strings.IndexByte(columnType, '(')
