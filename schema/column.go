@@ -124,8 +124,8 @@ func bitWidth(columnType string) int {
 	return n
 }
 
-// parseElements reads the quoted members of "enum('a','b”c')" or
-// "set(…)": quotes doubled inside a member, as the server prints them.
+// parseElements reads the quoted members of "enum('a','b')" or "set(…)",
+// where a quote inside a member is doubled, as the server prints it.
 func parseElements(columnType string) []string {
 	open := strings.IndexByte(columnType, '(')
 	if open < 0 {
