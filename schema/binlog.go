@@ -3,6 +3,8 @@ package schema
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 )
 
 // BinlogStatusQueries read the server's current binlog position, newest
@@ -36,4 +38,47 @@ func BinlogStatus(ctx context.Context, db *sql.DB, q string) (file string, pos u
 		return "", 0, false, err
 	}
 	return file, pos, file != "", nil
+}
+
+// Server is the identity of the server whose binlog positions a version is
+// made of, and where its binlog stands now.
+type Server struct {
+	// Identity names the server: "mariadb server_id=N", or on MySQL
+	// "mysql server_id=N server_uuid=U". A new primary, a server restarted
+	// with another server_id, or a move between MySQL and MariaDB changes it.
+	Identity string
+	ReadOnly bool   // @@read_only: a replica, or a primary that was demoted
+	File     string // current binlog file, empty without a binlog
+	Pos      uint64
+}
+
+// ReadServer reads the source server's identity, read_only flag and current
+// binlog position (with the first of BinlogStatusQueries it may run; a user
+// without REPLICATION CLIENT gets no position, not an error).
+func ReadServer(ctx context.Context, db *sql.DB) (Server, error) {
+	var s Server
+	var id uint64
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT @@server_id, VERSION(), @@read_only").Scan(&id, &version, &s.ReadOnly); err != nil {
+		return s, fmt.Errorf("source: server identity: %w", err)
+	}
+	s.Identity = fmt.Sprintf("mariadb server_id=%d", id)
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		var uuid string
+		if err := db.QueryRowContext(ctx, "SELECT @@server_uuid").Scan(&uuid); err != nil {
+			return s, fmt.Errorf("source: server identity: %w", err)
+		}
+		s.Identity = fmt.Sprintf("mysql server_id=%d server_uuid=%s", id, uuid)
+	}
+	for _, q := range BinlogStatusQueries {
+		file, pos, ok, err := BinlogStatus(ctx, db, q)
+		if err != nil {
+			continue
+		}
+		if ok {
+			s.File, s.Pos = file, pos
+		}
+		break
+	}
+	return s, nil
 }

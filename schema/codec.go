@@ -63,6 +63,10 @@ func AppendEvent(dst []byte, e *Event) []byte {
 	dst = strconv.AppendUint(dst, s.Pos, 10)
 	dst = append(dst, `,"row":`...)
 	dst = strconv.AppendInt(dst, int64(s.Row), 10)
+	if s.Epoch != 0 {
+		dst = append(dst, `,"sluice_epoch":`...)
+		dst = strconv.AppendUint(dst, uint64(s.Epoch), 10)
+	}
 	dst = append(dst, `,"snapshot":`...)
 	dst = appendString(dst, s.Snapshot)
 	dst = append(dst, `},"op":`...)
@@ -196,6 +200,7 @@ type wireSource struct {
 	File      string         `json:"file"`
 	Pos       uint64         `json:"pos"`
 	Row       int            `json:"row"`
+	Epoch     uint16         `json:"sluice_epoch"`
 }
 
 type wireEvent struct {
@@ -256,7 +261,7 @@ func decodeEvent(b []byte, dec *Decoder) (Event, error) {
 	ws := &w.Source
 	e := Event{Op: w.Op, TsMs: w.TsMs, Source: Source{
 		Connector: ws.Connector, Name: ws.Name, TsMs: ws.TsMs, DB: ws.DB, Table: ws.Table,
-		ServerID: ws.ServerID, File: ws.File, Pos: ws.Pos, Row: ws.Row,
+		ServerID: ws.ServerID, File: ws.File, Pos: ws.Pos, Row: ws.Row, Epoch: ws.Epoch,
 	}}
 	if ws.GTID != nil {
 		e.Source.GTID = *ws.GTID

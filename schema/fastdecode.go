@@ -585,6 +585,10 @@ func (d *fastDecoder) source(s *wireSource) bool {
 			var r int64
 			r, ok = d.int()
 			s.Row = int(r)
+		case "sluice_epoch":
+			bit = 1 << 11
+			n, ok = d.uint(1<<16 - 1)
+			s.Epoch = uint16(n)
 		}
 		if !ok || !mark(&seen, bit) {
 			return false

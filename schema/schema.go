@@ -93,21 +93,36 @@ type Source struct {
 	File      string `json:"file"`
 	Pos       uint64 `json:"pos"`
 	Row       int    `json:"row"`
+	// Epoch is the version epoch of File and Pos (Sluice's own field,
+	// absent when 0): it advances whenever the binlog's numbering stops
+	// following on from what came before (a new primary, a binlog reset,
+	// a restored server, a tail reset), so that versions only grow.
+	Epoch uint16 `json:"sluice_epoch,omitempty"`
 }
 
-// Version orders changes of the source: the binlog file's sequence number in
-// the high 32 bits and the offset in the low 32. It reports false where the
-// event carries no binlog position.
+// The version's layout: epoch, binlog file sequence number, offset.
+const (
+	EpochBits = 12
+	seqBits   = 20
+	MaxEpoch  = 1<<EpochBits - 1
+)
+
+// Version orders changes of the source: the epoch in the high 12 bits, the
+// binlog file's sequence number in the next 20 and the offset in the low 32.
+// Within an epoch that is the binlog's own order; a later epoch is newer
+// than everything before it. It reports false where the event carries no
+// binlog position, or one that does not fit (a file sequence number of 2^20
+// or more, an epoch past MaxEpoch).
 func (s Source) Version() (uint64, bool) {
 	dot := strings.LastIndexByte(s.File, '.')
-	if s.File == "" || dot < 0 {
+	if s.File == "" || dot < 0 || s.Epoch > MaxEpoch {
 		return 0, false
 	}
-	seq, err := strconv.ParseUint(s.File[dot+1:], 10, 32)
+	seq, err := strconv.ParseUint(s.File[dot+1:], 10, seqBits)
 	if err != nil || s.Pos > 1<<32-1 {
 		return 0, false
 	}
-	return seq<<32 | s.Pos, true
+	return uint64(s.Epoch)<<(seqBits+32) | seq<<32 | s.Pos, true
 }
 
 // Event is one change event: what the backfill and the tail produce and what

@@ -639,7 +639,11 @@ func TestSourceVersion(t *testing.T) {
 		{name: "no dot", src: Source{File: "mysql-bin", Pos: 4}},
 		{name: "not a number", src: Source{File: "mysql-bin.abc", Pos: 4}},
 		{name: "empty sequence", src: Source{File: "mysql-bin.", Pos: 4}},
-		{name: "sequence beyond 32 bits", src: Source{File: "mysql-bin.4294967296", Pos: 4}},
+		{name: "largest sequence", src: Source{File: "mysql-bin.1048575", Pos: 4}, want: (1<<20-1)<<32 | 4, ok: true},
+		{name: "sequence beyond 20 bits", src: Source{File: "mysql-bin.1048576", Pos: 4}},
+		{name: "epoch 1", src: Source{File: "mysql-bin.000001", Pos: 4, Epoch: 1}, want: 1<<52 | 1<<32 | 4, ok: true},
+		{name: "largest epoch", src: Source{File: "b.1", Pos: 4, Epoch: MaxEpoch}, want: MaxEpoch<<52 | 1<<32 | 4, ok: true},
+		{name: "epoch beyond 12 bits", src: Source{File: "b.1", Pos: 4, Epoch: MaxEpoch + 1}},
 		{name: "pos beyond 32 bits", src: Source{File: "mysql-bin.000003", Pos: 1 << 32}},
 	}
 	for _, tt := range tests {
@@ -658,6 +662,33 @@ func TestSourceVersionOrdersBinlog(t *testing.T) {
 	c, _ := Source{File: "mysql-bin.000004", Pos: 5}.Version()
 	if !(a < b && b < c) {
 		t.Errorf("versions %d, %d, %d are not in binlog order", a, b, c)
+	}
+	// A binlog reset starts the numbering again: the next epoch's first
+	// position is newer than the last epoch's last one.
+	last, _ := Source{File: "mysql-bin.1048575", Pos: 1<<32 - 1}.Version()
+	first, _ := Source{File: "mysql-bin.000001", Pos: 4, Epoch: 1}.Version()
+	if first <= last {
+		t.Errorf("epoch 1's first version %d is not newer than epoch 0's last %d", first, last)
+	}
+}
+
+func TestEpochTravels(t *testing.T) {
+	for _, epoch := range []uint16{0, 1, MaxEpoch} {
+		ev := Event{Op: OpDelete, Before: &Row{ID: 1, DeviceType: "d", EventType: "e"},
+			Source: Source{Connector: "mysql", File: "mysql-bin.000002", Pos: 77, Epoch: epoch}}
+		b := AppendEvent(nil, &ev)
+		if got := bytes.Contains(b, []byte(`"sluice_epoch"`)); got != (epoch != 0) {
+			t.Errorf("epoch %d: sluice_epoch written = %v in %s", epoch, got, b)
+		}
+		for name, decode := range map[string]func([]byte) (Event, error){"fast": new(Decoder).Decode, "json": func(b []byte) (Event, error) {
+			// The slow path: an unknown member sends the fast decoder to json/v2.
+			return DecodeEvent(append(bytes.TrimSuffix(b, []byte("}")), `,"transaction":null}`...))
+		}} {
+			got, err := decode(b)
+			if err != nil || got.Source.Epoch != epoch {
+				t.Errorf("%s decode of epoch %d: %d, %v", name, epoch, got.Source.Epoch, err)
+			}
+		}
 	}
 }
 
