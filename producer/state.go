@@ -101,6 +101,33 @@ func (s *State) Put(ctx context.Context, key string, value []byte) error {
 // Get returns the value of key and whether it is set. It reads the state
 // topic from its start to its current end, within the dial timeout.
 func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	k := []byte(key)
+	var value []byte
+	err := s.scan(ctx, func(rk []byte) bool { return bytes.Equal(rk, k) }, func(_ string, v []byte) { value = v })
+	if err != nil || len(value) == 0 {
+		return nil, false, err
+	}
+	return value, true, nil
+}
+
+// GetPrefix returns the set keys that start with prefix, with their values,
+// read as Get reads.
+func (s *State) GetPrefix(ctx context.Context, prefix string) (map[string][]byte, error) {
+	p := []byte(prefix)
+	out := map[string][]byte{}
+	err := s.scan(ctx, func(rk []byte) bool { return bytes.HasPrefix(rk, p) }, func(k string, v []byte) {
+		if len(v) == 0 {
+			delete(out, k)
+			return
+		}
+		out[k] = v
+	})
+	return out, err
+}
+
+// scan reads the state topic from its start to its current end and hands
+// each committed record whose key matches to found, in offset order.
+func (s *State) scan(ctx context.Context, match func(key []byte) bool, found func(key string, value []byte)) error {
 	ctx, cancel := context.WithTimeout(ctx, max(s.timeout, time.Second))
 	defer cancel()
 	adm := kadm.NewClient(s.cl)
@@ -109,7 +136,7 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		err = starts.Error()
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("kafka: start offset of %s: %w", s.topic, err)
+		return fmt.Errorf("kafka: start offset of %s: %w", s.topic, err)
 	}
 	// The tail writes its position in Kafka transactions: read committed
 	// records only, up to the last stable offset, with the transaction
@@ -119,15 +146,15 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("kafka: end offset of %s: %w", s.topic, err)
+		return fmt.Errorf("kafka: end offset of %s: %w", s.topic, err)
 	}
 	so, _ := starts.Lookup(s.topic, 0)
 	eo, ok := ends.Lookup(s.topic, 0)
 	if !ok {
-		return nil, false, fmt.Errorf("kafka: state topic %s has no partition 0", s.topic)
+		return fmt.Errorf("kafka: state topic %s has no partition 0", s.topic)
 	}
 	if eo.Offset <= so.Offset {
-		return nil, false, nil
+		return nil
 	}
 	rd, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(s.brokers...),
@@ -137,18 +164,15 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		kgo.DialTimeout(s.timeout),
 	}, s.conn...)...)
 	if err != nil {
-		return nil, false, fmt.Errorf("kafka client for %v: %w", s.brokers, err)
+		return fmt.Errorf("kafka client for %v: %w", s.brokers, err)
 	}
 	defer rd.Close()
-	var value []byte
-	var found bool
-	k := []byte(key)
 	// Compaction never removes the last record of a partition (it is in the
 	// active segment), so the offset before the end is always read.
 	for last := int64(-1); last < eo.Offset-1; {
 		fs := rd.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, false, fmt.Errorf("kafka: read state %s up to offset %d (at %d): %w", s.topic, eo.Offset, last+1, err)
+			return fmt.Errorf("kafka: read state %s up to offset %d (at %d): %w", s.topic, eo.Offset, last+1, err)
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
@@ -157,20 +181,17 @@ func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 			}
 		})
 		if ferr != nil {
-			return nil, false, ferr
+			return ferr
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			last = max(last, r.Offset)
-			if r.Attrs.IsControl() || r.Offset >= eo.Offset || !bytes.Equal(r.Key, k) {
+			if r.Attrs.IsControl() || r.Offset >= eo.Offset || !match(r.Key) {
 				return
 			}
-			value, found = slices.Clone(r.Value), len(r.Value) > 0
+			found(string(r.Key), slices.Clone(r.Value))
 		})
 	}
-	if !found {
-		return nil, false, nil
-	}
-	return value, true, nil
+	return nil
 }
 
 // Close closes the client.
