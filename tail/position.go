@@ -29,6 +29,12 @@ type Position struct {
 	// yet, "?FILE:POS DDL" (ddl.go). A restarted tail reads events without
 	// column names by it.
 	Columns string `json:"columns,omitempty"`
+	// Epoch is the version epoch of File and Pos, and Server the identity
+	// of the server whose binlog they are in (producer.Era): a tail that
+	// finds another server, or a binlog behind its position, takes a new
+	// epoch.
+	Epoch  uint16 `json:"epoch,omitempty"`
+	Server string `json:"server,omitempty"`
 }
 
 // samePlace tells whether two positions are the same place in the binlog,
@@ -44,7 +50,7 @@ func (p Position) String() string { return p.File + ":" + strconv.FormatUint(uin
 // Version is the source version of the position: what the consumer compares
 // (schema.Source.Version).
 func (p Position) Version() (uint64, bool) {
-	return schema.Source{File: p.File, Pos: uint64(p.Pos)}.Version()
+	return schema.Source{File: p.File, Pos: uint64(p.Pos), Epoch: p.Epoch}.Version()
 }
 
 func (p Position) encode() []byte {

@@ -140,6 +140,12 @@ func (t *Tail) recoverPurged(ctx context.Context, lost Position, oldest string) 
 	if err != nil {
 		return Position{}, err
 	}
+	// The binlog's numbering may have started again (a reset or a rebuilt
+	// server loses the old binlog too): a new epoch keeps versions growing.
+	if now, err = t.follow(ctx, now, "the tail recovered from a purged binlog (--recover-purged)"); err != nil {
+		return Position{}, err
+	}
+	now.Columns = t.layout.shape
 	// Every change before the new start committed before the clock read
 	// after it; the window ends past that second (whole seconds: a row
 	// stamped in that second is in it).

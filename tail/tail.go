@@ -152,7 +152,9 @@ type Tail struct {
 	st        *producer.State
 	srv       server
 	committed Position // what the state topic holds
-	gap       *Gap     // the gap recovered from at start (--recover-purged)
+	era       producer.Era
+	byGTID    bool // resume by GTID: the source is another server than the position's
+	gap       *Gap // the gap recovered from at start (--recover-purged)
 
 	// The table's shape (ddl.go): layout is the shape that row events
 	// without column names are read by; named is the layout of the last
@@ -272,7 +274,10 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 				break
 			}
 		}
-		t.log.Info("tail: resuming from the position committed with the last events", "position", from.String(), "gtid", from.GTID)
+		if from, err = t.follow(ctx, from, ""); err != nil {
+			return Position{}, err
+		}
+		t.log.Info("tail: resuming from the position committed with the last events", "position", from.String(), "gtid", from.GTID, "by_gtid", t.byGTID, "epoch", from.Epoch)
 		if err := t.resumeShape(from.Columns); err != nil {
 			return Position{}, err
 		}
@@ -281,6 +286,13 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 			t.log.Warn("tail: --reset: ignoring the stored position", "stored", string(stored))
 		}
 		if from, err = t.startPosition(ctx); err != nil {
+			return Position{}, err
+		}
+		reset := ""
+		if found {
+			reset = "the tail was reset (--reset)"
+		}
+		if from, err = t.follow(ctx, from, reset); err != nil {
 			return Position{}, err
 		}
 		// Commit the start at once, before any event: a tail killed before
@@ -294,7 +306,7 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 				return Position{}, fmt.Errorf("kafka: store the start position %s: %w", from, err)
 			}
 		}
-		t.log.Info("tail: starting", "from", t.cfg.From.Kind, "position", from.String(), "gtid", from.GTID)
+		t.log.Info("tail: starting", "from", t.cfg.From.Kind, "position", from.String(), "gtid", from.GTID, "epoch", from.Epoch)
 	}
 	if t.gap == nil {
 		if t.gap, err = t.pendingGap(ctx); err != nil {
@@ -376,10 +388,16 @@ func (t *Tail) Run(ctx context.Context) error {
 		return err
 	}
 	failures := 0
-	for {
+	for restart := false; ; restart = true {
 		before := t.committed
-		err := t.stream(ctx, before)
-		progressed := t.committed != before
+		var err error
+		if restart { // the source may be another server now, or its binlog reset
+			err = t.restartOn(ctx)
+		}
+		if err == nil {
+			err = t.stream(ctx, t.committed)
+		}
+		progressed := !t.committed.samePlace(before)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -410,6 +428,28 @@ func (t *Tail) Run(ctx context.Context) error {
 	}
 }
 
+// restartOn looks at the source before the stream restarts: a failover or
+// a binlog reset shows there (era.go). The stream does not restart until
+// the source could be read and the epoch resolved: streaming a new server
+// in the old epoch is what loses changes.
+func (t *Tail) restartOn(ctx context.Context) error {
+	from, err := t.follow(ctx, t.committed, "")
+	if err != nil {
+		return fmt.Errorf("tail: look at the source before restarting the stream: %w", err)
+	}
+	if from == t.committed {
+		return nil
+	}
+	if !from.samePlace(t.committed) {
+		from.Columns = t.layout.shape
+		if err := t.store(ctx, PositionKey(t.cfg.Name), from.encode()); err != nil {
+			return fmt.Errorf("kafka: store the new start %s: %w", from, err)
+		}
+	}
+	t.committed = from
+	return nil
+}
+
 // permanentError stops Run: retrying cannot help.
 type permanentError struct{ err error }
 
@@ -432,6 +472,8 @@ type streamState struct {
 	events  int
 	ops     [4]int64 // c, u, d, t in the open transaction (opLabels)
 	savedAt time.Time
+
+	checkedAt time.Time // when the source was last compared with the stream (watchSource)
 }
 
 // stream reads the binlog from the committed position until an error.
@@ -461,9 +503,9 @@ func (t *Tail) stream(ctx context.Context, from Position) error {
 	})
 	defer syncer.Close()
 
-	s := &streamState{file: from.File, boundary: from, savedAt: time.Now()}
+	s := &streamState{file: from.File, boundary: from, savedAt: time.Now(), checkedAt: time.Now()}
 	var streamer *replication.BinlogStreamer
-	if from.File == "" { // a GTID start
+	if from.File == "" || (t.byGTID && from.GTID != "") { // a GTID start, or a resume on another server
 		gs, perr := mysql.ParseGTIDSet(t.srv.flavor, from.GTID)
 		if perr != nil {
 			return permanent(fmt.Errorf("GTID set %q: %w", from.GTID, perr))
@@ -513,6 +555,9 @@ func (t *Tail) stream(ctx context.Context, from Position) error {
 				if err := t.maybeCommit(ctx, s, true); err != nil {
 					return err
 				}
+				if err := t.watchSource(ctx, s); err != nil {
+					return err
+				}
 				continue
 			}
 			var myErr *mysql.MyError
@@ -531,6 +576,11 @@ func (t *Tail) stream(ctx context.Context, from Position) error {
 		}
 		if err := t.maybeCommit(ctx, s, false); err != nil {
 			return err
+		}
+		if !s.inTx {
+			if err := t.watchSource(ctx, s); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -681,7 +731,7 @@ func (t *Tail) endSourceTx(s *streamState, h *replication.EventHeader) {
 		}
 	}
 	s.curGTID = ""
-	s.boundary = Position{File: s.file, Pos: h.LogPos, TsMs: int64(h.Timestamp) * 1000}
+	s.boundary = Position{File: s.file, Pos: h.LogPos, TsMs: int64(h.Timestamp) * 1000, Epoch: t.era.Epoch, Server: s.boundary.Server}
 	if s.gset != nil {
 		s.boundary.GTID = s.gset.String()
 	}
@@ -695,7 +745,7 @@ func (t *Tail) endSourceTx(s *streamState, h *replication.EventHeader) {
 func (t *Tail) rows(ctx context.Context, s *streamState, h *replication.EventHeader, e *replication.RowsEvent) error {
 	src := schema.Source{
 		Connector: "mysql", Name: "sluice", TsMs: int64(h.Timestamp) * 1000, Snapshot: "false",
-		DB: t.cfg.Database, Table: t.cfg.Table, ServerID: h.ServerID, GTID: s.curGTID, File: s.file, Pos: uint64(h.LogPos),
+		DB: t.cfg.Database, Table: t.cfg.Table, ServerID: h.ServerID, GTID: s.curGTID, File: s.file, Pos: uint64(h.LogPos), Epoch: t.era.Epoch,
 	}
 	if _, ok := src.Version(); !ok {
 		return permanent(fmt.Errorf("tail: binlog file %q at %d gives no source version (a file name ending in a sequence number is needed)", s.file, h.LogPos))

@@ -19,7 +19,7 @@ import (
 func (t *Tail) truncateEvent(ctx context.Context, s *streamState, h *replication.EventHeader) error {
 	src := schema.Source{
 		Connector: "mysql", Name: "sluice", TsMs: int64(h.Timestamp) * 1000, Snapshot: "false",
-		DB: t.cfg.Database, Table: t.cfg.Table, ServerID: h.ServerID, GTID: s.curGTID, File: s.file, Pos: uint64(h.LogPos),
+		DB: t.cfg.Database, Table: t.cfg.Table, ServerID: h.ServerID, GTID: s.curGTID, File: s.file, Pos: uint64(h.LogPos), Epoch: t.era.Epoch,
 	}
 	if _, ok := src.Version(); !ok {
 		return permanent(fmt.Errorf("tail: binlog file %q at %d gives no source version (a file name ending in a sequence number is needed)", s.file, h.LogPos))
