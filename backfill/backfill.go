@@ -159,6 +159,7 @@ type Backfill struct {
 	db      *sql.DB
 	sink    Sink
 	cp      Checkpoints // nil: no resume
+	epochs  Epochs      // nil: labels in epoch 0
 	done    doneSet     // acknowledged ranges, what cp saves
 	metrics *Metrics
 	log     *slog.Logger
@@ -363,12 +364,14 @@ func (b *Backfill) Run(ctx context.Context) error {
 		saved = Coalesce(saved)
 	}
 	if b.labels == labelUnknown {
-		b.detectLabels(ctx)
+		if err := b.detectLabels(ctx); err != nil {
+			return err
+		}
 	}
 	total := hi - lo + 1
 	b.ids.Store(total)
 	b.log.Info("backfill: planned", "min_id", lo, "max_id", hi, "chunk_size", b.cfg.ChunkSize, "readers", b.cfg.Readers,
-		"attempts", b.cfg.ChunkAttempts, "binlog_labels", b.labels.String(), "binlog_file", b.position.File, "binlog_pos", b.position.Pos)
+		"attempts", b.cfg.ChunkAttempts, "binlog_labels", b.labels.String(), "binlog_file", b.position.File, "binlog_pos", b.position.Pos, "epoch", b.position.Epoch)
 	if len(saved) > 0 {
 		b.log.Info("backfill: resuming from saved progress; skipping the ranges an earlier run produced", "ranges", len(saved),
 			"first", saved[0].String(), "last", saved[len(saved)-1].String())
@@ -557,6 +560,9 @@ func (b *Backfill) Run(ctx context.Context) error {
 	}
 	if readErr != nil {
 		return readErr
+	}
+	if err := b.checkEpoch(ctx); err != nil {
+		return err
 	}
 	b.log.Info("backfill: done", "rows", b.acked.Load(), "chunks", b.chunks.Load(), "resumed_ids", b.idsResumed.Load(),
 		"retries", b.retries.Load(), "seconds", time.Since(start).Seconds())

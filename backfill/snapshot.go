@@ -68,19 +68,81 @@ const (
 // reports no binlog position for them (MySQL, or binlogging off).
 var errNoSnapshotPosition = errors.New("no binlog position for the snapshot")
 
+// Epochs gives the version epoch of the source's binlog positions
+// (producer.State.ResolveEra, kept in the state topic, through cmd/sluice):
+// it advances when the source is another server or its binlog went back,
+// so that a run's labels are newer than every version made before.
+type Epochs interface {
+	// Epoch returns the epoch for positions of srv as it is now, and why
+	// the epoch began.
+	Epoch(ctx context.Context, srv schema.Server) (epoch uint16, since string, err error)
+}
+
+// SetEpochs makes Run label its chunks with the epoch e gives, and check
+// at the end that it did not change during the run. Call it before Run.
+// Without it, labels carry epoch 0.
+func (b *Backfill) SetEpochs(e Epochs) { b.epochs = e }
+
+// epochNow asks b.epochs for the epoch of the source as it is now.
+func (b *Backfill) epochNow(ctx context.Context) (uint16, string, error) {
+	srv, err := schema.ReadServer(ctx, b.db)
+	if err != nil {
+		return 0, "", fmt.Errorf("backfill: %w", err)
+	}
+	epoch, since, err := b.epochs.Epoch(ctx, srv)
+	if err != nil {
+		return 0, "", fmt.Errorf("backfill: version epoch of %s: %w", srv.Identity, err)
+	}
+	return epoch, since, nil
+}
+
+// checkEpoch is the end of a run: the source must still be in the epoch the
+// run labelled its reads with. A failover or a binlog reset during the run
+// makes some labels older than changes they include, so the tail's older
+// events could win over them: the run fails, and a run again labels in the
+// new epoch.
+func (b *Backfill) checkEpoch(ctx context.Context) error {
+	if b.epochs == nil || b.labels == labelNone {
+		return nil
+	}
+	epoch, since, err := b.epochNow(ctx)
+	if err != nil {
+		return err
+	}
+	if epoch != b.position.Epoch {
+		return fmt.Errorf("backfill: the source changed during the run (version epoch %d → %d: %s): reads labelled in epoch %d may lose to older changes; run the window again",
+			b.position.Epoch, epoch, since, b.position.Epoch)
+	}
+	return nil
+}
+
 // detectLabels picks how chunks are labelled, once per run, and records the
 // source's binlog position at the start of the run (logged, and the first
-// chunk's label is never older). It is not an error to find no position:
-// without a binlog or the privilege, events stay unversioned.
-func (b *Backfill) detectLabels(ctx context.Context) {
+// chunk's label is never older), with the epoch of its positions. It is not
+// an error to find no position: without a binlog or the privilege, events
+// stay unversioned. It is an error when the epoch cannot be resolved.
+func (b *Backfill) detectLabels(ctx context.Context) error {
+	if err := b.detectPosition(ctx); err != nil || b.epochs == nil || b.labels == labelNone {
+		return err
+	}
+	epoch, since, err := b.epochNow(ctx)
+	if err != nil {
+		return err
+	}
+	b.position.Epoch = epoch
+	b.log.Info("backfill: version epoch", "epoch", epoch, "since", since)
+	return nil
+}
+
+func (b *Backfill) detectPosition(ctx context.Context) error {
 	var start schema.Source
 	_, err := b.inSnapshot(ctx, func(label schema.Source, _ *sql.Conn) error { start = label; return nil })
 	if err == nil {
 		b.labels, b.position.File, b.position.Pos = labelSnapshot, start.File, start.Pos
-		return
+		return nil
 	}
 	if ctx.Err() != nil {
-		return
+		return ctx.Err()
 	}
 	for _, q := range schema.BinlogStatusQueries {
 		file, pos, ok, err := schema.BinlogStatus(ctx, b.db, q)
@@ -96,6 +158,7 @@ func (b *Backfill) detectLabels(ctx context.Context) {
 	if b.labels == labelUnknown {
 		b.labels = labelNone
 	}
+	return nil
 }
 
 // inSnapshot runs read on a connection of its own, inside a read-only

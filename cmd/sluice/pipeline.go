@@ -290,6 +290,7 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 	}
 	bf.SetCheckpoints(&windowCheckpoints{st: st, runID: s.runID, log: blog,
 		key: progressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
+	bf.SetEpochs(stateEpochs{st})
 	return bf, p, func() { closeState(); p.Close(); src.Close() }, nil
 }
 

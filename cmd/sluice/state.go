@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/producer"
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // What Sluice keeps in the state topic (<topic>.progress, see
@@ -16,6 +17,8 @@ import (
 //
 //	progress/<db>.<table>/<start>/<end>/<topic>  a window's acknowledged id ranges, while the window is unfinished
 //	status/<job>                                 the job's last outcome, for recovery notifications
+//	source/era                                   the source's version epoch (producer.EraKey)
+//	tail/<name>                                  a tail's committed position (tail.PositionKey)
 //
 // Both values are JSON. A finished window's progress is deleted (a
 // tombstone), so running it again reads all of it.
@@ -106,4 +109,14 @@ func saveJobStatus(ctx context.Context, st *producer.State, job string, js jobSt
 		return err
 	}
 	return st.Put(ctx, statusKey(job), v)
+}
+
+// stateEpochs is the backfill.Epochs of run and backfill: the epoch kept in
+// the state topic. A backfill never takes a new epoch for a read-only
+// server that is not the one the epoch follows (producer.ErrStaleSource).
+type stateEpochs struct{ st *producer.State }
+
+func (e stateEpochs) Epoch(ctx context.Context, srv schema.Server) (uint16, string, error) {
+	era, err := e.st.ResolveEra(ctx, producer.Sighting{Server: srv})
+	return era.Epoch, era.Reason, err
 }
