@@ -4,10 +4,13 @@
 # MariaDB runs with local_infile on and innodb_autoinc_lock_mode=2, what the
 # consumer's bulk load of new rows needs (README, Performance).
 #
-# Usage: deploy/local/stack.sh up|down|status|env|destroy
+# Usage: deploy/local/stack.sh up|down|status|env|destroy|up-mysql|restart-mysql
 #
 #   up       start both (idempotent), create user sluice/sluice
 #   down     stop both, keep data
+#   up-mysql, restart-mysql
+#            start (or stop and start) MariaDB alone: a failover drill
+#            restarts it with another SLUICE_MYSQL_SERVER_ID
 #   status   show what runs (exit 0 if both run, 3 otherwise)
 #   env      print export lines for SLUICE_SOURCE_DSN, SLUICE_TARGET_DSN, SLUICE_BROKERS
 #   destroy  down, then delete $SLUICE_STACK_DIR
@@ -23,6 +26,7 @@
 #   SLUICE_KAFKA_SECURE 1: the broker takes SASL_SSL only (TLS from the same generated CA,
 #                      SASL PLAIN/SCRAM-SHA-256/SCRAM-SHA-512 user sluice / sluice); `env`
 #                      then exports the SLUICE_KAFKA_* settings. Remembered like SLUICE_MYSQL_TLS.
+#   SLUICE_MYSQL_SERVER_ID  MariaDB's server_id when it starts (default 1)
 #   SLUICE_MYSQL_BUFFER_POOL  MariaDB's innodb_buffer_pool_size when it starts
 #                      (default 512M; a 20M-row bench wants its tables in memory,
 #                      as a production target would: 6G)
@@ -327,7 +331,7 @@ mariadb_up() {
 			--binlog-format=ROW
 			--binlog-row-image=FULL
 			--binlog-row-metadata=FULL
-			--server-id=1
+			--server-id="${SLUICE_MYSQL_SERVER_ID:-1}"
 			--innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-512M}"
 			--innodb-autoinc-lock-mode=2
 			--local-infile=1
@@ -558,11 +562,20 @@ cmd_destroy() {
 }
 
 usage() {
-	sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 case ${1:-} in
 up) cmd_up ;;
+up-mysql)
+	ensure_stack_dir
+	save_ports
+	mariadb_up
+	;;
+restart-mysql)
+	mariadb_down
+	mariadb_up
+	;;
 down) cmd_down ;;
 status) cmd_status ;;
 env) print_env ;;
