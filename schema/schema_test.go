@@ -682,7 +682,7 @@ func TestEpochTravels(t *testing.T) {
 		}
 		for name, decode := range map[string]func([]byte) (Event, error){"fast": new(Decoder).Decode, "json": func(b []byte) (Event, error) {
 			// The slow path: an unknown member sends the fast decoder to json/v2.
-			return DecodeEvent(append(bytes.TrimSuffix(b, []byte("}")), `,"transaction":null}`...))
+			return DecodeEvent(append(bytes.Clone(bytes.TrimSuffix(b, []byte("}"))), `,"transaction":null}`...))
 		}} {
 			got, err := decode(b)
 			if err != nil || got.Source.Epoch != epoch {
