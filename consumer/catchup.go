@@ -15,19 +15,36 @@ import (
 // EndOffsets returns the end offset of every partition of topic: the offset
 // the next produced record will get.
 func EndOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int64, error) {
-	listed, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: end offsets of %s: %w", topic, err)
+	return listedOffsets(ctx, topic, "end", func() (kadm.ListedOffsets, error) { return adm.ListEndOffsets(ctx, topic) })
+}
+
+// listedOffsets turns a kadm listing of topic into partition -> offset,
+// failing on a missing topic or on any partition's error.
+func listedOffsets(ctx context.Context, topic, what string, list func() (kadm.ListedOffsets, error)) (map[int32]int64, error) {
+	listed, err := list()
+	if err == nil {
+		err = ctx.Err()
 	}
-	ends := map[int32]int64{}
-	var perr error
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil && perr == nil {
-			perr = fmt.Errorf("kafka: end offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %s offsets of %s: %w", what, topic, err)
+	}
+	if o, ok := listed.Lookup(topic, -1); ok && o.Err != nil {
+		if errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			return nil, fmt.Errorf("kafka: topic %s does not exist", topic)
 		}
-		ends[o.Partition] = o.Offset
-	})
-	return ends, perr
+		return nil, fmt.Errorf("kafka: %s offsets of %s: %w", what, topic, o.Err)
+	}
+	out := map[int32]int64{}
+	for p, o := range listed[topic] {
+		if o.Err != nil {
+			return nil, fmt.Errorf("kafka: %s offset of %s/%d: %w", what, topic, p, o.Err)
+		}
+		out[p] = o.Offset
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("kafka: topic %s does not exist", topic)
+	}
+	return out, nil
 }
 
 // Behind returns, for every partition of ends whose committed offset in group

@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-dev/sluice/consumer"
 )
 
 // committed returns the group's committed offsets on the test topic.
@@ -196,13 +198,13 @@ func TestIntegrationReplayFromEarliest(t *testing.T) {
 			t.Errorf("refusal does not say %q:\n%s", w, errOut)
 		}
 	}
-	plan := []replayRow{}
+	plan := &consumer.ReplayPlan{Group: e.group, Topic: e.topic}
 	for p, o := range ends {
-		plan = append(plan, replayRow{partition: p, before: o, after: 0, end: o, change: true})
+		plan.Partitions = append(plan.Partitions, consumer.ReplayPartition{Partition: p, Before: o, After: 0, End: o, Change: true})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := commitReplay(ctx, e.adm, e.group, e.topic, plan); err == nil {
+	if _, err := plan.Commit(ctx, e.adm); err == nil {
 		t.Errorf("committing for a group with a live member reported success")
 	} else if !strings.Contains(err.Error(), "UNKNOWN_MEMBER_ID") || !strings.Contains(err.Error(), e.topic+"/0") {
 		t.Errorf("commit refusal does not name the partitions and the broker's error: %v", err)
