@@ -61,7 +61,13 @@ func (t *Tail) sourceNow(ctx context.Context) (schema.Server, mysql.GTIDSet, err
 }
 
 // compare tells how the source now differs from the position at, and why.
-func (t *Tail) compare(now schema.Server, nowGTID mysql.GTIDSet, at Position) (sourceChange, string) {
+// deep adds, on MariaDB, the GTID position the server finds at at's file
+// and offset (BINLOG_GTID_POS): it differs from the one the tail stored
+// there when the file is another one under the same name, which is what a
+// reset followed by enough writes to pass the old offset looks like. The
+// server reads the file up to the offset for it, so it is done at start and
+// before a reconnect, not while streaming.
+func (t *Tail) compare(ctx context.Context, now schema.Server, nowGTID mysql.GTIDSet, at Position, deep bool) (sourceChange, string) {
 	was := at.Server
 	if was == "" {
 		was = t.era.Server
@@ -81,7 +87,27 @@ func (t *Tail) compare(now schema.Server, nowGTID mysql.GTIDSet, at Position) (s
 			return sourceRewound, fmt.Sprintf("the source's executed GTID set %s lacks transactions the tail has read (%s): a binlog reset or a restored server", nowGTID, at.GTID)
 		}
 	}
+	if deep && t.srv.flavor == "mariadb" && at.File != "" && at.GTID != "" {
+		if kept, _, err := binlogKept(ctx, t.db, at.File); err == nil && kept { // a purged file is the purge handling's
+			there := t.gtidAt(ctx, at)
+			if !sameGTIDPosition(t.srv.flavor, there, at.GTID) {
+				if there == "" {
+					there = "none: not an event boundary"
+				}
+				return sourceRewound, fmt.Sprintf("the source's binlog %s is not the one the tail read: the GTID position at %d is %s there, %s when the tail read it (a binlog reset or a restored server)",
+					at.File, at.Pos, there, at.GTID)
+			}
+		}
+	}
 	return sourceSame, ""
+}
+
+// sameGTIDPosition tells whether two GTID positions name the same
+// transactions: the same sequence number in every domain (or uuid).
+func sameGTIDPosition(flavor, a, b string) bool {
+	as, err1 := mysql.ParseGTIDSet(flavor, a)
+	bs, err2 := mysql.ParseGTIDSet(flavor, b)
+	return a != "" && err1 == nil && err2 == nil && as.Contain(bs) && bs.Contain(as)
 }
 
 // follow takes the source as it is now for a tail at position at: it
@@ -96,7 +122,7 @@ func (t *Tail) follow(ctx context.Context, at Position, reset string) (Position,
 	}
 	change, why := sourceSame, ""
 	if reset == "" {
-		change, why = t.compare(now, nowGTID, at)
+		change, why = t.compare(ctx, now, nowGTID, at, true)
 	}
 	switch change {
 	case sourceMoved:
@@ -157,8 +183,31 @@ func (t *Tail) watchSource(ctx context.Context, s *streamState) error {
 	if err != nil {
 		return nil // the stream itself reports a lost source
 	}
-	if change, why := t.compare(now, nowGTID, s.boundary); change != sourceSame {
+	if change, why := t.compare(ctx, now, nowGTID, s.boundary, false); change != sourceSame {
 		return fmt.Errorf("%w: %s", errSourceChanged, why)
 	}
+	// A reset the cheap checks miss (the new binlog already past the old
+	// offset and sequence numbers) leaves the stream on the deleted file:
+	// the server has transactions the stream has not seen, and no event
+	// comes. The restart's deep check then tells a reset from a stall.
+	if time.Since(s.lastEvent) > streamStall && t.sourceAhead(now, nowGTID, s.boundary) {
+		return fmt.Errorf("%w: no event for %s while the source's binlog is past %s", errSourceChanged, streamStall, s.boundary)
+	}
 	return nil
+}
+
+// streamStall is how long a stream may receive no event while the source
+// has transactions after its position.
+const streamStall = 15 * time.Second
+
+// sourceAhead tells whether the source has committed transactions after the
+// position at: by GTID where the server has them, else by binlog end.
+func (t *Tail) sourceAhead(now schema.Server, nowGTID mysql.GTIDSet, at Position) bool {
+	if nowGTID != nil && at.GTID != "" {
+		ours, err := mysql.ParseGTIDSet(t.srv.flavor, at.GTID)
+		return err == nil && !ours.Contain(nowGTID)
+	}
+	end, ok1 := schema.Source{File: now.File, Pos: now.Pos}.Version()
+	here, ok2 := schema.Source{File: at.File, Pos: uint64(at.Pos)}.Version()
+	return ok1 && ok2 && end > here
 }

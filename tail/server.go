@@ -170,11 +170,15 @@ func currentPosition(ctx context.Context, db *sql.DB, s server) (Position, error
 		return p, fmt.Errorf("source: binlog position: %w", lastErr)
 	}
 	if s.gtid {
-		q := "SELECT @@GLOBAL.gtid_executed"
+		// On MariaDB, the GTID position at exactly that file and offset: the
+		// executed set read after it could already hold a later transaction,
+		// and a resume checks the stored GTID position against the server's
+		// at the same place (era.go).
+		q, args := "SELECT @@GLOBAL.gtid_executed", []any(nil)
 		if s.flavor == "mariadb" {
-			q = "SELECT @@GLOBAL.gtid_binlog_pos"
+			q, args = "SELECT COALESCE(BINLOG_GTID_POS(?, ?), '')", []any{p.File, p.Pos}
 		}
-		if err := db.QueryRowContext(ctx, q).Scan(&p.GTID); err != nil {
+		if err := db.QueryRowContext(ctx, q, args...).Scan(&p.GTID); err != nil {
 			return p, fmt.Errorf("source: executed GTID set: %w", err)
 		}
 	}

@@ -474,6 +474,7 @@ type streamState struct {
 	savedAt time.Time
 
 	checkedAt time.Time // when the source was last compared with the stream (watchSource)
+	lastEvent time.Time // when the last event other than a heartbeat arrived
 }
 
 // stream reads the binlog from the committed position until an error.
@@ -503,7 +504,7 @@ func (t *Tail) stream(ctx context.Context, from Position) error {
 	})
 	defer syncer.Close()
 
-	s := &streamState{file: from.File, boundary: from, savedAt: time.Now(), checkedAt: time.Now()}
+	s := &streamState{file: from.File, boundary: from, savedAt: time.Now(), checkedAt: time.Now(), lastEvent: time.Now()}
 	var streamer *replication.BinlogStreamer
 	if from.File == "" || (t.byGTID && from.GTID != "") { // a GTID start, or a resume on another server
 		gs, perr := mysql.ParseGTIDSet(t.srv.flavor, from.GTID)
@@ -614,6 +615,7 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 		}
 		return nil
 	}
+	s.lastEvent = time.Now()
 	if h.Timestamp > 0 {
 		t.setBehind(time.Since(time.Unix(int64(h.Timestamp), 0)).Seconds(), false)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,15 +102,32 @@ func TestIntegrationFailoverVersionsKeepGrowing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// pastOld resets the binlog, then changes the source until the new
+	// binlog is past the old one's offset and GTID sequence number, as
+	// a busy server soon is: a position alone then looks valid.
+	pastOld := func() {
+		t.Helper()
+		_, pos0, gtid0 := e.binlogNow()
+		resetMaster()
+		for i := 0; ; i++ {
+			e.mutate(rng, round, &ch)
+			round++
+			if _, pos, gtid := e.binlogNow(); pos > pos0 && gtidSeq(t, gtid) > gtidSeq(t, gtid0) {
+				t.Logf("the new binlog passed the old one (%d > %d, %s > %s) after %d rounds", pos, pos0, gtid, gtid0, i+1)
+				return
+			}
+		}
+	}
 	changeAndWait("before any reset")
 
 	resetMaster()
 	changeAndWait("after a binlog reset under the running tail")
 
+	pastOld()
+	changeAndWait("after a reset under the running tail, the new binlog past the old position")
+
 	stopTail()
-	resetMaster()
-	e.mutate(rng, round, &ch) // while no tail runs: the new binlog keeps it
-	round++
+	pastOld() // while no tail runs: the new binlog keeps it
 	tl, tlogs = e.startTail("--flush-interval", "20ms")
 	e.waitTablesEqual(time.Minute, tlogs, clogs)
 
@@ -142,7 +160,21 @@ func TestIntegrationFailoverVersionsKeepGrowing(t *testing.T) {
 	if err := e.admin.QueryRow("SELECT MAX(source_version >> 52) FROM " + e.dst + ".records").Scan(&epoch); err != nil {
 		t.Fatal(err)
 	}
-	if epoch < 5 {
-		t.Errorf("the newest version in the target is of epoch %d, want at least 5 (four resets and a new server)", epoch)
+	if epoch < 6 {
+		t.Errorf("the newest version in the target is of epoch %d, want at least 6 (five resets and a new server)", epoch)
 	}
+}
+
+// gtidSeq is the sequence number of a one-domain MariaDB GTID position
+// ("0-1-42" → 42; "" → 0).
+func gtidSeq(t *testing.T, gtid string) int {
+	t.Helper()
+	if gtid == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(gtid[strings.LastIndexByte(gtid, '-')+1:])
+	if err != nil || strings.Contains(gtid, ",") {
+		t.Fatalf("GTID position %q: want one domain", gtid)
+	}
+	return n
 }
