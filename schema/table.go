@@ -465,7 +465,7 @@ func (r *resolver) column(t *Table, sc, tc Column) (TableColumn, error) {
 				constant = string(v)
 			}
 		case TransformHash:
-			shape = Column{Name: sc.Name, DataType: "varchar", ColumnType: "varchar(64) (a hash)", Length: 64, Charset: "ascii", Nullable: shape.Nullable && !isConstant}
+			shape = Column{Name: sc.Name, DataType: "char", ColumnType: "char(64) (a hash)", Length: 64, Charset: "ascii", Nullable: shape.Nullable && !isConstant}
 			if isConstant {
 				v, _, _ := tr.Apply([]byte(constant), false)
 				constant = string(v)
