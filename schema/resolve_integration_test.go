@@ -281,7 +281,10 @@ func TestIntegrationResolveBadConfig(t *testing.T) {
 	ctx := context.Background()
 	before := e.fingerprint(t)
 	iot := e.iotSpec
-	with := func(s schema.TableSpec, f func(*schema.TableSpec)) []schema.TableSpec { f(&s); return []schema.TableSpec{s} }
+	with := func(s schema.TableSpec, f func(*schema.TableSpec)) []schema.TableSpec {
+		f(&s)
+		return []schema.TableSpec{s}
+	}
 	wide := func(cols ...string) schema.TableSpec {
 		return schema.TableSpec{Source: "wide", Key: []string{"a"}, Columns: schema.ColumnsSpec{Include: append([]string{"id", "a"}, cols...)}}
 	}
