@@ -252,6 +252,9 @@ func TestIntegrationResolveTables(t *testing.T) {
 		if got := strings.Join(targetNames(pii), " "); got != "id>id email>email phone>phone full_name>name signed_up>signed_up" {
 			t.Errorf("columns %s", got)
 		}
+		if strings.Join(pii.Dropped, ",") != "ssn" || strings.Join(iot.Dropped, ",") != "id" {
+			t.Errorf("dropped: %v and %v", pii.Dropped, iot.Dropped)
+		}
 		if keyNames(pii) != "id" || pii.Source.String() != e.src+".customers" || pii.Target.String() != e.dst+".customers" {
 			t.Errorf("key %s source %s target %s", keyNames(pii), pii.Source, pii.Target)
 		}

@@ -59,6 +59,8 @@ type Table struct {
 	Source, Target TableName
 	// Columns are the columns that travel, in the source's column order.
 	Columns []TableColumn
+	// Dropped are the source's columns that do not travel, in its order.
+	Dropped []string
 	// ID is the source's id column; it need not travel.
 	ID Column
 	// Window is the source's window column; nil when the table is read
@@ -393,6 +395,7 @@ func (r *resolver) columns(t *Table) error {
 	written := map[string]string{} // lower-case target name → source name
 	for _, sc := range r.srcCols {
 		if skip[strings.ToLower(sc.Name)] {
+			t.Dropped = append(t.Dropped, sc.Name)
 			continue
 		}
 		tname := sc.Name

@@ -103,6 +103,9 @@ func printPlan(w io.Writer, tables []*schema.Table) {
 			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\n", c.Source.Name, c.Source.ColumnType, c.Target.Name, c.Target.ColumnType, orDash(ts), orDash(rs))
 		}
 		tw.Flush()
+		if len(t.Dropped) > 0 {
+			fmt.Fprintf(w, "  not traveling: %s\n", strings.Join(t.Dropped, ", "))
+		}
 	}
 	fmt.Fprintf(w, "\ncheck: %d table(s) resolved; no row was read or written\n", len(tables))
 }
