@@ -53,6 +53,7 @@ func subcommands() []subcommand {
 		{"peek", "Print the first records of the topic with their partition, offset, headers, key and value.", runPeek},
 		{"dlq", "Inspect the dead-letter topic (dlq inspect), or re-drive its records to their topic once the cause is fixed (dlq redrive).", runDLQ},
 		{"replay", "Move a stopped consumer group's offsets (to earliest, a time or given offsets) so that it applies records again; --dry-run shows the plan.", runReplay},
+		{"check", "Resolve the tables a configuration file (--config) declares against both databases and print the plan per table; reads no row, writes nothing.", runCheck},
 		{"version", "Print the version.", runVersion},
 	}
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// runCheck is `sluice check --config FILE`: it resolves every configured
+// table against information_schema of the source and the target and prints
+// the plan. It reads no row and writes nothing. A bad configuration exits 2
+// (usage), naming the table and the field; a database that cannot be
+// reached exits 1.
+func runCheck(ctx context.Context, args []string) error {
+	c := newCommand("check")
+	var path string
+	c.fs.StringVar(&path, "config", "", "the configuration file (YAML) declaring the tables to sync")
+	c.source()
+	c.target()
+	if err := parseOrHelp(c, args); err != nil {
+		return err
+	}
+	if path == "" {
+		return usagef("--config: required (or SLUICE_CONFIG): the configuration file to check")
+	}
+	cfg, err := loadConfig(path, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	srcDSN, srcFrom := dsnOf(c.fs, "source-dsn", cfg.sourceDSN, "source.dsn in "+path)
+	tgtDSN, tgtFrom := dsnOf(c.fs, "target-dsn", cfg.targetDSN, "target.dsn in "+path)
+	src, sdb, err := openDB(ctx, srcFrom, srcDSN, "source_db", 2, nil)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, tdb, err := openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, nil)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	tables, err := schema.ResolveAll(ctx, cfg.tables, src, dst, schema.ResolveConfig{SourceDB: sdb, TargetDB: tdb, TopicPrefix: cfg.topicPrefix})
+	if err != nil {
+		var ce *schema.ConfigError
+		if errors.As(err, &ce) {
+			return usageError{fmt.Errorf("--config %s: %w", path, err)}
+		}
+		return err
+	}
+	printPlan(os.Stdout, tables)
+	return nil
+}
+
+// dsnOf picks a DSN: the flag when the command line or its SLUICE_*
+// variable set it, else the configuration file's, else the flag's default.
+// It returns where the DSN came from, for errors.
+func dsnOf(fs *flag.FlagSet, name, fromFile, fileField string) (dsn, from string) {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if set || fromFile == "" {
+		return fs.Lookup(name).Value.String(), "--" + name
+	}
+	return fromFile, fileField
+}
+
+// printPlan prints each table's resolved plan.
+func printPlan(w io.Writer, tables []*schema.Table) {
+	for i, t := range tables {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "table %s -> %s\n", t.Source, t.Target)
+		fmt.Fprintf(w, "  topic:  %s\n", t.Topic)
+		fmt.Fprintf(w, "  id:     %s (%s)\n", t.ID.Name, t.ID.ColumnType)
+		if t.Window != nil {
+			fmt.Fprintf(w, "  window: %s (%s)\n", t.Window.Name, t.Window.ColumnType)
+		} else {
+			fmt.Fprintf(w, "  window: none (the table is read whole)\n")
+		}
+		var key []string
+		for _, c := range t.KeyColumns() {
+			key = append(key, c.Target.Name)
+		}
+		fmt.Fprintf(w, "  key:    %s (target index %s)\n", strings.Join(key, ", "), t.KeyIndex)
+		fmt.Fprintf(w, "  columns:\n")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "    SOURCE\tTYPE\tTARGET\tTYPE\tTRANSFORMS\tRULES")
+		for _, c := range t.Columns {
+			var ts, rs []string
+			for _, tr := range c.Transforms {
+				ts = append(ts, tr.String())
+			}
+			for _, r := range c.Rules {
+				rs = append(rs, r.String())
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\n", c.Source.Name, c.Source.ColumnType, c.Target.Name, c.Target.ColumnType, orDash(ts), orDash(rs))
+		}
+		tw.Flush()
+		if len(t.Dropped) > 0 {
+			fmt.Fprintf(w, "  not traveling: %s\n", strings.Join(t.Dropped, ", "))
+		}
+	}
+	fmt.Fprintf(w, "\ncheck: %d table(s) resolved; no row was read or written\n", len(tables))
+}
+
+func orDash(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ", ")
+}
