@@ -91,7 +91,7 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 			if math.IsInf(float64(float32(f)), 0) {
 				return dst, errors.New("outside FLOAT's range")
 			}
-			return strconv.AppendFloat(dst, float64(float32(f)), 'g', -1, 32), nil
+			return appendFloatText(dst, float64(float32(f)), 32), nil
 		}
 		return appendDouble(dst, f), nil
 	case kString, kEnum, kSet:

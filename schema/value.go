@@ -21,7 +21,7 @@ import (
 //
 // Where a type has more than one text for one value, the canonical text is:
 //   - FLOAT: the shortest decimal that reads back as the same float32
-//     (strconv 'g' -1 32), because the server prints FLOAT with only six
+//     (printed as DOUBLE is), because the server prints FLOAT with only six
 //     significant digits (3.14159274 prints as 3.14159, 16777217 as
 //     16777200), which does not read back; the backfill selects FLOAT
 //     columns as DOUBLE (SelectExpr) to see every bit;
@@ -152,7 +152,7 @@ func AppendText(dst []byte, c Column, raw []byte) ([]byte, Value, error) {
 		if err != nil {
 			return dst, Null, fmt.Errorf("column %s: FLOAT value %q: %w", c.Name, raw, err)
 		}
-		dst = strconv.AppendFloat(dst, float64(float32(f)), 'g', -1, 32)
+		dst = appendFloatText(dst, float64(float32(f)), 32)
 	case kDate, kDatetime, kTimestamp:
 		if i := bytes.IndexByte(raw, 'T'); i < 0 {
 			dst = append(dst, raw...)
@@ -210,9 +210,9 @@ func AppendBinlog(dst []byte, c Column, v any) ([]byte, Value, error) {
 	case kFloat:
 		switch x := v.(type) {
 		case float32:
-			dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 32)
+			dst = appendFloatText(dst, float64(x), 32)
 		case float64:
-			dst = strconv.AppendFloat(dst, float64(float32(x)), 'g', -1, 32)
+			dst = appendFloatText(dst, float64(float32(x)), 32)
 		default:
 			err = errBinlogType
 		}
@@ -389,13 +389,67 @@ func appendBinlogInt(dst []byte, c *Column, v any) ([]byte, error) {
 	return strconv.AppendUint(dst, u, 10), nil
 }
 
-// appendDouble prints a DOUBLE as the server does in the common range
-// (positional, shortest round-trip digits) and with an exponent outside it.
-func appendDouble(dst []byte, f float64) []byte {
-	if a := math.Abs(f); a == 0 || (a >= 1e-5 && a < 1e15) {
-		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+// appendDouble prints a DOUBLE as MariaDB 10.11 does: the shortest digits
+// that read back, positional for 1e-15 <= |f| < 1e15 and for any value with
+// digits after the point below 1e17, else d.ddde±x without a plus sign or
+// leading exponent zeros (checked against the server in
+// TestIntegrationTypesRoundTrip).
+func appendDouble(dst []byte, f float64) []byte { return appendFloatText(dst, f, 64) }
+
+// appendFloatText is appendDouble for the float32 (bits 32) or float64
+// value f.
+func appendFloatText(dst []byte, f float64, bits int) []byte {
+	if f == 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return strconv.AppendFloat(dst, f, 'f', -1, bits)
 	}
-	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, bits) // -d.ddde±xx
+	neg := e[0] == '-'
+	if neg {
+		e = e[1:]
+	}
+	ePos := bytes.IndexByte(e, 'e')
+	mant, exp := e[:ePos], e[ePos+1:]
+	x, _ := strconv.Atoi(string(exp))
+	var digits [24]byte
+	nd := 0
+	for _, c := range mant {
+		if c != '.' {
+			digits[nd] = c
+			nd++
+		}
+	}
+	decpt := x + 1 // digits before the point
+	positional := decpt >= -14 && (decpt <= 15 || decpt < nd)
+	if neg {
+		dst = append(dst, '-')
+	}
+	if !positional {
+		dst = append(dst, digits[0])
+		if nd > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, digits[1:nd]...)
+		}
+		dst = append(dst, 'e')
+		return strconv.AppendInt(dst, int64(x), 10)
+	}
+	switch {
+	case decpt <= 0:
+		dst = append(dst, '0', '.')
+		for range -decpt {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits[:nd]...)
+	case decpt >= nd:
+		dst = append(dst, digits[:nd]...)
+		for range decpt - nd {
+			dst = append(dst, '0')
+		}
+		return dst
+	}
+	dst = append(dst, digits[:decpt]...)
+	dst = append(dst, '.')
+	return append(dst, digits[decpt:nd]...)
 }
 
 // appendBits appends the BIT(n) value u as the server stores and prints it:
