@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -153,6 +154,13 @@ func AppendText(dst []byte, c Column, raw []byte) ([]byte, Value, error) {
 			return dst, Null, fmt.Errorf("column %s: FLOAT value %q: %w", c.Name, raw, err)
 		}
 		dst = appendFloatText(dst, float64(float32(f)), 32)
+	case kYear:
+		// The server sends YEAR 0 as "0", which a string parameter would
+		// store as 2000: the canonical text is "0000".
+		for n := len(raw); n < 4; n++ {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, raw...)
 	case kDate, kDatetime, kTimestamp:
 		if i := bytes.IndexByte(raw, 'T'); i < 0 {
 			dst = append(dst, raw...)
@@ -391,9 +399,10 @@ func appendBinlogInt(dst []byte, c *Column, v any) ([]byte, error) {
 
 // appendDouble prints a DOUBLE as MariaDB 10.11 does: the shortest digits
 // that read back, positional for 1e-15 <= |f| < 1e15 and for any value with
-// digits after the point below 1e17, else d.ddde±x without a plus sign or
-// leading exponent zeros (checked against the server in
-// TestIntegrationTypesRoundTrip).
+// digits after the point below 1e17, else d.ddde+x or d.ddde-x without
+// leading exponent zeros (what the text protocol carries, checked against
+// the server in TestIntegrationTypesRoundTrip; the mariadb client shows
+// 1e15 where the wire has 1e+15).
 func appendDouble(dst []byte, f float64) []byte { return appendFloatText(dst, f, 64) }
 
 // appendFloatText is appendDouble for the float32 (bits 32) or float64
@@ -431,6 +440,9 @@ func appendFloatText(dst []byte, f float64, bits int) []byte {
 			dst = append(dst, digits[1:nd]...)
 		}
 		dst = append(dst, 'e')
+		if x > 0 {
+			dst = append(dst, '+')
+		}
 		return strconv.AppendInt(dst, int64(x), 10)
 	}
 	switch {
@@ -551,6 +563,37 @@ func appendFracText(dst []byte, c *Column, s string) []byte {
 		dst = append(dst, '0')
 	}
 	return dst
+}
+
+// ElementsFromBinlog replaces the members of the ENUM and SET columns of
+// cols with those a binlog table map carries (go-mysql's
+// TableMapEvent.EnumStrValueMap and SetStrValueMap, by column index; only
+// with binlog_row_metadata=FULL). MariaDB's information_schema and SHOW
+// CREATE TABLE print member names in utf8mb3, so a member with a 4-byte
+// character (an emoji) reads as '?' there; the table map has its bytes. A
+// column whose member count differs is an error naming it (the table
+// changed).
+func ElementsFromBinlog(cols []Column, enums, sets map[int][]string) error {
+	for _, m := range []map[int][]string{enums, sets} {
+		for i, members := range m {
+			if i < 0 || i >= len(cols) {
+				return fmt.Errorf("binlog table map: ENUM or SET column %d of %d", i+1, len(cols))
+			}
+			c := &cols[i]
+			if k := kindOf(c); k != kEnum && k != kSet {
+				return fmt.Errorf("column %s: the binlog has ENUM or SET members for a %s", c.Name, c.ColumnType)
+			}
+			if len(members) != len(c.Elements) {
+				return fmt.Errorf("column %s: the binlog has %d members, information_schema %d", c.Name, len(members), len(c.Elements))
+			}
+			els := make([]string, len(members))
+			for j, e := range members {
+				els[j] = strings.Clone(e)
+			}
+			c.Elements = els
+		}
+	}
+	return nil
 }
 
 // Arg is what the writer passes to database/sql for v in column c so that
