@@ -69,15 +69,18 @@ func appendDebezium(dst []byte, c *Column, v Value) ([]byte, error) {
 	var ok bool
 	switch kindOf(c) {
 	case kInt:
-		if c.Unsigned && c.DataType == "bigint" {
-			u, err := strconv.ParseUint(string(b), 10, 64)
+		bits := intBits(c)
+		if c.Unsigned {
+			u, err := strconv.ParseUint(string(b), 10, bits)
 			if ok = err == nil; ok {
+				// bigint.unsigned.handling.mode=long: the same 64 bits.
 				return strconv.AppendInt(dst, int64(u), 10), nil
 			}
 			break
 		}
-		if ok = isInteger(b); ok {
-			return append(dst, b...), nil
+		i, err := strconv.ParseInt(string(b), 10, bits)
+		if ok = err == nil; ok {
+			return strconv.AppendInt(dst, i, 10), nil
 		}
 	case kDecimal:
 		var out []byte
@@ -85,15 +88,18 @@ func appendDebezium(dst []byte, c *Column, v Value) ([]byte, error) {
 			return out, nil
 		}
 	case kFloat, kDouble:
-		if isJSONNumber(b) {
-			return append(dst, b...), nil
-		}
+		// Printed again from the number, so the JSON is the stored value's
+		// (a FLOAT text with more digits than a float32 holds is rounded
+		// as the server rounds it).
 		f, err := strconv.ParseFloat(string(b), 64)
-		if ok = err == nil && !math.IsInf(f, 0) && !math.IsNaN(f); ok {
+		if ok = err == nil; ok {
 			if kindOf(c) == kFloat {
-				return strconv.AppendFloat(dst, float64(float32(f)), 'g', -1, 32), nil
+				if ok = !math.IsInf(float64(float32(f)), 0); ok {
+					return appendFloatText(dst, float64(float32(f)), 32), nil
+				}
+				break
 			}
-			return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
+			return appendDouble(dst, f), nil
 		}
 	case kString, kEnum, kSet:
 		return appendJSONText(dst, b), nil
@@ -103,7 +109,7 @@ func appendDebezium(dst []byte, c *Column, v Value) ([]byte, error) {
 		return append(dst, '"'), nil
 	case kBit:
 		w := (bitWidthOf(c) + 7) / 8
-		if ok = len(b) == w; !ok {
+		if ok = len(b) == w && (bitWidthOf(c)%8 == 0 || b[0]>>(bitWidthOf(c)%8) == 0); !ok {
 			break
 		}
 		if bitWidthOf(c) == 1 {
@@ -135,7 +141,7 @@ func appendDebezium(dst []byte, c *Column, v Value) ([]byte, error) {
 		}
 	case kDatetime:
 		us, zero, good := parseDatetimeText(b)
-		if ok = good; ok {
+		if ok = good && fracDigits(b) <= precisionOf(c); ok {
 			if zero {
 				return appendZeroTemporal(dst, c, "0"), nil
 			}
@@ -146,26 +152,60 @@ func appendDebezium(dst []byte, c *Column, v Value) ([]byte, error) {
 		}
 	case kTimestamp:
 		_, zero, good := parseDatetimeText(b)
-		if ok = good; ok {
+		if ok = good && fracDigits(b) <= precisionOf(c); ok {
 			if zero {
-				return appendZeroTemporal(dst, c, `"1970-01-01T00:00:00Z"`), nil
+				if c.Nullable {
+					return append(dst, "null"...), nil
+				}
+				return appendZonedText(dst, c, []byte("1970-01-01 00:00:00")), nil
 			}
 			return appendZonedText(dst, c, b), nil
 		}
 	case kTime:
 		us, good := parseTimeText(b)
-		if ok = good; ok {
+		if ok = good && fracDigits(b) <= precisionOf(c) && us >= -maxTimeMicros && us <= maxTimeMicros; ok {
 			return strconv.AppendInt(dst, us, 10), nil
 		}
 	case kYear:
 		y, err := strconv.ParseInt(string(b), 10, 32)
-		if ok = err == nil; ok {
+		if ok = err == nil && len(b) == 4 && (y == 0 || (y >= 1901 && y <= 2155)); ok {
 			return strconv.AppendInt(dst, y, 10), nil
 		}
 	default:
 		return dst, fmt.Errorf("column %s: type %s is not supported", c.Name, c.ColumnType)
 	}
 	return dst, fmt.Errorf("column %s: %q is not a %s value", c.Name, b, c.ColumnType)
+}
+
+// maxTimeMicros is TIME's range, ±838:59:59.999999.
+const maxTimeMicros = ((838*60+59)*60+59)*1e6 + 999999
+
+// intBits is the width of an integer column.
+func intBits(c *Column) int {
+	switch c.DataType {
+	case "tinyint":
+		return 8
+	case "smallint":
+		return 16
+	case "mediumint":
+		return 24
+	case "int", "integer":
+		return 32
+	}
+	return 64
+}
+
+// fracDigits counts the digits after the last '.' of a temporal text.
+func fracDigits(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		switch b[i] {
+		case '.':
+			return len(b) - 1 - i
+		case ':', ' ', '-':
+			return 0
+		}
+	}
+	return 0
 }
 
 // appendZeroTemporal is Debezium's zero date: null where the column allows
@@ -215,8 +255,8 @@ func AppendDebeziumKey(dst []byte, keyCols []Column, keyVals []Value) ([]byte, e
 	return AppendDebeziumRow(dst, keyCols, keyVals)
 }
 
-// appendJSONText appends b as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as in appendString: text columns are UTF-8 (CheckType).
+// appendJSONText appends b as a JSON string. Invalid UTF-8 becomes U+FFFD
+// (text columns are UTF-8: CheckType).
 func appendJSONText(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -246,7 +286,7 @@ func appendJSONText(dst []byte, s []byte) []byte {
 		r, size := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
+			dst = append(dst, "\uFFFD"...) // as the character, so encoding is idempotent
 			i += size
 			start = i
 			continue
@@ -503,6 +543,11 @@ func parseDateText(b []byte) (days int64, zero, ok bool) {
 	}
 	if m == 0 || d == 0 {
 		return 0, true, true
+	}
+	if d > 28 {
+		if _, m2, _ := civilFromDays(daysFromCivil(y, m, d)); m2 != m {
+			return 0, false, false // 2023-02-29, 2024-04-31
+		}
 	}
 	return daysFromCivil(y, m, d), false, true
 }

@@ -62,10 +62,18 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 			}
 			return strconv.AppendUint(dst, uint64(i), 10), nil
 		}
-		if c.Unsigned && raw[0] == '-' {
-			return dst, errors.New("negative value for an unsigned column")
+		if c.Unsigned {
+			u, err := strconv.ParseUint(string(raw), 10, intBits(c))
+			if err != nil {
+				return dst, fmt.Errorf("not a %s: %w", c.ColumnType, err)
+			}
+			return strconv.AppendUint(dst, u, 10), nil
 		}
-		return append(dst, raw...), nil
+		i, err := strconv.ParseInt(string(raw), 10, intBits(c))
+		if err != nil {
+			return dst, fmt.Errorf("not a %s: %w", c.ColumnType, err)
+		}
+		return strconv.AppendInt(dst, i, 10), nil
 	case kDecimal:
 		b, err := appendUnquote(nil, raw)
 		if err != nil {
@@ -126,6 +134,9 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 				return dst, fmt.Errorf("%d bytes of bits for BIT(%d)", len(le), bitWidthOf(c))
 			}
 		}
+		if n := bitWidthOf(c); n%8 != 0 && w <= len(le) && le[w-1]>>(n%8) != 0 {
+			return dst, fmt.Errorf("bits beyond BIT(%d)", n)
+		}
 		for i := w - 1; i >= 0; i-- { // little-endian to the server's big-endian
 			if i < len(le) {
 				dst = append(dst, le[i])
@@ -179,8 +190,8 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 		return appendTimeText(dst, c, us)
 	case kYear:
 		y, err := strconv.ParseInt(string(raw), 10, 32)
-		if err != nil || y < 0 || y > 9999 {
-			return dst, errNotNumber
+		if err != nil || (y != 0 && (y < 1901 || y > 2155)) {
+			return dst, errors.New("not a YEAR: 0 or 1901 to 2155")
 		}
 		return appendYear(dst, y), nil
 	}
@@ -229,7 +240,7 @@ func appendTimeText(dst []byte, c *Column, us int64) ([]byte, error) {
 		dst = append(dst, '-')
 		us = -us
 	}
-	if us < 0 || us > 838*3600*1e6+59*60*1e6+59*1e6+999999 {
+	if us < 0 || us > maxTimeMicros {
 		return dst, errors.New("outside TIME's range")
 	}
 	frac := us % 1e6
@@ -320,7 +331,14 @@ func appendUnquote(dst []byte, raw []byte) ([]byte, error) {
 		for j < len(s) && s[j] != '\\' && s[j] != '"' && s[j] >= 0x20 {
 			j++
 		}
-		dst = append(dst, s[i:j]...)
+		if run := s[i:j]; utf8.Valid(run) {
+			dst = append(dst, run...)
+		} else {
+			// Invalid UTF-8 in a JSON text: U+FFFD, as JSON decoders read it.
+			for _, r := range string(run) {
+				dst = utf8.AppendRune(dst, r)
+			}
+		}
 		if j == len(s) {
 			break
 		}

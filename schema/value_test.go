@@ -196,6 +196,7 @@ func TestZeroDates(t *testing.T) {
 		{col("c", "datetime", "datetime", 0, 0), "0000-00-00 00:00:00", "0"},
 		{col("c", "datetime", "datetime(3)", 3, 0, "null"), "0000-00-00 00:00:00.000", "null"},
 		{col("c", "timestamp", "timestamp", 0, 0), "0000-00-00 00:00:00", `"1970-01-01T00:00:00Z"`},
+		{col("c", "timestamp", "timestamp(3)", 3, 0), "0000-00-00 00:00:00.000", `"1970-01-01T00:00:00.000Z"`},
 	} {
 		got, err := AppendDebezium(nil, tc.c, Value{B: []byte(tc.text)})
 		if err != nil || string(got) != tc.want {
