@@ -75,11 +75,12 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 		}
 		return strconv.AppendInt(dst, i, 10), nil
 	case kDecimal:
-		b, err := appendUnquote(nil, raw)
+		b, err := unquoted(raw)
 		if err != nil {
 			return dst, err
 		}
-		mag, err := base64.StdEncoding.AppendDecode(nil, b)
+		var small [48]byte // DECIMAL(65) needs 28 bytes
+		mag, err := base64.StdEncoding.AppendDecode(small[:0], b)
 		if err != nil {
 			return dst, fmt.Errorf("decimal bytes: %w", err)
 		}
@@ -105,7 +106,7 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 	case kString, kEnum, kSet:
 		return appendUnquote(dst, raw)
 	case kBinary:
-		b, err := appendUnquote(nil, raw)
+		b, err := unquoted(raw)
 		if err != nil {
 			return dst, err
 		}
@@ -121,11 +122,12 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 			}
 			return dst, errors.New("not a JSON boolean")
 		}
-		b, err := appendUnquote(nil, raw)
+		b, err := unquoted(raw)
 		if err != nil {
 			return dst, err
 		}
-		le, err := base64.StdEncoding.AppendDecode(nil, b)
+		var small [16]byte
+		le, err := base64.StdEncoding.AppendDecode(small[:0], b)
 		if err != nil {
 			return dst, fmt.Errorf("bits: %w", err)
 		}
@@ -166,9 +168,20 @@ func parseDebeziumInto(dst []byte, c *Column, raw []byte) ([]byte, error) {
 		}
 		return appendMicrosText(dst, c, us)
 	case kTimestamp:
-		s, err := appendUnquote(nil, raw)
+		s, err := unquoted(raw)
 		if err != nil {
 			return dst, err
+		}
+		// The connector's own form, UTC with Z: the text is the wall clock.
+		if n := len(s); n >= 20 && s[10] == 'T' && s[n-1] == 'Z' {
+			text := make([]byte, 0, 32)
+			text = append(append(append(text, s[:10]...), ' '), s[11:n-1]...)
+			if _, zero, ok := parseDatetimeText(text); ok && !zero {
+				if fracDigits(text) > precisionOf(c) {
+					return dst, fmt.Errorf("fraction finer than the column's %d digits", precisionOf(c))
+				}
+				return appendFracText(dst, c, string(text)), nil
+			}
 		}
 		t, err := time.Parse(time.RFC3339Nano, string(s))
 		if err != nil {
@@ -319,6 +332,20 @@ func trimSpace(b []byte) []byte {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// unquoted returns the contents of the JSON string raw: a view of raw when it
+// has no escapes (base64 and ISO dates never do), else unescaped into a new
+// slice.
+func unquoted(raw []byte) ([]byte, error) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, errNotString
+	}
+	s := raw[1 : len(raw)-1]
+	if PlainASCII(s, 0) == len(s) {
+		return s, nil
+	}
+	return appendUnquote(nil, raw)
+}
 
 // appendUnquote appends the contents of the JSON string raw, unescaped.
 func appendUnquote(dst []byte, raw []byte) ([]byte, error) {
