@@ -248,10 +248,13 @@ func TestIntegrationTypesRoundTrip(t *testing.T) {
 	}
 	fromText := textRows(params)
 	fromParseTime := textRows(params + "&parseTime=true&loc=UTC")
-	fromBinlog := binlogRows(ctx, t, database, cols, file, pos, len(typesRows))
+	fromBinlog := binlogRows(ctx, t, database, cols, file, pos, len(typesRows), true)
+	fromBinlogStrings := binlogRows(ctx, t, database, cols, file, pos, len(typesRows), false)
 
 	// Every entrance carries the same canonical text.
-	for name, rows := range map[string][][]Value{"parseTime=true": fromParseTime, "binlog": fromBinlog} {
+	for name, rows := range map[string][][]Value{
+		"parseTime=true": fromParseTime, "binlog": fromBinlog, "binlog ParseTime=false": fromBinlogStrings,
+	} {
 		for r := range fromText {
 			for i, c := range cols {
 				a, b := fromText[r][i], rows[r][i]
@@ -352,8 +355,9 @@ func compareTables(ctx context.Context, t *testing.T, db *sql.DB, database strin
 }
 
 // binlogRows streams the binlog from file:pos and returns the first n
-// inserted rows of database.src, each value through AppendBinlog.
-func binlogRows(ctx context.Context, t *testing.T, database string, cols []Column, file string, pos uint64, n int) [][]Value {
+// inserted rows of database.src, each value through AppendBinlog; with
+// parseTime false go-mysql hands temporal values over as strings.
+func binlogRows(ctx context.Context, t *testing.T, database string, cols []Column, file string, pos uint64, n int, parseTime bool) [][]Value {
 	t.Helper()
 	cfg, err := driver.ParseDSN(os.Getenv("SLUICE_TEST_MYSQL_DSN"))
 	if err != nil {
@@ -373,7 +377,7 @@ func binlogRows(ctx context.Context, t *testing.T, database string, cols []Colum
 		Port:                    uint16(port),
 		User:                    cfg.User,
 		Password:                cfg.Passwd,
-		ParseTime:               true,
+		ParseTime:               parseTime,
 		TimestampStringLocation: time.UTC,
 		Logger:                  slog.New(slog.DiscardHandler),
 	})
@@ -410,4 +414,59 @@ func binlogRows(ctx context.Context, t *testing.T, database string, cols []Colum
 		}
 	}
 	return out
+}
+
+// TestIntegrationHandWrittenDebeziumRowLands writes a row as Debezium's
+// documentation says the connector encodes it, by hand, through
+// ParseDebeziumRow and Arg into a table, and compares it with the same row
+// inserted from SQL literals.
+func TestIntegrationHandWrittenDebeziumRowLands(t *testing.T) {
+	const params = "?time_zone=%27%2B00%3A00%27&interpolateParams=true"
+	db := typesDB(t, params)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	database := "it_dbz_" + hex.EncodeToString(rb[:])
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + database) })
+	ddl := `(id INT NOT NULL PRIMARY KEY, biu BIGINT UNSIGNED, dec52 DECIMAL(5,2), dec65 DECIMAL(65,30), f FLOAT, d DOUBLE,
+		vc VARCHAR(20), bn BINARY(4), bl BLOB, b1 BIT(1), b10 BIT(10), y YEAR, dt DATE, dt0 DATETIME, dt6 DATETIME(6),
+		ts3 TIMESTAMP(3) NULL DEFAULT NULL, tm TIME, j JSON, e ENUM('a','b'), s SET('x','y','z'), n INT)`
+	for _, table := range []string{"src", "dst"} {
+		if _, err := db.ExecContext(ctx, "CREATE TABLE "+database+"."+table+" "+ddl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO `+database+`.src VALUES (1, 18446744073709551615, -123.45,
+		99999999999999999999999999999999999.999999999999999999999999999999, 3.14159274, 0.1, 'hé😀', X'61000000', X'00FFFE',
+		b'1', b'1000000001', 2024, '2024-01-02', '2018-06-20 06:37:03', '1969-12-31 23:59:59.999999', '2018-06-20 13:37:03.120',
+		'-838:59:59', '{"a": 1}', 'b', 'x,z', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	row := `{"id":1,"biu":-1,"dec52":"z8c=","dec65":"APMWJxx/w5CKi+9GTjlF73olNgn//////////w==","f":3.1415927,"d":0.1,
+		"vc":"h\u00e9\ud83d\ude00","bn":"YQAAAA==","bl":"AP/+","b1":true,"b10":"AQI=","y":2024,"dt":19724,"dt0":1529476623000,
+		"dt6":-1,"ts3":"2018-06-20T06:37:03.12-07:00","tm":-3020399000000,"j":"{\"a\": 1}","e":"b","s":"x,z","n":null}`
+	cols, err := ReadColumns(ctx, db, database, "dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]Value, len(cols))
+	if _, err := ParseDebeziumRow(nil, cols, []byte(row), vals); err != nil {
+		t.Fatal(err)
+	}
+	args := make([]any, len(cols))
+	marks := make([]string, len(cols))
+	for i, c := range cols {
+		if args[i], err = Arg(c, vals[i]); err != nil {
+			t.Fatal(err)
+		}
+		marks[i] = "?"
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+database+".dst VALUES ("+strings.Join(marks, ",")+")", args...); err != nil {
+		t.Fatal(err)
+	}
+	compareTables(ctx, t, db, database, cols)
 }
