@@ -180,17 +180,11 @@ func appendDebezium(dst []byte, c *Column, v Value) ([]byte, error) {
 // maxTimeMicros is TIME's range, ±838:59:59.999999.
 const maxTimeMicros = ((838*60+59)*60+59)*1e6 + 999999
 
-// intBits is the width of an integer column.
+// intBits is the width of an integer column (64 for BIGINT and anything
+// else).
 func intBits(c *Column) int {
-	switch c.DataType {
-	case "tinyint":
-		return 8
-	case "smallint":
-		return 16
-	case "mediumint":
-		return 24
-	case "int", "integer":
-		return 32
+	if n, ok := integerBits[c.DataType]; ok {
+		return n
 	}
 	return 64
 }

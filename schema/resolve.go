@@ -441,7 +441,7 @@ func (r *resolver) rules(t *Table, sc, tc Column, rs RuleSpec) ([]Rule, error) {
 		if !IsTime(tc) {
 			return nil, r.failf(field+"."+b.name, "column %q: a time range applies to DATE, DATETIME and TIMESTAMP columns; target column %s.%s is %s", sc.Name, t.Target, tc.Name, tc.ColumnType)
 		}
-		bound, ok := parseTimeText([]byte(b.text))
+		bound, ok := parseDateTimeText([]byte(b.text))
 		if !ok {
 			return nil, r.failf(field+"."+b.name, `%q is not a time: use "2006-01-02" or "2006-01-02 15:04:05[.ffffff]"`, b.text)
 		}

@@ -119,7 +119,7 @@ func timeRule(name, text string, bound time.Time) Rule {
 		if null {
 			return ""
 		}
-		t, ok := parseTimeText(v)
+		t, ok := parseDateTimeText(v)
 		switch {
 		case !ok:
 			return fmt.Sprintf("%q is not a valid time", v)
@@ -132,9 +132,9 @@ func timeRule(name, text string, bound time.Time) Rule {
 	}}
 }
 
-// parseTimeText reads the text form of a DATE ("2006-01-02") or a DATETIME
+// parseDateTimeText reads the text form of a DATE ("2006-01-02") or a DATETIME
 // or TIMESTAMP ("2006-01-02 15:04:05" with up to 6 fractional digits).
-func parseTimeText(v []byte) (time.Time, bool) {
+func parseDateTimeText(v []byte) (time.Time, bool) {
 	s := string(v)
 	layout := time.DateOnly
 	if len(s) > len(time.DateOnly) {

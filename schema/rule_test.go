@@ -7,8 +7,8 @@ import (
 )
 
 func TestRules(t *testing.T) {
-	min, _ := parseTimeText([]byte("2020-01-01"))
-	max, _ := parseTimeText([]byte("2020-12-31 23:59:59"))
+	min, _ := parseDateTimeText([]byte("2020-01-01"))
+	max, _ := parseDateTimeText([]byte("2020-12-31 23:59:59"))
 	tests := []struct {
 		name string
 		rule Rule

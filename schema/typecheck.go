@@ -8,11 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// intBits is the width of each integer type.
-var intBits = map[string]int{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+// integerBits is the width of each integer type.
+var integerBits = map[string]int{"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
 
 // IsInteger reports whether a column is one of the integer types.
-func IsInteger(c Column) bool { _, ok := intBits[c.DataType]; return ok }
+func IsInteger(c Column) bool { _, ok := integerBits[c.DataType]; return ok }
 
 // IsTime reports whether a column is DATE, DATETIME or TIMESTAMP: the
 // types a window selects on and a time range bounds.
@@ -95,7 +95,7 @@ func charsetHolds(t, s string) bool {
 
 // decimalDigits is how many decimal digits an integer type's values take.
 func decimalDigits(c Column) int {
-	switch intBits[c.DataType] {
+	switch integerBits[c.DataType] {
 	case 8:
 		return 3
 	case 16:
@@ -121,7 +121,7 @@ func decimalDigits(c Column) int {
 func canHold(t, s Column) string {
 	switch {
 	case IsInteger(s) && IsInteger(t):
-		sb, tb := intBits[s.DataType], intBits[t.DataType]
+		sb, tb := integerBits[s.DataType], integerBits[t.DataType]
 		switch {
 		case !s.Unsigned && t.Unsigned:
 			return "an unsigned column cannot hold the source's negative values"
@@ -284,7 +284,7 @@ func binaryHolds(t, s Column) string {
 func constantFits(t Column, v string) string {
 	switch {
 	case IsInteger(t):
-		bits := intBits[t.DataType]
+		bits := integerBits[t.DataType]
 		var err error
 		if t.Unsigned {
 			_, err = strconv.ParseUint(v, 10, bits)
@@ -303,7 +303,7 @@ func constantFits(t Column, v string) string {
 			return fmt.Sprintf("%q is longer than %s holds", v, t.ColumnType)
 		}
 	case IsTime(t):
-		if _, ok := parseTimeText([]byte(v)); !ok {
+		if _, ok := parseDateTimeText([]byte(v)); !ok {
 			return fmt.Sprintf("%q is not a value of %s", v, t.ColumnType)
 		}
 	case t.DataType == "enum":
