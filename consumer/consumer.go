@@ -452,7 +452,7 @@ func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.T
 		// a value (upper-casing does), and a row the server refuses would
 		// fail its whole batch on every attempt.
 		if ev.After != nil {
-			Transform(ev.After)
+			schema.TransformRow(ev.After)
 		}
 		reason = ReasonValidation
 		err = c.limits.validateEvent(&ev)

@@ -124,7 +124,7 @@ func TestValidateAfterTransform(t *testing.T) {
 	if err := lim.validate(r); err != nil {
 		t.Fatalf("the source value (60,000 bytes) is valid: %v", err)
 	}
-	Transform(r)
+	schema.TransformRow(r)
 	err := lim.validate(r)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "message is 90000 bytes upper-cased, over the column's 65535 bytes (text)") {
 		t.Errorf("validate after Transform = %v, want the message's 90000 bytes over the TEXT column's 65535", err)

@@ -11,7 +11,7 @@ import (
 
 // The transforms a table's configuration may name, per column, in order.
 const (
-	TransformUpper    = "upper"    // upper-case, Unicode-aware: exactly what consumer.Transform does to the IoT message today
+	TransformUpper    = "upper"    // upper-case, Unicode-aware: exactly what TransformRow does to the IoT message
 	TransformLower    = "lower"    // lower-case, Unicode-aware
 	TransformTrim     = "trim"     // drop leading and trailing Unicode white space
 	TransformHash     = "hash"     // HMAC-SHA-256 of the value under a secret key, 64 lower-case hex digits
@@ -108,22 +108,6 @@ func textOnly(f func([]byte) []byte) func([]byte, bool) ([]byte, bool, error) {
 		}
 		return f(v), false, nil
 	}
-}
-
-// upperBytes upper-cases v as consumer.Transform upper-cases the IoT
-// message (strings.ToUpper: Unicode-aware, rune by rune, invalid UTF-8
-// bytes becoming U+FFFD), returning v itself when it is ASCII with no
-// lower-case letter: the common case costs one pass and no allocation.
-func upperBytes(v []byte) []byte {
-	for _, c := range v {
-		if c >= utf8.RuneSelf {
-			return bytes.ToUpper(v)
-		}
-		if 'a' <= c && c <= 'z' {
-			return bytes.ToUpper(v)
-		}
-	}
-	return v
 }
 
 // mask keeps the last keep characters of v and replaces each character

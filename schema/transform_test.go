@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/schema"
 )
 
@@ -76,23 +75,23 @@ func TestHashRFC4231Case1(t *testing.T) {
 	}
 }
 
-// TestUpperIsConsumerTransform: the IoT table's upper transform must give
-// exactly what consumer.Transform gives the message today, for ASCII,
+// TestUpperIsTransformRow: the IoT table's upper transform must give
+// exactly what TransformRow gives the message today, for ASCII,
 // Unicode whose upper case is longer or shorter in bytes, and bytes that
 // are not UTF-8.
-func TestUpperIsConsumerTransform(t *testing.T) {
+func TestUpperIsTransformRow(t *testing.T) {
 	up := mustTransform(t, schema.TransformSpec{Name: "upper"})
 	for _, in := range []string{"", "abc", "ABC 123", "door opened at gate 7!", "ɐɐ", "ıi", "ß", "ǅ", "ﬀ", "é😀z",
 		"\xff", "ab\xc3", "\xed\xa0\x80", "mixed ascii then ü at the end", strings.Repeat("x", 33) + "ä"} {
 		r := schema.Row{Message: sql.NullString{String: in, Valid: true}}
-		consumer.Transform(&r)
+		schema.TransformRow(&r)
 		got, null, err := up.Apply([]byte(in), false)
 		if err != nil || null || string(got) != r.Message.String {
-			t.Errorf("upper(%q) = %q (null=%v, %v), consumer.Transform gives %q", in, got, null, err, r.Message.String)
+			t.Errorf("upper(%q) = %q (null=%v, %v), TransformRow gives %q", in, got, null, err, r.Message.String)
 		}
 	}
 	r := schema.Row{}
-	consumer.Transform(&r)
+	schema.TransformRow(&r)
 	if _, null, _ := up.Apply(nil, true); !null || r.Message.Valid {
 		t.Errorf("NULL must stay NULL")
 	}

@@ -23,7 +23,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/schema"
 )
 
@@ -177,7 +176,7 @@ func each(ctx context.Context, db *sql.DB, q string, s *Slice, transform bool, f
 			return err
 		}
 		if transform {
-			consumer.Transform(&r)
+			schema.TransformRow(&r)
 		}
 		fn(&r)
 	}

@@ -1,15 +1,13 @@
-package consumer
+package schema
 
 import (
 	"database/sql"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sluice-dev/sluice/schema"
 )
 
-func TestTransform(t *testing.T) {
+func TestTransformRow(t *testing.T) {
 	tests := []struct {
 		name string
 		in   sql.NullString
@@ -29,27 +27,27 @@ func TestTransform(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := time.Date(2024, 3, 5, 1, 2, 3, 0, time.UTC)
-			r := schema.Row{ID: 9, DeviceType: "sensor-00001", EventType: "reading", Timestamp: ts, Message: tt.in,
+			r := Row{ID: 9, DeviceType: "sensor-00001", EventType: "reading", Timestamp: ts, Message: tt.in,
 				CreatedAt: sql.NullTime{Time: ts, Valid: true}}
-			Transform(&r)
+			TransformRow(&r)
 			if r.Message != tt.want {
-				t.Errorf("Transform(%+v) message = %+v, want %+v", tt.in, r.Message, tt.want)
+				t.Errorf("TransformRow(%+v) message = %+v, want %+v", tt.in, r.Message, tt.want)
 			}
 			// Only the message changes: the key must stay as it was.
 			if r.DeviceType != "sensor-00001" || r.EventType != "reading" || !r.Timestamp.Equal(ts) || r.ID != 9 || !r.CreatedAt.Time.Equal(ts) {
-				t.Errorf("Transform changed more than the message: %+v", r)
+				t.Errorf("TransformRow changed more than the message: %+v", r)
 			}
 		})
 	}
 }
 
-func TestTransformIdempotent(t *testing.T) {
-	r := schema.Row{Message: sql.NullString{String: "Straße ÿ mixed Case", Valid: true}}
-	Transform(&r)
+func TestTransformRowIdempotent(t *testing.T) {
+	r := Row{Message: sql.NullString{String: "Straße ÿ mixed Case", Valid: true}}
+	TransformRow(&r)
 	once := r.Message
-	Transform(&r)
+	TransformRow(&r)
 	if r.Message != once {
-		t.Errorf("Transform twice = %q, once = %q", r.Message.String, once.String)
+		t.Errorf("TransformRow twice = %q, once = %q", r.Message.String, once.String)
 	}
 }
 
@@ -66,21 +64,24 @@ func TestUpperMatchesToUpper(t *testing.T) {
 			"@AZ[`az{"[:c%8]+b+"@AZ[`az{abcdefghij"[c%8:], "ABCDEFGH"+b+"abcdefghijklmno"+b)
 	}
 	for _, s := range cases {
-		if got, want := upper(s), strings.ToUpper(s); got != want {
-			t.Errorf("upper(%q) = %q, want %q", s, got, want)
+		if got, want := Upper(s), strings.ToUpper(s); got != want {
+			t.Errorf("Upper(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := string(upperBytes([]byte(s))), strings.ToUpper(s); got != want {
+			t.Errorf("upperBytes(%q) = %q, want %q", s, got, want)
 		}
 	}
 }
 
 // BenchmarkUpper upper-cases a seeded message, against strings.ToUpper.
 //
-//	go test -run '^$' -bench Upper -benchmem -count 6 ./consumer
+//	go test -run '^$' -bench Upper -benchmem -count 6 ./schema
 func BenchmarkUpper(b *testing.B) {
 	s := "failed signal passed normal cleared garage temperature normal sensor restored level voltage meter meter press"
 	b.Run("upper", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = upper(s)
+			_ = Upper(s)
 		}
 	})
 	b.Run("strings.ToUpper", func(b *testing.B) {
