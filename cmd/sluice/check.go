@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/sluice-dev/sluice/backfill"
+	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/schema"
 )
 
@@ -36,12 +38,12 @@ func runCheck(ctx context.Context, args []string) error {
 	}
 	srcDSN, srcFrom := dsnOf(c.fs, "source-dsn", cfg.sourceDSN, "source.dsn in "+path)
 	tgtDSN, tgtFrom := dsnOf(c.fs, "target-dsn", cfg.targetDSN, "target.dsn in "+path)
-	src, sdb, err := openDB(ctx, srcFrom, srcDSN, "source_db", 2, nil)
+	src, sdb, err := openDB(ctx, srcFrom, srcDSN, "source_db", 2, backfill.SourceSession, nil)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, tdb, err := openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, nil)
+	dst, tdb, err := openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, nil)
 	if err != nil {
 		return err
 	}

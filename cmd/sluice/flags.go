@@ -320,12 +320,12 @@ func splitList(s string) []string {
 }
 
 // openDB connects to the server of a DSN without selecting its database (it
-// may not exist before migrate) and returns the database name. Every Sluice
-// session reads and writes times in UTC and interpolates parameters on the
-// client, so a 10,000-row upsert is one round trip with no placeholder limit.
+// may not exist before migrate) and returns the database name. session sets
+// the settings of the stage that owns the pool: backfill.SourceSession for
+// the source, consumer.TargetSession for the target.
 //
 // dial, when not nil, dials the pool's connections (a consumer.Wire's Dial).
-func openDB(ctx context.Context, flagName, dsn, defaultDB string, conns int, dial func(context.Context, string, string) (net.Conn, error)) (*sql.DB, string, error) {
+func openDB(ctx context.Context, flagName, dsn, defaultDB string, conns int, session func(*mysql.Config), dial func(context.Context, string, string) (net.Conn, error)) (*sql.DB, string, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, "", usagef("%s: %v", flagName, err)
@@ -335,14 +335,7 @@ func openDB(ctx context.Context, flagName, dsn, defaultDB string, conns int, dia
 		database = defaultDB
 	}
 	cfg.DBName = ""
-	cfg.ParseTime = true
-	cfg.Loc = time.UTC
-	cfg.InterpolateParams = true
-	cfg.ClientFoundRows = false // the upsert's affected-rows count relies on it
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params["time_zone"] = "'+00:00'"
+	session(cfg)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}

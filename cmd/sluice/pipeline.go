@@ -150,7 +150,7 @@ func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, err
 		s.wire = consumer.NewWire()
 		dial = s.wire.Dial
 	}
-	db, database, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", conns, dial)
+	db, database, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", conns, consumer.TargetSession, dial)
 	if err != nil {
 		return nil, "", err
 	}
@@ -256,7 +256,7 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, nil)
+	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, backfill.SourceSession, nil)
 	if err != nil {
 		return nil, nil, nil, inStage("backfill", err)
 	}

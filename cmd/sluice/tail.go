@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/tail"
 )
 
@@ -63,7 +64,7 @@ func runTail(ctx context.Context, args []string) error {
 		return err
 	}
 	return s.withMetrics(ctx, func(ctx context.Context) error {
-		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, nil)
+		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, backfill.SourceSession, nil)
 		if err != nil {
 			return err
 		}

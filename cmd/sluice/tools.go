@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluice-dev/sluice/backfill"
+	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/schema"
 	"github.com/sluice-dev/sluice/seed"
 	"github.com/sluice-dev/sluice/verify"
@@ -23,7 +25,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1, nil)
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1, backfill.SourceSession, nil)
 	if err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err := schema.MigrateSource(ctx, src, sdb); err != nil {
 		return err
 	}
-	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 1, nil)
+	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 1, consumer.TargetSession, nil)
 	if err != nil {
 		return err
 	}
@@ -58,7 +60,7 @@ func runSeed(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usagef("seed: %v", err)
 	}
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Writers+1, nil)
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Writers+1, backfill.SourceSession, nil)
 	if err != nil {
 		return err
 	}
@@ -95,7 +97,7 @@ func runVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 3, nil)
+	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 3, consumer.TargetSession, nil)
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,7 @@ func verifyWindow(ctx context.Context, s *stage, dst *sql.DB, tdb string) error 
 		return usagef("--chunk-rows %d: must be at least 1", s.o.chunkRows)
 	}
 	cfg.ChunkRows = s.o.chunkRows
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1, nil)
+	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1, backfill.SourceSession, nil)
 	if err != nil {
 		return err
 	}
