@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/consumer"
+	"github.com/sluice-dev/sluice/notify"
 )
 
 func TestExitCodeOf(t *testing.T) {
@@ -80,37 +81,6 @@ func TestStageAndWhere(t *testing.T) {
 	}
 	if inStage("x", nil) != nil {
 		t.Error("inStage(nil) is not nil")
-	}
-}
-
-func TestDecideEvent(t *testing.T) {
-	ok := jobStatus{Outcome: "success"}
-	failed := jobStatus{Outcome: "failure"}
-	partial := jobStatus{Outcome: "partial"}
-	tests := []struct {
-		name    string
-		cur     jobStatus
-		prev    jobStatus
-		hadPrev bool
-		summary bool
-		want    string
-	}{
-		{name: "first run succeeds", cur: ok},
-		{name: "success after success", cur: ok, prev: ok, hadPrev: true},
-		{name: "success after success, with summaries", cur: ok, prev: ok, hadPrev: true, summary: true, want: eventSummary},
-		{name: "failure", cur: failed, want: eventFailure},
-		{name: "failure after failure", cur: failed, prev: failed, hadPrev: true, want: eventFailure},
-		{name: "recovery", cur: ok, prev: failed, hadPrev: true, want: eventRecovery},
-		{name: "recovery beats summary", cur: ok, prev: failed, hadPrev: true, summary: true, want: eventRecovery},
-		{name: "success after partial", cur: ok, prev: partial, hadPrev: true, want: eventRecovery},
-		{name: "partial", cur: partial, prev: ok, hadPrev: true, want: eventPartial},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := decideEvent(tt.cur, tt.prev, tt.hadPrev, tt.summary); got != tt.want {
-				t.Errorf("decideEvent = %q, want %q", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -191,8 +161,8 @@ func (w *webhook) notices(t *testing.T) []map[string]any {
 }
 
 func TestNotifierPost(t *testing.T) {
-	nt := notice{Event: eventFailure, Job: "run/sluice.raw_records/sluice", Command: "run", RunID: "abc123",
-		Window: &window{Start: "2025-10-01 00:00:00", End: "2025-10-02 00:00:00"}, Stage: "backfill", Where: "chunk id (10,20]",
+	nt := notify.Notice{Event: notify.Failure, Job: "run/sluice.raw_records/sluice", Command: "run", RunID: "abc123",
+		Window: &notify.Window{Start: "2025-10-01 00:00:00", End: "2025-10-02 00:00:00"}, Stage: "backfill", Where: "chunk id (10,20]",
 		Error: "backfill: chunk id (10,20] failed after 5 attempt(s): delivery: timed out", RowsRead: 100, RowsProduced: 90,
 		Seconds: 1.5, ExitCode: 1, At: time.Date(2025, 10, 2, 2, 0, 0, 0, time.UTC)}
 	for _, format := range []string{"json", "slack"} {
@@ -204,7 +174,7 @@ func TestNotifierPost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n.post(t.Context(), nt)
+			n.Post(t.Context(), nt)
 			got := w.notices(t)
 			if len(got) != 1 {
 				t.Fatalf("webhook got %d messages, want 1", len(got))
@@ -248,13 +218,13 @@ func TestNotifierFailureIsOnlyLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.post(t.Context(), notice{Event: eventFailure})
+	n.Post(t.Context(), notify.Notice{Event: notify.Failure})
 	if !strings.Contains(logs.String(), "notification refused") || !strings.Contains(logs.String(), "500") {
 		t.Errorf("a refused POST is not logged:\n%s", logs.String())
 	}
 	w.Close() // now unreachable
 	logs.Reset()
-	n.post(t.Context(), notice{Event: eventFailure})
+	n.Post(t.Context(), notify.Notice{Event: notify.Failure})
 	if !strings.Contains(logs.String(), "notification not delivered") || strings.Contains(logs.String(), "secret-token") {
 		t.Errorf("an unreachable webhook is not logged, or its secret path is:\n%s", logs.String())
 	}
