@@ -14,6 +14,11 @@ type ResolveConfig struct {
 	SourceDB    string // the source DSN's database, for a source named without one
 	TargetDB    string // the target DSN's database, for a target named without one (or not named)
 	TopicPrefix string // the prefix of default topic names, e.g. "sluice"
+	// CreateMissing plans a target table that does not exist instead of
+	// failing (sluice migrate): its columns are the traveling source
+	// columns under their target names, fit for what the transforms make
+	// of them, and Table.Create is set (ddl.go writes it).
+	CreateMissing bool
 }
 
 // ResolveAll resolves every table of a configuration, after checking what
@@ -123,22 +128,31 @@ func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc Res
 	if err := tableExists(ctx, source, src); err != nil {
 		return nil, r.fail("source", err)
 	}
+	missing := false
 	if err := tableExists(ctx, target, tgt); err != nil {
-		return nil, r.fail("target", err)
+		if !rc.CreateMissing || !errors.Is(err, errNoTable) {
+			return nil, r.fail("target", fmt.Errorf("%w (`sluice migrate --config` creates it)", err))
+		}
+		missing = true
 	}
 	if r.srcCols, err = ReadColumns(ctx, source, src.DB, src.Table); err != nil {
-		return nil, err
-	}
-	if r.tgtCols, err = ReadColumns(ctx, target, tgt.DB, tgt.Table); err != nil {
 		return nil, err
 	}
 	srcIdx, err := ReadUniqueIndexes(ctx, source, src.DB, src.Table)
 	if err != nil {
 		return nil, err
 	}
-	tgtIdx, err := ReadUniqueIndexes(ctx, target, tgt.DB, tgt.Table)
-	if err != nil {
-		return nil, err
+	var tgtIdx []Index
+	if missing {
+		r.tgtCols, tgtIdx = r.plannedTarget(srcIdx)
+		t.Create, t.Indexes = true, tgtIdx
+	} else {
+		if r.tgtCols, err = ReadColumns(ctx, target, tgt.DB, tgt.Table); err != nil {
+			return nil, err
+		}
+		if tgtIdx, err = ReadUniqueIndexes(ctx, target, tgt.DB, tgt.Table); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.columns(t); err != nil {
 		return nil, err
@@ -166,10 +180,13 @@ func tableExists(ctx context.Context, q Querier, n TableName) error {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("look up %s: %w", n, err)
 		}
-		return fmt.Errorf("%s does not exist (or the user may not see it)", n)
+		return fmt.Errorf("%s %w (or the user may not see it)", n, errNoTable)
 	}
 	return nil
 }
+
+// errNoTable is a table information_schema does not list.
+var errNoTable = errors.New("does not exist")
 
 // resolver holds one spec's resolution under way.
 type resolver struct {

@@ -64,6 +64,11 @@ type Table struct {
 	// KeyIndex names the target's unique index on the key's columns.
 	KeyIndex string
 	Topic    string
+	// Create is set when the target table does not exist and was planned
+	// (ResolveConfig.CreateMissing): Indexes are then its unique indexes,
+	// PRIMARY first, as CreateTargetDDL writes them.
+	Create  bool
+	Indexes []Index
 }
 
 // KeyColumns returns the key's columns, in key order.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,31 +33,93 @@ func runCheck(ctx context.Context, args []string) error {
 	if path == "" {
 		return usagef("--config: required (or SLUICE_CONFIG): the configuration file to check")
 	}
-	cfg, err := loadConfig(path, os.LookupEnv)
+	cf, err := openConfigured(ctx, c, path)
 	if err != nil {
 		return err
+	}
+	defer cf.close()
+	tables, err := cf.resolve(ctx, false)
+	if err != nil {
+		return err
+	}
+	printPlan(os.Stdout, tables)
+	return nil
+}
+
+// configured is a configuration file with its two databases open.
+type configured struct {
+	path     string
+	cfg      *config
+	src, dst *sql.DB
+	rc       schema.ResolveConfig
+}
+
+// openConfigured loads a configuration file and connects to the databases
+// it (or the flags) name.
+func openConfigured(ctx context.Context, c *command, path string) (*configured, error) {
+	cfg, err := loadConfig(path, os.LookupEnv)
+	if err != nil {
+		return nil, err
 	}
 	srcDSN, srcFrom := dsnOf(c.fs, "source-dsn", cfg.sourceDSN, "source.dsn in "+path)
 	tgtDSN, tgtFrom := dsnOf(c.fs, "target-dsn", cfg.targetDSN, "target.dsn in "+path)
 	src, sdb, err := openDB(ctx, srcFrom, srcDSN, "source_db", 2, backfill.SourceSession, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer src.Close()
 	dst, tdb, err := openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, nil)
 	if err != nil {
-		return err
+		src.Close()
+		return nil, err
 	}
-	defer dst.Close()
-	tables, err := schema.ResolveAll(ctx, cfg.tables, src, dst, schema.ResolveConfig{SourceDB: sdb, TargetDB: tdb, TopicPrefix: cfg.topicPrefix})
+	return &configured{path: path, cfg: cfg, src: src, dst: dst,
+		rc: schema.ResolveConfig{SourceDB: sdb, TargetDB: tdb, TopicPrefix: cfg.topicPrefix}}, nil
+}
+
+func (cf *configured) close() { cf.src.Close(); cf.dst.Close() }
+
+// resolve resolves every table; a bad configuration is a usage error (exit
+// 2) naming the file, the table and the field.
+func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schema.Table, error) {
+	rc := cf.rc
+	rc.CreateMissing = createMissing
+	tables, err := schema.ResolveAll(ctx, cf.cfg.tables, cf.src, cf.dst, rc)
+	var ce *schema.ConfigError
+	if errors.As(err, &ce) {
+		return nil, usageError{fmt.Errorf("--config %s: %w", cf.path, err)}
+	}
+	return tables, err
+}
+
+// migrateConfigured is `sluice migrate --config FILE`: each configured
+// target table that is missing is created from its source's columns (after
+// renames, excludes and transforms), the lineage columns are added where
+// missing and the tombstone tables created; then every table is resolved
+// again as the pipeline will, so a target that cannot work is reported here.
+func migrateConfigured(ctx context.Context, c *command, path string) error {
+	cf, err := openConfigured(ctx, c, path)
 	if err != nil {
-		var ce *schema.ConfigError
-		if errors.As(err, &ce) {
-			return usageError{fmt.Errorf("--config %s: %w", path, err)}
-		}
 		return err
 	}
-	printPlan(os.Stdout, tables)
+	defer cf.close()
+	tables, err := cf.resolve(ctx, true)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		did, err := schema.MigrateTable(ctx, cf.dst, t)
+		if err != nil {
+			return err
+		}
+		if len(did) == 0 {
+			did = []string{"nothing to do"}
+		}
+		fmt.Printf("migrate: %s -> %s: %s\n", t.Source, t.Target, strings.Join(did, ", "))
+	}
+	if _, err := cf.resolve(ctx, false); err != nil {
+		return err
+	}
+	fmt.Printf("migrate: %d table(s) ready; `sluice check --config %s` prints their plan\n", len(tables), path)
 	return nil
 }
 

@@ -18,12 +18,17 @@ import (
 
 func runMigrate(ctx context.Context, args []string) error {
 	c := newCommand("migrate")
+	var path string
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): create each configured target table that is missing, add the lineage columns and the tombstone table; without it, the IoT tables of the flag-only setup")
 	c.source()
 	c.target()
 	c.logging()
 	s, err := newStage(c, "migrate", args, false)
 	if err != nil {
 		return err
+	}
+	if path != "" {
+		return migrateConfigured(ctx, c, path)
 	}
 	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1, backfill.SourceSession, nil)
 	if err != nil {
