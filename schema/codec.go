@@ -116,9 +116,11 @@ func appendZoned(dst []byte, t sql.NullTime) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does, so the output is always valid JSON text.
-func appendString(dst []byte, s string) []byte {
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// written as the character, so the output is always valid JSON text and
+// encoding what was decoded gives the same bytes. It serves the fixed IoT
+// codec and the per-type one (appendJSONText).
+func appendString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -144,10 +146,10 @@ func appendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
+			dst = append(dst, "\uFFFD"...) // as the character
 			i += size
 			start = i
 			continue
@@ -156,6 +158,17 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// decodeRune is utf8.DecodeRune for either a string or a byte slice.
+func decodeRune[T string | []byte](s T) (rune, int) {
+	switch v := any(s).(type) {
+	case string:
+		return utf8.DecodeRuneInString(v)
+	case []byte:
+		return utf8.DecodeRune(v)
+	}
+	return utf8.RuneError, 0
 }
 
 // EncodeKey renders k as the JSON key of a Kafka record.

@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/big"
 	"strconv"
-	"unicode/utf8"
 )
 
 // The JSON value of each column type, exactly as Debezium's MySQL connector
@@ -251,45 +250,7 @@ func AppendDebeziumKey(dst []byte, keyCols []Column, keyVals []Value) ([]byte, e
 
 // appendJSONText appends b as a JSON string. Invalid UTF-8 becomes U+FFFD
 // (text columns are UTF-8: CheckType).
-func appendJSONText(dst []byte, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i = PlainASCII(s, i); i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...) // as the character, so encoding is idempotent
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+func appendJSONText(dst []byte, s []byte) []byte { return appendString(dst, s) }
 
 // isInteger reports whether b is an optionally negative run of digits.
 func isInteger(b []byte) bool {
