@@ -218,24 +218,11 @@ func (d *fastDecoder) escaped(start int) ([]byte, bool) {
 }
 
 func (d *fastDecoder) hex4() (rune, bool) {
-	if len(d.b)-d.i < 4 {
-		return 0, false
+	r, ok := hex4At(d.b, d.i)
+	if ok {
+		d.i += 4
 	}
-	var r rune
-	for _, c := range d.b[d.i : d.i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	d.i += 4
-	return r, true
+	return r, ok
 }
 
 // uint parses a JSON integer that fits max.
