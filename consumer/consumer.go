@@ -50,12 +50,14 @@
 // before the batch's offsets are committed, so no record is ever lost or
 // silently dropped.
 //
-// The dead-letter topic never becomes the failure. A dead letter too large
-// for it (over its max.message.bytes, which the member reads at start and
-// uses as its producer's batch limit, or refused by the broker as
-// MESSAGE_TOO_LARGE) is sent as a reference instead: the same headers, the
-// value's size and SHA-256, and its first 1 KiB as the value (dlq.go). A
-// member sends each dead letter once: a dead letter refused as too large is
+// The member decides that a record is dead and builds its dead letter
+// (dlq.go); writing it is the producer's (Config.DeadLetters, which
+// cmd/sluice wires to a producer.DeadLetterWriter per member). The
+// dead-letter topic never becomes the failure. A dead letter too large for
+// it (over its max.message.bytes, which the writer reads at start and uses
+// as its batch limit, or refused by the broker as MESSAGE_TOO_LARGE) is sent
+// as a reference instead: the same headers, the value's size and SHA-256,
+// and its first 1 KiB as the value. A member sends each dead letter once: a dead letter refused as too large is
 // tried again alone, without its acknowledged batch-mates, and a record
 // whose dead letter the member has had acknowledged is not dead-lettered
 // again when it comes back after an offset commit that failed. Across
@@ -85,7 +87,7 @@
 //	sluice_consumer_db_retries_total         transaction attempts retried
 //	sluice_consumer_offset_commit_errors_total  offset commits that failed after the DB commit
 //	sluice_consumer_dlq_records_total{reason}    records sent to the dead-letter topic
-//	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic
+//	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic (registered by producer.NewDeadLetterMetrics)
 //	sluice_consumer_db_isolations_total      failed writes split in halves to find the rows the target refused
 //	sluice_consumer_lag_records{group,topic,partition}  records the group has not committed (WatchLag)
 //	sluice_kafka_*                           franz-go client metrics (kprom)
@@ -133,6 +135,9 @@ type Config struct {
 	// inserts instead of LOAD DATA text (wire.go). nil: LOAD DATA.
 	Wire     *Wire
 	DLQTopic string // dead-letter topic; empty means Topic + ".dlq"
+	// DeadLetters writes the member's dead letters to DeadLetterTopic():
+	// required; cmd/sluice wires the producer's writer.
+	DeadLetters DeadLetters
 	// InstanceID, when set, makes the member static (KIP-345, Kafka's
 	// group.instance.id): a process restarted after a kill joins with the
 	// same id and takes over the dead member's place and partitions at
@@ -194,6 +199,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateWriters reports a missing dead-letter writer: not in Validate,
+// which checks the settings before the wiring exists.
+func (c Config) validateWriters() error {
+	if c.DeadLetters == nil {
+		return fmt.Errorf("dead letters: no writer for the dead-letter topic %s", c.DeadLetterTopic())
+	}
+	return nil
+}
+
 // DeadLetterTopic is where the member sends records it cannot apply.
 func (c Config) DeadLetterTopic() string {
 	if c.DLQTopic != "" {
@@ -224,8 +238,7 @@ type Consumer struct {
 	w       *writer
 	limits  limits // the target's column sizes, for validation
 	dec     schema.Decoder
-	sent    sentSet      // dead letters acknowledged, offsets not yet committed
-	dlqMax  atomic.Int32 // the dead-letter topic's max.message.bytes; 0: franz-go's default batch limit
+	sent    sentSet // dead letters acknowledged, offsets not yet committed
 	metrics *Metrics
 	log     *slog.Logger
 	stats   struct {
@@ -238,6 +251,9 @@ type Consumer struct {
 // m may be nil; several members of one process share one Metrics.
 func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validateWriters(); err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -278,7 +294,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		log.Warn("consumer: this member stops sending MariaDB bulk inserts; new rows go through LOAD DATA or the upsert", "why", why)
 	}
 	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log, sent: sentSet{}}
-	dlqTopic := cfg.DeadLetterTopic()
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
@@ -295,15 +310,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DialTimeout(cfg.DialTimeout),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
-		// Dead letters are produced in batches no larger than the
-		// dead-letter topic takes (read below, before the first produce:
-		// franz-go asks once per partition, when it first produces to it).
-		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
-			if n := c.dlqMax.Load(); topic == dlqTopic && n > 0 {
-				return n
-			}
-			return kgoBatchMaxBytes
-		}),
 	}
 	opts = append(opts, cfg.Conn...)
 	if hook := m.kafkaHook(); hook != nil {
@@ -320,17 +326,6 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if err := c.cl.Ping(pctx); err != nil {
 		c.cl.Close()
 		return nil, fmt.Errorf("kafka brokers %v%s unreachable: %w", cfg.Brokers, security(cfg.Security), err)
-	}
-	if err := ensureTopic(pctx, c.cl, dlqTopic, 1); err != nil {
-		c.cl.Close()
-		return nil, err
-	}
-	if n, err := dlqBatchLimit(pctx, c.cl, dlqTopic); err != nil {
-		// Not fatal: a dead letter the broker refuses is still tried alone
-		// and then sent as a reference (produceDeadLetters).
-		log.Warn("consumer: cannot read the dead-letter topic's max.message.bytes; dead letters are batched up to franz-go's default", "err", err)
-	} else {
-		c.dlqMax.Store(n)
 	}
 	return c, nil
 }
@@ -427,9 +422,6 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 	return nil
 }
 
-// kgoBatchMaxBytes is franz-go's default limit of a produce batch.
-const kgoBatchMaxBytes = 1_000_012
-
 // take decodes, transforms and validates one record into the batch, or
 // sets it aside as a dead letter; now is when its poll returned.
 func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.Time) error {
@@ -478,14 +470,14 @@ func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.T
 // flush sends the batch's dead letters, writes the rest to the database and
 // then commits the offsets of all of it.
 func (c *Consumer) flush(ctx context.Context, b *batch) error {
-	if err := c.produceDeadLetters(ctx, b.dead); err != nil {
+	if err := c.sendDeadLetters(ctx, b.dead); err != nil {
 		if ctx.Err() != nil {
 			return nil // shutting down: nothing of the batch is committed
 		}
 		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
 	}
 	if n := len(b.dead); n > 0 {
-		first, _ := Header(b.dead[0], HeaderError)
+		first, _ := Header(b.dead[0], schema.DLQHeaderError)
 		c.log.Warn("consumer: records sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", n, "first", first)
 	}
 	merged := b.final()

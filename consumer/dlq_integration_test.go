@@ -3,19 +3,15 @@ package consumer
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/schema"
@@ -79,198 +75,77 @@ func (w *world) deadLetters(topic string) []*kgo.Record {
 	return out
 }
 
-// TestIntegrationOversizedDeadLetterIsReference: a poison record too large
-// for the dead-letter topic, between good records and small poison ones, no
-// longer stops the group. It is dead-lettered as a reference (size, SHA-256,
-// first bytes), the good rows land, the other dead letters are written whole
-// and each exactly once. A replay over it (the group reset to the start, a
-// new member) dead-letters it again and goes on.
-func TestIntegrationOversizedDeadLetterIsReference(t *testing.T) {
+// TestIntegrationRedrive: a re-drive sends each whole dead letter back to
+// its topic once, without Sluice's headers, however often it was
+// dead-lettered, and passes over references and records without Sluice's
+// headers, naming each; its commits make a second re-drive find nothing.
+// (The producer's tests write references; cmd/sluice's run it end to end.)
+func TestIntegrationRedrive(t *testing.T) {
 	db, brokers := servers(t)
-	for _, tc := range []struct {
-		name         string
-		sourceMax    string // the source topic's max.message.bytes; "": the default
-		dlqMax       string // the dead-letter topic's, set before the member starts; "": created by the member
-		lowerDLQMax  string // set on the dead-letter topic after the member started; "": not changed
-		poisonBytes  int
-		producerMax  int32 // the test producer's batch limit
-		wantRefBytes int   // the head kept
-	}{
-		{name: "over the dead-letter topic's max.message.bytes", dlqMax: "65536", poisonBytes: 100_000, producerMax: 1_000_012},
-		{name: "the limit lowered after the member started", lowerDLQMax: "65536", poisonBytes: 100_000, producerMax: 1_000_012},
-		{name: "a 1.1 MB record, over the default limit", sourceMax: "4194304", poisonBytes: 1_100_000, producerMax: 4 << 20},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, db, brokers, "it_dlqref", 1)
-			ctx, database, topic, group := w.ctx, w.database, w.topic, w.group
-			dlqTopic := topic + ".dlq"
-			if tc.sourceMax != "" {
-				if _, err := w.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &tc.sourceMax}}, topic); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if tc.dlqMax != "" {
-				if _, err := w.adm.CreateTopic(ctx, 1, -1, map[string]*string{"max.message.bytes": &tc.dlqMax}, dlqTopic); err != nil {
-					t.Fatal(err)
-				}
-			}
-			prod, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(tc.producerMax))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer prod.Close()
-
-			good := func(i int) []byte {
-				v, _ := schema.EncodeEvent(&schema.Event{After: testRow(i, "sensor-ok"), Op: schema.OpCreate})
-				return v
-			}
-			bad := testRow(50, "sensor-bad")
-			bad.DeviceType = ""
-			badValue, _ := schema.EncodeEvent(&schema.Event{After: bad, Op: schema.OpCreate})
-			// Random bytes: no change event (it fails decoding, like the
-			// reported record), and no compression shrinks it under the
-			// broker's limit.
-			poison := make([]byte, tc.poisonBytes)
-			_, _ = rand.Read(poison)
-			values := [][]byte{good(0), []byte(`{"op":"c","after":`), good(1), poison, good(2), badValue, good(3)}
-			const poisonAt = 3
-			for i, v := range values {
-				rec := &kgo.Record{Key: []byte(fmt.Sprintf("key-%d", i)), Value: v, Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}}
-				if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-					t.Fatalf("produce record %d (%d bytes): %v", i, len(v), err)
-				}
-			}
-
-			cfg := DefaultConfig()
-			cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 100*time.Millisecond
-			cfg.FetchMaxBytes = 4 << 20
-			m := NewMetrics(prometheus.NewRegistry())
-			c, err := New(ctx, cfg, db, m, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.lowerDLQMax != "" {
-				if _, err := w.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &tc.lowerDLQMax}}, dlqTopic); err != nil {
-					t.Fatal(err)
-				}
-			}
-			w.runUntilCaughtUp(c)
-
-			var n int
-			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+database+".records WHERE device_type = 'sensor-ok'").Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n != 4 {
-				t.Errorf("target holds %d good rows, want 4", n)
-			}
-			if got := testutil.ToFloat64(m.dlqReferences); got != 1 {
-				t.Errorf("sluice_consumer_dlq_references_total = %v, want 1", got)
-			}
-			checkDeadLetters := func(dls []*kgo.Record, times int) {
-				t.Helper()
-				seen := map[int64]int{}
-				for _, dl := range dls {
-					off, _ := Header(dl, HeaderOffset)
-					o, _ := strconv.ParseInt(off, 10, 64)
-					seen[o]++
-					if tp, _ := Header(dl, HeaderTopic); tp != topic {
-						t.Errorf("dead letter @%d names topic %q, want %q", o, tp, topic)
-					}
-					if origin, _ := Header(dl, "origin"); origin != "test" {
-						t.Errorf("dead letter @%d lost the record's own header: %q", o, origin)
-					}
-					if o != poisonAt {
-						if IsReference(dl) || !bytes.Equal(dl.Value, values[o]) {
-							t.Errorf("dead letter @%d is not the record whole (reference %v, %d of %d bytes)", o, IsReference(dl), len(dl.Value), len(values[o]))
-						}
-						continue
-					}
-					sum := sha256.Sum256(poison)
-					size, _ := Header(dl, HeaderValueSize)
-					hash, _ := Header(dl, HeaderValueHash)
-					why, _ := Header(dl, HeaderReference)
-					reason, _ := Header(dl, HeaderReason)
-					msg, _ := Header(dl, HeaderError)
-					switch {
-					case !IsReference(dl):
-						t.Errorf("the poison record's dead letter is not a reference (%d bytes)", len(dl.Value))
-					case size != strconv.Itoa(len(poison)) || hash != hex.EncodeToString(sum[:]):
-						t.Errorf("reference says size %s sha256 %s, want %d %x", size, hash, len(poison), sum)
-					case !bytes.Equal(dl.Value, poison[:ReferenceHeadBytes]):
-						t.Errorf("reference value is %d bytes, want the record's first %d", len(dl.Value), ReferenceHeadBytes)
-					case !strings.Contains(why, "MESSAGE_TOO_LARGE") || !strings.Contains(why, dlqTopic):
-						t.Errorf("reference header %s = %q, want it to say MESSAGE_TOO_LARGE for %s", HeaderReference, why, dlqTopic)
-					case reason != ReasonDecode || !strings.Contains(msg, fmt.Sprintf("%s/0@%d", topic, poisonAt)):
-						t.Errorf("reference reason %q error %q, want decode naming %s/0@%d", reason, msg, topic, poisonAt)
-					case string(dl.Key) != fmt.Sprintf("key-%d", poisonAt):
-						t.Errorf("reference key %q", dl.Key)
-					}
-				}
-				for _, o := range []int64{1, poisonAt, 5} {
-					if seen[o] != times {
-						t.Errorf("record @%d has %d dead letters, want %d (all: %v)", o, seen[o], times, seen)
-					}
-				}
-				if len(dls) != 3*times {
-					t.Errorf("%d dead letters, want %d (all: %v)", len(dls), 3*times, seen)
-				}
-			}
-			checkDeadLetters(w.deadLetters(dlqTopic), 1)
-
-			// Replay over the poison record: the group, empty now, starts
-			// again at offset 0 (what sluice replay --to-earliest commits); a
-			// new member dead-letters the three again and goes on.
-			offs := kadm.Offsets{}
-			offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 0, LeaderEpoch: -1})
-			resp, err := w.adm.CommitOffsets(ctx, group, offs)
-			if err == nil {
-				err = resp.Error()
-			}
-			if err != nil {
-				t.Fatalf("reset group %s: %v", group, err)
-			}
-			c2, err := New(ctx, cfg, db, NewMetrics(prometheus.NewRegistry()), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.runUntilCaughtUp(c2)
-			checkDeadLetters(w.deadLetters(dlqTopic), 2)
-			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+database+".records").Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n != 4 {
-				t.Errorf("after the replay the target holds %d rows, want the 4 good ones", n)
-			}
-
-			// A re-drive sends each whole dead letter back once, however
-			// often it was dead-lettered, and passes over the references,
-			// naming each.
-			before, err := EndOffsets(ctx, w.adm, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var skipped []string
-			res, err := Redrive(ctx, RedriveConfig{Brokers: []string{brokers}, DLQTopic: dlqTopic, Group: group + ".redrive",
-				DialTimeout: 10 * time.Second, Skipped: func(_ *kgo.Record, why string) { skipped = append(skipped, why) }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Redriven != 2 || res.References != 2 || res.Duplicates != 2 || res.Foreign != 0 || len(skipped) != 4 {
-				t.Errorf("re-drive %+v with %d skipped, want 2 re-driven, 2 references, 2 duplicates", res, len(skipped))
-			}
-			after, err := EndOffsets(ctx, w.adm, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := after[0] - before[0]; got != 2 {
-				t.Errorf("the re-drive produced %d records to %s, want 2", got, topic)
-			}
-			for _, why := range skipped {
-				if strings.Contains(why, "reference") && !strings.Contains(why, fmt.Sprintf("record %s/0@%d", topic, poisonAt)) {
-					t.Errorf("skipped reference not named: %s", why)
-				}
-			}
-		})
+	w := newWorld(t, db, brokers, "it_redrive", 1)
+	ctx, topic, group := w.ctx, w.topic, w.group
+	dlqTopic := topic + ".dlq"
+	dlw := newTestDeadLetters(t, brokers, dlqTopic)
+	src := func(off int64, value string) *kgo.Record {
+		return &kgo.Record{Topic: topic, Offset: off, Key: []byte(fmt.Sprintf("key-%d", off)), Value: []byte(value),
+			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}}
+	}
+	now := time.Now()
+	dead := func(r *kgo.Record) *kgo.Record {
+		return deadLetter(dlqTopic, group, r, ReasonDecode, &RecordError{Topic: r.Topic, Offset: r.Offset, Key: r.Key, Err: errors.New("bad")}, now)
+	}
+	ref := dead(src(3, "head of a large value"))
+	ref.Headers = append(ref.Headers, kgo.RecordHeader{Key: schema.DLQHeaderReference, Value: []byte("too large")},
+		kgo.RecordHeader{Key: schema.DLQHeaderValueSize, Value: []byte("100000")}, kgo.RecordHeader{Key: schema.DLQHeaderValueHash, Value: []byte("abc")})
+	letters := []*kgo.Record{dead(src(1, "one")), ref, dead(src(5, "five")), dead(src(1, "one")), {Topic: dlqTopic, Value: []byte("foreign")}}
+	if err := dlw.Send(ctx, letters, func(*kgo.Record) {}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := EndOffsets(ctx, w.adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redrive := func() (RedriveResult, []string) {
+		var skipped []string
+		res, err := Redrive(ctx, RedriveConfig{Brokers: []string{brokers}, DLQTopic: dlqTopic, Group: group + ".redrive", Resend: dlw,
+			DialTimeout: 10 * time.Second, Skipped: func(_ *kgo.Record, why string) { skipped = append(skipped, why) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, skipped
+	}
+	res, skipped := redrive()
+	if res.Redriven != 2 || res.References != 1 || res.Duplicates != 1 || res.Foreign != 1 || len(skipped) != 3 {
+		t.Errorf("re-drive %+v with %d skipped, want 2 re-driven, 1 reference, 1 duplicate, 1 foreign", res, len(skipped))
+	}
+	for _, why := range skipped {
+		if strings.Contains(why, "reference") && !strings.Contains(why, fmt.Sprintf("record %s/0@3", topic)) {
+			t.Errorf("skipped reference not named: %s", why)
+		}
+	}
+	after, err := EndOffsets(ctx, w.adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after[0] - before[0]; got != 2 {
+		t.Fatalf("the re-drive produced %d records to %s, want 2", got, topic)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var back []*kgo.Record
+	for len(back) < 2 && ctx.Err() == nil {
+		back = append(back, cl.PollFetches(ctx).Records()...)
+	}
+	for _, r := range back {
+		if want := map[string]string{"key-1": "one", "key-5": "five"}[string(r.Key)]; string(r.Value) != want || len(r.Headers) != 1 || r.Headers[0].Key != "origin" {
+			t.Errorf("re-driven record %s = %q with headers %v, want %q with only its own header", r.Key, r.Value, r.Headers, want)
+		}
+	}
+	if res, _ := redrive(); res.Redriven+res.Skipped() != 0 {
+		t.Errorf("second re-drive %+v, want nothing left", res)
 	}
 }
 
@@ -319,7 +194,7 @@ func TestIntegrationTransformOutgrowsColumn(t *testing.T) {
 	if len(dls) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
-	msg, _ := Header(dls[0], HeaderError)
+	msg, _ := Header(dls[0], schema.DLQHeaderError)
 	for _, want := range []string{fmt.Sprintf("record %s/0@%d key key-%d", topic, growsAt, growsAt),
 		"message is 90000 bytes upper-cased, over the column's 65535 bytes (text)"} {
 		if !strings.Contains(msg, want) {

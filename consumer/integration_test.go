@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/schema"
@@ -124,6 +125,46 @@ func (w *world) start(c *Consumer) (stop func() error) {
 	return func() error { cancel(); return <-done }
 }
 
+// testDeadLetters writes dead letters and re-drives them with a plain
+// client: the producer's writer (producer.DeadLetterWriter, which consumer
+// may not import) without its reference fallback, so a dead letter the
+// topic refuses fails Send. The producer's tests and cmd/sluice's cover
+// the writer itself.
+type testDeadLetters struct{ cl *kgo.Client }
+
+// newTestDeadLetters creates the dead-letter topic, as the producer's writer
+// does, and a client to write to it.
+func newTestDeadLetters(t testing.TB, brokers, dlqTopic string) *testDeadLetters {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	resp, err := kadm.NewClient(cl).CreateTopic(t.Context(), 1, -1, nil, dlqTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("create dead-letter topic %s: %v", dlqTopic, err)
+	}
+	return &testDeadLetters{cl: cl}
+}
+
+func (d *testDeadLetters) Send(ctx context.Context, dead []*kgo.Record, acked func(*kgo.Record)) error {
+	for _, res := range d.cl.ProduceSync(ctx, dead...) {
+		if res.Err != nil {
+			return fmt.Errorf("dead-letter record %s to %s: %w", coordinates(res.Record), res.Record.Topic, res.Err)
+		}
+		acked(res.Record)
+	}
+	return nil
+}
+
+func (d *testDeadLetters) Resend(ctx context.Context, recs []*kgo.Record) error {
+	return d.cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
 func testRow(i int, device string) *schema.Row {
 	ts := time.Date(2025, 10, 1, 0, 0, i, 0, time.UTC)
 	return &schema.Row{
@@ -166,6 +207,7 @@ func TestIntegrationFailedWriteCommitsNoOffset(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, topic, group, database
 	cfg.BatchSize, cfg.Linger, cfg.DBAttempts = batchSize, 200*time.Millisecond, 3
+	cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 	m := NewMetrics(prometheus.NewRegistry())
 	c, err := New(ctx, cfg, db, m, nil)
 	if err != nil {
@@ -242,6 +284,7 @@ func TestIntegrationDeletesAndLastChangeWins(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, topic, group, database
 	cfg.Linger = 100 * time.Millisecond
+	cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 	c, err := New(ctx, cfg, db, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -335,6 +378,7 @@ func TestIntegrationTrickyValuesRoundTrip(t *testing.T) {
 
 			cfg := DefaultConfig()
 			cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 100*time.Millisecond
+			cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 			c, err := New(ctx, cfg, db, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -428,6 +472,7 @@ func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 100*time.Millisecond
+	cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 	m := NewMetrics(prometheus.NewRegistry())
 	c, err := New(ctx, cfg, db, m, nil)
 	if err != nil {
@@ -471,17 +516,17 @@ func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			seen++
-			off, _ := Header(r, HeaderOffset)
+			off, _ := Header(r, schema.DLQHeaderOffset)
 			o, _ := strconv.ParseInt(off, 10, 64)
 			want, ok := poison[o]
 			if !ok {
 				t.Errorf("dead letter for offset %d, which was a good record", o)
 				return
 			}
-			reason, _ := Header(r, HeaderReason)
-			msg, _ := Header(r, HeaderError)
-			tp, _ := Header(r, HeaderTopic)
-			part, _ := Header(r, HeaderPartition)
+			reason, _ := Header(r, schema.DLQHeaderReason)
+			msg, _ := Header(r, schema.DLQHeaderError)
+			tp, _ := Header(r, schema.DLQHeaderTopic)
+			part, _ := Header(r, schema.DLQHeaderPartition)
 			origin, _ := Header(r, "origin")
 			if reason != want.reason || !strings.Contains(msg, want.says) || tp != topic || part != "0" || origin != "test" {
 				t.Errorf("dead letter @%d: reason %q error %q topic %q partition %q origin %q; want %q, %q, %q, 0, test",
@@ -506,6 +551,7 @@ func TestIntegrationVersionedUpsert(t *testing.T) {
 	ctx, database, topic, group, kcl, adm := w.ctx, w.database, w.topic, w.group, w.kcl, w.adm
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{brokers}, topic, group, database, 50*time.Millisecond
+	cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 	c, err := New(ctx, cfg, db, nil, nil)
 	if err != nil {
 		t.Fatal(err)

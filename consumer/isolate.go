@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // ReasonDatabase marks a record the target database refused: the row's own
@@ -120,13 +122,13 @@ func (c *Consumer) deadLetterRefused(ctx context.Context, b *batch, refused []re
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := c.produceDeadLetters(ctx, recs); err != nil {
+	if err := c.sendDeadLetters(ctx, recs); err != nil {
 		if ctx.Err() != nil {
 			return nil // shutting down: the offsets stay uncommitted, the batch comes again
 		}
 		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
 	}
-	first, _ := Header(recs[0], HeaderError)
+	first, _ := Header(recs[0], schema.DLQHeaderError)
 	c.log.Warn("consumer: rows the target refused sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", len(recs), "first", first)
 	b.dead = append(b.dead, recs...) // counted with the batch's other dead letters
 	return nil

@@ -130,10 +130,10 @@ func TestIntegrationRefusedRowsDeadLettered(t *testing.T) {
 			if !refused[ev.After.DeviceType+"/"+id] {
 				t.Errorf("dead letter of a row the target takes: %s", r.Value)
 			}
-			reason, _ := Header(r, HeaderReason)
-			msg, _ := Header(r, HeaderError)
-			part, _ := Header(r, HeaderPartition)
-			off, _ := Header(r, HeaderOffset)
+			reason, _ := Header(r, schema.DLQHeaderReason)
+			msg, _ := Header(r, schema.DLQHeaderError)
+			part, _ := Header(r, schema.DLQHeaderPartition)
+			off, _ := Header(r, schema.DLQHeaderOffset)
 			want := []string{"target " + w.database + ".records refused key (" + ev.After.DeviceType, "record " + w.topic + "/" + part + "@" + off}
 			if ev.After.EventType == "forbidden" {
 				want = append(want, "Error 4025", "no_forbidden")
@@ -157,7 +157,8 @@ func TestIntegrationRefusedRowsDeadLettered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	moved, err := Redrive(ctx, RedriveConfig{Brokers: []string{brokers}, DLQTopic: w.topic + ".dlq", Group: w.group + "-redrive", DialTimeout: 10 * time.Second})
+	moved, err := Redrive(ctx, RedriveConfig{Brokers: []string{brokers}, DLQTopic: w.topic + ".dlq", Group: w.group + "-redrive", DialTimeout: 10 * time.Second,
+		Resend: newTestDeadLetters(t, brokers, w.topic+".dlq")})
 	if err != nil || moved.Redriven != len(refused) {
 		t.Fatalf("Redrive = %+v, %v; want %d re-driven", moved, err, len(refused))
 	}

@@ -210,6 +210,7 @@ func TestIntegrationNoBulkLoad(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, "it.noload", "it-noload", dbs[0]
 		cfg.NoBulkLoad = off
+		cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 		c, err := New(ctx, cfg, db, nil, nil)
 		if err != nil {
 			t.Fatal(err)

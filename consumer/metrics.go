@@ -15,7 +15,6 @@ type Metrics struct {
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
 	dlq                                                   *prometheus.CounterVec
-	dlqReferences                                         prometheus.Counter
 	reg                                                   prometheus.Registerer // for each member's own kprom hook
 }
 
@@ -60,7 +59,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_consumer_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, validation, database)."},
 			[]string{"reason"}),
-		dlqReferences: counter("dlq_references_total", "Dead letters too large for the dead-letter topic, sent as references (size, SHA-256 and first bytes of the value) instead."),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_consumer_lag_records", Help: "Records of the partition the group has not committed yet: its end offset minus the group's committed offset."},
 			[]string{"group", "topic", "partition"}),
@@ -68,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		m.reg = reg
 		reg.MustRegister(m.unchanged, m.tombstoned, m.truncates, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
-			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq, m.dlqReferences)
+			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
 		reg.MustRegister(m.isolations)
 	}
 	return m

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // RedriveConfig says which dead-letter topic to re-drive and as which group.
@@ -19,10 +21,19 @@ type RedriveConfig struct {
 	DLQTopic    string
 	Group       string        // the re-drive's own group: its commits make a re-drive resumable
 	DialTimeout time.Duration // how long to wait for the brokers at start
+	// Resend produces the re-driven records back to their topics:
+	// required; cmd/sluice wires the producer's (producer.Resender).
+	Resend Resender
 	// Skipped, if set, is told of every dead letter the re-drive passes
 	// over without sending it (a reference, a duplicate, a record with no
 	// Sluice headers), with why, as it happens: the caller prints them.
 	Skipped func(dl *kgo.Record, why string)
+}
+
+// Resender produces re-driven dead letters, each to its own Topic, and
+// waits for every acknowledgement.
+type Resender interface {
+	Resend(ctx context.Context, recs []*kgo.Record) error
 }
 
 // RedriveResult counts what a re-drive did with the dead letters it read.
@@ -44,7 +55,7 @@ type RedriveResult struct {
 func (r RedriveResult) Skipped() int { return r.References + r.Duplicates + r.Foreign }
 
 // Redrive produces every dead letter present when it starts back to the
-// topic it came from (its HeaderTopic), with its original key, value and
+// topic it came from (its schema.DLQHeaderTopic), with its original key, value and
 // headers, once the cause is fixed. The group's offsets on the dead-letter
 // topic are committed only after the re-produced records are acknowledged,
 // so an interrupted re-drive resumes where it stopped. Records that fail
@@ -64,6 +75,9 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 			cfg.Skipped(dl, why)
 		}
 	}
+	if cfg.Resend == nil {
+		return res, fmt.Errorf("re-drive %s: no writer to send the records back with", cfg.DLQTopic)
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -71,7 +85,6 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.DialTimeout(cfg.DialTimeout),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}, cfg.Conn...)...)
 	if err != nil {
 		return res, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
@@ -114,16 +127,16 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 				return // dead-lettered after the re-drive began
 			}
 			done = append(done, r)
-			to, ok := Header(r, HeaderTopic)
+			to, ok := Header(r, schema.DLQHeaderTopic)
 			switch {
 			case !ok:
 				foreign++
-				skipped(r, fmt.Sprintf("%s/%d@%d has no %s header: nothing says where it belongs", r.Topic, r.Partition, r.Offset, HeaderTopic))
+				skipped(r, fmt.Sprintf("%s/%d@%d has no %s header: nothing says where it belongs", r.Topic, r.Partition, r.Offset, schema.DLQHeaderTopic))
 				return
 			case IsReference(r):
 				refs++
-				size, _ := Header(r, HeaderValueSize)
-				hash, _ := Header(r, HeaderValueHash)
+				size, _ := Header(r, schema.DLQHeaderValueSize)
+				hash, _ := Header(r, schema.DLQHeaderValueHash)
 				key := r.Key
 				if len(key) > 80 {
 					key = key[:80]
@@ -139,13 +152,13 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 			sent.add(r)
 			headers := make([]kgo.RecordHeader, 0, len(r.Headers))
 			for _, h := range r.Headers {
-				if !strings.HasPrefix(h.Key, "sluice.dlq.") {
+				if !strings.HasPrefix(h.Key, schema.DLQHeaderPrefix) {
 					headers = append(headers, h)
 				}
 			}
 			out = append(out, &kgo.Record{Topic: to, Key: r.Key, Value: r.Value, Headers: headers})
 		})
-		if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+		if err := cfg.Resend.Resend(ctx, out); err != nil {
 			return res, fmt.Errorf("re-drive to the original topic: %w", err)
 		}
 		if err := cl.CommitRecords(ctx, done...); err != nil {

@@ -82,6 +82,7 @@ func (w *world) member(linger time.Duration, m *Metrics) *Consumer {
 	w.t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database, cfg.Linger = []string{w.brokers}, w.topic, w.group, w.database, linger
+	cfg.DeadLetters = newTestDeadLetters(w.t, w.brokers, cfg.DeadLetterTopic())
 	c, err := New(w.ctx, cfg, w.db, m, nil)
 	if err != nil {
 		w.t.Fatal(err)
@@ -269,6 +270,7 @@ func TestIntegrationTombstoneTableRequired(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Topic, cfg.Group, cfg.Database = []string{brokers}, w.topic, w.group, w.database
+	cfg.DeadLetters = newTestDeadLetters(t, brokers, cfg.DeadLetterTopic())
 	if c, err := New(w.ctx, cfg, db, nil, nil); err == nil || !strings.Contains(err.Error(), tombs) || !strings.Contains(err.Error(), "sluice migrate") {
 		if c != nil {
 			c.cl.Close()

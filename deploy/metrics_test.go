@@ -61,7 +61,7 @@ func (r *recorder) MustRegister(cs ...prometheus.Collector) {
 // exposition is what the sluice processes export, together, built the way
 // cmd/sluice builds it: Go and process collectors, then the backfill,
 // producer and consumer metrics, with real Kafka clients (producer.New,
-// consumer.New) so that kprom registers its sluice_kafka_* families, and the
+// producer.NewDeadLetterWriter, consumer.New) so that kprom registers its sluice_kafka_* families, and the
 // tail's metrics (tail.NewMetrics, which is all `sluice tail` adds to the Go
 // and process collectors: its Kafka client registers no kprom metrics). The
 // clients talk to an in-process kfake broker on loopback; the consumer's
@@ -133,6 +133,13 @@ func sluiceExposition(t *testing.T) exposition {
 	ccfg := consumer.DefaultConfig()
 	ccfg.Brokers, ccfg.DialTimeout, ccfg.Linger, ccfg.Database = brokers, 5*time.Second, time.Hour, database
 	cm := consumer.NewMetrics(reg)
+	dw, err := producer.NewDeadLetterWriter(ctx, producer.DeadLetterConfig{Brokers: brokers, Topic: ccfg.DeadLetterTopic(), DialTimeout: 5 * time.Second},
+		producer.NewDeadLetterMetrics(reg), log)
+	if err != nil {
+		t.Fatalf("producer.NewDeadLetterWriter: %v", err)
+	}
+	defer dw.Close()
+	ccfg.DeadLetters = dw
 	c, err := consumer.New(ctx, ccfg, db, cm, log)
 	if err != nil {
 		t.Fatalf("consumer.New: %v", err)

@@ -14,6 +14,7 @@ func TestMetrics(t *testing.T) {
 	m.records.Add(2)
 	m.bytes.Add(300)
 	m.errors.Inc()
+	NewDeadLetterMetrics(reg).references.Inc()
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -30,7 +31,7 @@ func TestMetrics(t *testing.T) {
 	for _, mf := range mfs {
 		names = append(names, mf.GetName())
 	}
-	want := []string{"sluice_producer_bytes_total", "sluice_producer_errors_total", "sluice_producer_records_total"}
+	want := []string{"sluice_consumer_dlq_references_total", "sluice_producer_bytes_total", "sluice_producer_errors_total", "sluice_producer_records_total"}
 	if !slices.Equal(names, want) {
 		t.Errorf("gathered %v, want %v", names, want)
 	}

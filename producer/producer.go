@@ -11,11 +11,18 @@
 // topic <topic>.progress: a backfill's acknowledged id ranges, so a restarted
 // run resumes, and each job's last outcome, for recovery notifications.
 //
+// DeadLetterWriter (deadletter.go) writes a consumer group member's dead
+// letters, acknowledged before the member commits their offsets; one too
+// large for the dead-letter topic is sent as a reference (size, SHA-256 and
+// first bytes of the value). Resender sends re-driven dead letters back to
+// their topics.
+//
 // Metrics:
 //
 //	sluice_producer_records_total   records acknowledged by Kafka
 //	sluice_producer_bytes_total     key and value bytes acknowledged
 //	sluice_producer_errors_total    records that failed delivery
+//	sluice_consumer_dlq_references_total  dead letters sent as references (named for the consumer, whose records they are)
 //	sluice_kafka_*                  franz-go client metrics (kprom)
 package producer
 

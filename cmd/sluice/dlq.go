@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/consumer"
+	"github.com/sluice-dev/sluice/producer"
 )
 
 // errPartial marks a run that completed but sent records to the dead-letter
@@ -46,6 +47,13 @@ func runDLQ(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "dlq redrive: skipped: %s\n", why)
 		},
 	}
+	rs, err := producer.NewResender(ctx, producer.DeadLetterConfig{Brokers: cfg.Brokers, Conn: cfg.Conn, Security: cfg.Security,
+		Topic: cfg.DLQTopic, DialTimeout: cfg.DialTimeout})
+	if err != nil {
+		return fmt.Errorf("re-drive %s after 0 records: %w", cfg.DLQTopic, err)
+	}
+	defer rs.Close()
+	cfg.Resend = rs
 	res, err := consumer.Redrive(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("re-drive %s after %d records: %w", cfg.DLQTopic, res.Redriven, err)

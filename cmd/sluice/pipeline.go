@@ -296,20 +296,35 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 
 // newMembers makes the --consumers group members of this process. They share
 // the target's connection pool and the metrics, and each has its own Kafka
-// client (its own fetches and partitions) and its own connection at a time:
-// on a target that parses every upsert, two members keep it busy from two
-// connections where one leaves it waiting between batches.
+// client (its own fetches and partitions), its own dead-letter writer
+// (producer.DeadLetterWriter: the producer owns every Kafka write) and its
+// own connection at a time: on a target that parses every upsert, two
+// members keep it busy from two connections where one leaves it waiting
+// between batches. closeWriters closes the writers: call it once the
+// members have stopped.
 //
 // With --instance-id, the members are static (instanceIDs): before they
 // join, announceGroup says which members the group already holds.
-func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Config, dst *sql.DB) ([]*consumer.Consumer, error) {
+func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Config, dst *sql.DB) (_ []*consumer.Consumer, closeWriters func(), err error) {
 	ids, err := instanceIDs(command, s.o.instanceID, s.o.consumers)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.announceGroup(ctx, ids)
 	cm := consumer.NewMetrics(s.reg)
 	s.cm = cm
+	dm := producer.NewDeadLetterMetrics(s.reg)
+	var writers []*producer.DeadLetterWriter
+	closeWriters = func() {
+		for _, w := range writers {
+			w.Close()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeWriters()
+		}
+	}()
 	members := make([]*consumer.Consumer, s.o.consumers)
 	for i := range members {
 		mcfg := ccfg
@@ -319,11 +334,19 @@ func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Co
 		if ids != nil {
 			mcfg.InstanceID = ids[i]
 		}
-		if members[i], err = consumer.New(ctx, mcfg, dst, cm, s.stageLog("consumer").With("member", i+1)); err != nil {
-			return nil, inStage("consumer", err)
+		mlog := s.stageLog("consumer").With("member", i+1)
+		dw, err := producer.NewDeadLetterWriter(ctx, producer.DeadLetterConfig{Brokers: mcfg.Brokers, Conn: mcfg.Conn, Security: mcfg.Security,
+			Topic: mcfg.DeadLetterTopic(), ClientID: mcfg.ClientID, DialTimeout: mcfg.DialTimeout}, dm, mlog)
+		if err != nil {
+			return nil, nil, inStage("consumer", err)
+		}
+		writers = append(writers, dw)
+		mcfg.DeadLetters = dw
+		if members[i], err = consumer.New(ctx, mcfg, dst, cm, mlog); err != nil {
+			return nil, nil, inStage("consumer", err)
 		}
 	}
-	return members, nil
+	return members, closeWriters, nil
 }
 
 // checkMembers checks the flags of the members before anything connects.
@@ -386,10 +409,11 @@ func runConsume(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		members, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
+		members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
 		}
+		defer closeWriters()
 		s.counts = func() stageCounts { return stageCounts{Upserted: sumStats(members).Upserted} }
 		s.ready.Store(true)
 		stopProgress := startProgress(func(el time.Duration) string { return consumeLine(sumStats(members), el) })
@@ -480,10 +504,11 @@ func runRun(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cleanup()
-		members, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
+		members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
 		}
+		defer closeWriters()
 		stats := func() consumer.Stats { return sumStats(members) }
 		s.counts = func() stageCounts {
 			pr := bf.Progress()
