@@ -3,7 +3,9 @@ package backfill
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -61,8 +63,9 @@ func Coalesce(rs []Range) []Range {
 
 // Checkpoints keeps a backfill's progress between runs of the same window,
 // so a failed or interrupted run started again skips the chunks Kafka has
-// already acknowledged. cmd/sluice implements it with a compacted Kafka
-// topic; the backfill knows nothing of where it is kept.
+// already acknowledged. StateCheckpoints implements it over a key-value
+// store (cmd/sluice passes the compacted state topic); the backfill knows
+// nothing of where it is kept.
 type Checkpoints interface {
 	// Load returns the id ranges saved for this window, nil when none.
 	Load(ctx context.Context) ([]Range, error)
@@ -177,3 +180,83 @@ func (b *Backfill) Complete(ctx context.Context) error {
 	}
 	return nil
 }
+
+// KV is where StateCheckpoints keeps progress: a key-value store whose
+// values outlive the process. cmd/sluice passes the state topic
+// (producer.State). Put with a nil value deletes the key.
+type KV interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Put(ctx context.Context, key string, value []byte) error
+}
+
+// ProgressKey names the progress of one window's backfill of one table into
+// one topic: progress/<db>.<table>/<start>/<end>/<topic>, the times as
+// 2006-01-02T15:04:05. Runs of the same window into the same topic share it.
+func ProgressKey(database, table string, start, end time.Time, topic string) string {
+	return fmt.Sprintf("progress/%s.%s/%s/%s/%s", database, table,
+		start.Format("2006-01-02T15:04:05"), end.Format("2006-01-02T15:04:05"), topic)
+}
+
+// savedProgress is the JSON value of a progress key. Its encoding is what
+// runs of earlier versions saved, and must stay so: an interrupted run
+// resumes on a newer binary.
+type savedProgress struct {
+	RunID   string      `json:"run_id"`
+	SavedAt time.Time   `json:"saved_at"`
+	Done    [][2]uint64 `json:"done"` // inclusive id ranges whose rows Kafka acknowledged
+}
+
+// StateCheckpoints keeps one window's progress under Key in KV, as JSON:
+// {"run_id": …, "saved_at": …, "done": [[lo, hi], …]}. Complete deletes the
+// key, so running the window again reads all of it.
+type StateCheckpoints struct {
+	KV    KV
+	Key   string       // ProgressKey of the window
+	RunID string       // saved with the progress, for the logs of the run that resumes it
+	Where string       // names KV in logs, e.g. the state topic
+	Log   *slog.Logger // nil: slog.Default()
+}
+
+func (s *StateCheckpoints) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// Load returns the saved ranges. A value it cannot read is logged and taken
+// as no progress: that only costs a full re-read, which is safe.
+func (s *StateCheckpoints) Load(ctx context.Context) ([]Range, error) {
+	v, ok, err := s.KV.Get(ctx, s.Key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var sp savedProgress
+	if err := json.Unmarshal(v, &sp); err != nil {
+		s.log().Warn("saved progress unreadable; reading the whole window", "topic", s.Where, "key", s.Key, "err", err)
+		return nil, nil
+	}
+	rs := make([]Range, len(sp.Done))
+	for i, r := range sp.Done {
+		rs[i] = Range{Lo: r[0], Hi: r[1]}
+	}
+	s.log().Info("found saved progress of an earlier run", "key", s.Key, "earlier_run_id", sp.RunID,
+		"saved_at", sp.SavedAt.Format(time.RFC3339), "ranges", len(rs))
+	return rs, nil
+}
+
+// Save replaces the saved ranges with done.
+func (s *StateCheckpoints) Save(ctx context.Context, done []Range) error {
+	sp := savedProgress{RunID: s.RunID, SavedAt: time.Now().UTC(), Done: make([][2]uint64, len(done))}
+	for i, r := range done {
+		sp.Done[i] = [2]uint64{r.Lo, r.Hi}
+	}
+	v, err := json.Marshal(sp)
+	if err != nil {
+		return fmt.Errorf("progress %s: %w", s.Key, err)
+	}
+	return s.KV.Put(ctx, s.Key, v)
+}
+
+// Complete deletes the window's progress.
+func (s *StateCheckpoints) Complete(ctx context.Context) error { return s.KV.Put(ctx, s.Key, nil) }

@@ -2,9 +2,14 @@ package backfill
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestCoalesce(t *testing.T) {
@@ -172,5 +177,88 @@ func TestPlannerSkipsDoneRangesRandom(t *testing.T) {
 				t.Fatalf("case %d: chunk %v longer than %d", i, c, size)
 			}
 		}
+	}
+}
+
+// memKV is a KV in memory; a nil value is a tombstone.
+type memKV struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (k *memKV) Get(_ context.Context, key string) ([]byte, bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	return v, ok && v != nil, nil
+}
+
+func (k *memKV) Put(_ context.Context, key string, v []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[key] = v
+	return nil
+}
+
+// A run interrupted on a binary from before the progress moved into this
+// package (cmd/sluice's windowCheckpoints) resumes on this one: same key,
+// same JSON, both ways.
+func TestStateCheckpointsResumeTheEarlierFormat(t *testing.T) {
+	cfg := testConfig() // the window 2025-10-01 00:00 .. 2025-10-02 00:00
+	const key = "progress/source_db.raw_records/2025-10-01T00:00:00/2025-10-02T00:00:00/sluice.events"
+	if got := ProgressKey(cfg.Database, cfg.Table, cfg.Start, cfg.End, "sluice.events"); got != key {
+		t.Fatalf("ProgressKey = %q, want %q", got, key)
+	}
+	// As the earlier binary saved it.
+	const earlier = `{"run_id":"4f1c2a9e","saved_at":"2026-11-30T10:15:02.123456789Z","done":[[1,50],[61,70]]}`
+	kv := &memKV{m: map[string][]byte{key: []byte(earlier)}}
+	cp := &StateCheckpoints{KV: kv, Key: key, RunID: "b7d0e311", Where: "sluice.events.progress", Log: slog.New(slog.DiscardHandler)}
+	rs, err := cp.Load(t.Context())
+	if err != nil || !slices.Equal(rs, []Range{{1, 50}, {61, 70}}) {
+		t.Fatalf("Load = %v, %v; want [1,50] [61,70]", rs, err)
+	}
+
+	src := newFakeSource(idRange(1, 100)...)
+	sink := newScriptedSink()
+	bf, _ := newTestBackfill(t, cfg, src, sink)
+	bf.SetCheckpoints(cp)
+	if err := bf.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sink.ackedIDs(), slices.Concat(idRange(51, 60), idRange(71, 100)); !slices.Equal(got, want) {
+		t.Errorf("resumed run sent ids %v, want %v", got, want)
+	}
+
+	// What this binary saves, the earlier one reads: the same fields in the
+	// same order, the times in RFC 3339 with nanoseconds.
+	saved := string(kv.m[key])
+	if !regexp.MustCompile(`^\{"run_id":"b7d0e311","saved_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z","done":\[\[1,100\]\]\}$`).MatchString(saved) {
+		t.Errorf("saved %s, want the earlier format with done [[1,100]]", saved)
+	}
+	var old struct { // cmd/sluice's savedProgress of the earlier binary
+		RunID   string      `json:"run_id"`
+		SavedAt time.Time   `json:"saved_at"`
+		Done    [][2]uint64 `json:"done"`
+	}
+	if err := json.Unmarshal([]byte(saved), &old); err != nil || old.RunID != "b7d0e311" || old.SavedAt.IsZero() || len(old.Done) != 1 {
+		t.Errorf("the earlier format reads %s as %+v, %v", saved, old, err)
+	}
+
+	if err := bf.Complete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := kv.m[key]; !ok || v != nil {
+		t.Errorf("after Complete the key holds %q (present %v), want a tombstone", v, ok)
+	}
+	if rs, err := cp.Load(t.Context()); err != nil || rs != nil {
+		t.Errorf("Load after Complete = %v, %v; want nothing", rs, err)
+	}
+}
+
+func TestStateCheckpointsUnreadableValue(t *testing.T) {
+	kv := &memKV{m: map[string][]byte{"k": []byte(`{"done":"not ranges"}`)}}
+	cp := &StateCheckpoints{KV: kv, Key: "k", Log: slog.New(slog.DiscardHandler)}
+	if rs, err := cp.Load(t.Context()); err != nil || rs != nil {
+		t.Errorf("Load of an unreadable value = %v, %v; want no progress and no error (a full re-read)", rs, err)
 	}
 }

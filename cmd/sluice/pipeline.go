@@ -288,8 +288,8 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 		src.Close()
 		return nil, nil, nil, err
 	}
-	bf.SetCheckpoints(&windowCheckpoints{st: st, runID: s.runID, log: blog,
-		key: progressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
+	bf.SetCheckpoints(&backfill.StateCheckpoints{KV: st, RunID: s.runID, Where: st.Topic(), Log: blog,
+		Key: backfill.ProgressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
 	bf.SetEpochs(stateEpochs{st})
 	return bf, p, func() { closeState(); p.Close(); src.Close() }, nil
 }

@@ -26,12 +26,12 @@ import (
 // topic, as the next run will.
 func (e *itEnv) savedRanges(ctx context.Context, st *producer.State) ([]backfill.Range, bool) {
 	e.t.Helper()
-	cp := &windowCheckpoints{st: st, key: progressKey(e.src, schema.SourceTable, e.startT, e.endT, e.topic), log: slog.New(slog.DiscardHandler)}
+	cp := &backfill.StateCheckpoints{KV: st, Key: backfill.ProgressKey(e.src, schema.SourceTable, e.startT, e.endT, e.topic), Log: slog.New(slog.DiscardHandler)}
 	rs, err := cp.Load(ctx)
 	if err != nil {
 		e.t.Fatalf("load progress: %v", err)
 	}
-	_, found, err := st.Get(ctx, cp.key)
+	_, found, err := st.Get(ctx, cp.Key)
 	if err != nil {
 		e.t.Fatal(err)
 	}
