@@ -540,6 +540,42 @@ func TestIntegrationPoisonRecordsGoToDLQ(t *testing.T) {
 			}
 		})
 	}
+
+	// A replay over the poison records (the group, empty now, reset to the
+	// start, as sluice replay --to-earliest commits): a new member
+	// dead-letters each again, once, and goes on to the end.
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 0, LeaderEpoch: -1})
+	resp, err := w.adm.CommitOffsets(ctx, group, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("reset group %s: %v", group, err)
+	}
+	c2, err := New(ctx, cfg, db, NewMetrics(prometheus.NewRegistry()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.runUntilCaughtUp(c2)
+	times := map[int64]int{}
+	for _, r := range w.deadLetters(cfg.DeadLetterTopic()) {
+		off, _ := Header(r, schema.DLQHeaderOffset)
+		o, _ := strconv.ParseInt(off, 10, 64)
+		times[o]++
+	}
+	for o := range poison {
+		if times[o] != 2 {
+			t.Errorf("after the replay, record @%d has %d dead letters, want 2 (all: %v)", o, times[o], times)
+		}
+	}
+	if len(times) != len(poison) {
+		t.Errorf("dead letters for offsets %v, want only the poison ones", times)
+	}
+	db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+database+".records").Scan(&n)
+	if n != 5 {
+		t.Errorf("after the replay the target holds %d rows, want the 5 good ones", n)
+	}
 }
 
 // TestIntegrationVersionedUpsert: a change applies only when it is not older
