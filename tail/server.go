@@ -219,27 +219,15 @@ func oldestBinlog(ctx context.Context, db *sql.DB) string {
 }
 
 // columnsOf returns the table's columns in ordinal order, as the server
-// has them now.
+// has them now (schema.ReadColumns), as the tail's layout names them.
 func columnsOf(ctx context.Context, db *sql.DB, database, table string) ([]column, error) {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, database, table)
+	read, err := schema.ReadColumns(ctx, db, database, table)
 	if err != nil {
-		return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
+		return nil, fmt.Errorf("source: %w", err)
 	}
-	defer rows.Close()
-	var cols []column
-	for rows.Next() {
-		var name, dataType string
-		if err := rows.Scan(&name, &dataType); err != nil {
-			return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
-		}
-		cols = append(cols, column{name: strings.ToLower(name), family: schemaFamily(dataType)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("source: columns of %s.%s: %w", database, table, err)
-	}
-	if len(cols) == 0 {
-		return nil, fmt.Errorf("source: table %s.%s does not exist or the user cannot see it", database, table)
+	cols := make([]column, len(read))
+	for i, c := range read {
+		cols[i] = column{name: strings.ToLower(c.Name), family: schemaFamily(c.DataType)}
 	}
 	return cols, nil
 }
