@@ -74,6 +74,11 @@ func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duratio
 	if _, err := b.sluice.run(ctx, "", "migrate", "--source-dsn", b.dsn(tailSourceDB), "--target-dsn", b.dsn(tailTargetDB)); err != nil {
 		return err
 	}
+	// The observer finds rows by their source id (tailLatency): an index
+	// of the bench's own, so each poll reads only the rows not yet seen.
+	if _, err := b.db.ExecContext(ctx, "ALTER TABLE "+tailTargetDB+".records ADD INDEX bench_source_id (source_id)"); err != nil {
+		return fmt.Errorf("bench index on %s.records(source_id): %w", tailTargetDB, err)
+	}
 	if err := b.tailLatency(ctx, rep, dur); err != nil {
 		return err
 	}
@@ -201,7 +206,12 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 		return err
 	}
 
-	// The observer polls the target's new rows by its auto-increment id.
+	// The observer polls the target for the rows it has not seen yet, by
+	// their source id: from the lowest source id not seen, so a row that
+	// one consumer member commits after another member's later rows is
+	// still found (polling by the target's own auto-increment id missed
+	// those: ids are taken at insert, not at commit). Source ids start
+	// at 1 in the bench's fresh source table.
 	var mu sync.Mutex
 	seen := map[uint64]time.Time{}
 	octx, stopObserver := context.WithCancel(ctx)
@@ -209,30 +219,35 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var last uint64
+		low := uint64(1) // every source id below it is seen
 		tick := time.NewTicker(time.Duration(rep.PollMs) * time.Millisecond)
 		defer tick.Stop()
-		q := "SELECT id, source_id FROM " + tailTargetDB + ".records WHERE id > ? ORDER BY id"
+		q := "SELECT source_id FROM " + tailTargetDB + ".records WHERE source_id >= ?"
 		for {
 			select {
 			case <-octx.Done():
 				return
 			case <-tick.C:
 			}
-			rows, err := b.db.QueryContext(octx, q, last)
+			rows, err := b.db.QueryContext(octx, q, low)
 			if err != nil {
 				continue
 			}
 			now := time.Now()
 			mu.Lock()
 			for rows.Next() {
-				var id, src uint64
-				if rows.Scan(&id, &src) == nil {
-					last = max(last, id)
+				var src uint64
+				if rows.Scan(&src) == nil {
 					if _, dup := seen[src]; !dup {
 						seen[src] = now
 					}
 				}
+			}
+			for {
+				if _, ok := seen[low]; !ok {
+					break
+				}
+				low++
 			}
 			mu.Unlock()
 			rows.Close()
