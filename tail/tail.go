@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,11 @@ type Config struct {
 	SaveInterval  time.Duration // how often the position is saved when only other tables change
 	MaxRetries    int           // consecutive stream restarts before Run fails
 
+	// Tables are configured tables (sluice tail --config) followed on the
+	// same stream, each into its own topic as generic change events
+	// (generic.go); with them, Database and Table may be empty.
+	Tables []*schema.Table
+
 	// OnTruncate says what a TRUNCATE of the table does: "apply" carries
 	// it as a truncate event (op t) that the consumer applies to the
 	// target; "fail" stops the tail with an error naming the statement.
@@ -114,7 +120,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Addr == "":
 		return errors.New("source address: required")
-	case c.Database == "" || c.Table == "":
+	case (c.Database == "" || c.Table == "") && len(c.Tables) == 0:
 		return errors.New("source database and table: required")
 	case c.FlushInterval <= 0:
 		return fmt.Errorf("flush interval %s: must be positive", c.FlushInterval)
@@ -126,6 +132,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--recover-margin %s: must not be negative", c.RecoverMargin)
 	case c.OnTruncate != "apply" && c.OnTruncate != "fail":
 		return fmt.Errorf("--on-truncate %q: want apply or fail", c.OnTruncate)
+	}
+	if c.Name == "" && len(c.Tables) > 0 {
+		names := make([]string, len(c.Tables))
+		for i, t := range c.Tables {
+			names[i] = t.Source.String()
+		}
+		slices.Sort(names)
+		c.Name = strings.Join(names, "+")
 	}
 	if c.Name == "" {
 		c.Name = c.Database + "." + c.Table
@@ -153,8 +167,9 @@ type Tail struct {
 	srv       server
 	committed Position // what the state topic holds
 	era       producer.Era
-	byGTID    bool // resume by GTID: the source is another server than the position's
-	gap       *Gap // the gap recovered from at start (--recover-purged)
+	follows   map[string]*followed // the configured tables, by lower-case db.table (generic.go)
+	byGTID    bool                 // resume by GTID: the source is another server than the position's
+	gap       *Gap                 // the gap recovered from at start (--recover-purged)
 
 	// The table's shape (ddl.go): layout is the shape that row events
 	// without column names are read by; named is the layout of the last
@@ -193,7 +208,7 @@ func New(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Tail, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Tail{cfg: cfg, db: db, metrics: m, log: log}, nil
+	return &Tail{cfg: cfg, db: db, metrics: m, log: log, follows: followedTables(cfg.Tables)}, nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -217,16 +232,21 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	if srv.serverID == t.cfg.ServerID {
 		return Position{}, fmt.Errorf("--server-id %d is the source's own server_id: choose another", t.cfg.ServerID)
 	}
-	if srv.rowMetadata != "FULL" {
+	if srv.rowMetadata != "FULL" && t.generic() {
+		return Position{}, fmt.Errorf("source: binlog_row_metadata is %s: the tail of configured tables reads values by the column names each table map carries: SET GLOBAL binlog_row_metadata = 'FULL' (and in the server's configuration)", srv.rowMetadata)
+	}
+	if srv.rowMetadata != "FULL" && t.cfg.Table != "" {
 		t.log.Warn("tail: the source's binlog row events carry no column names (binlog_row_metadata is not FULL): the tail reads them by the table's shape, checked by column count and type, and stops at the first event without names after a DDL on the table; SET GLOBAL binlog_row_metadata = 'FULL' (and in the server's configuration) lets it follow DDL",
 			"binlog_row_metadata", srv.rowMetadata)
 	}
-	cols, err := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
-	if err != nil {
-		return Position{}, err
-	}
-	if t.layout, err = newLayout(cols, t.table()); err != nil {
-		return Position{}, err
+	if t.cfg.Table != "" {
+		cols, err := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
+		if err != nil {
+			return Position{}, err
+		}
+		if t.layout, err = newLayout(cols, t.table()); err != nil {
+			return Position{}, err
+		}
 	}
 	pc := t.cfg.Producer
 	pc.ClientID = "sluice-tail"
@@ -237,8 +257,17 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	if err != nil {
 		return Position{}, fmt.Errorf("kafka client for %v: %w", pc.Brokers, err)
 	}
-	if err := producer.EnsureTopic(ctx, t.cl, pc, t.log); err != nil {
-		return Position{}, err
+	if t.cfg.Table != "" {
+		if err := producer.EnsureTopic(ctx, t.cl, pc, t.log); err != nil {
+			return Position{}, err
+		}
+	}
+	for _, tb := range t.cfg.Tables {
+		tc := pc
+		tc.Topic = tb.Topic
+		if err := producer.EnsureTopic(ctx, t.cl, tc, t.log); err != nil {
+			return Position{}, err
+		}
 	}
 	if t.st, err = producer.OpenState(ctx, pc, t.log); err != nil {
 		return Position{}, err
@@ -638,10 +667,21 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 		case "BEGIN":
 			s.inTx, s.began = true, true
 		default: // COMMIT of a non-transactional engine, a DDL statement, or DML logged as a statement
-			effect, dml := classifyStatement(q, string(e.Schema), t.cfg.Database, t.cfg.Table)
+			var effect stmtEffect
+			var dml bool
+			if t.cfg.Table != "" {
+				effect, dml = classifyStatement(q, string(e.Schema), t.cfg.Database, t.cfg.Table)
+			}
+			if t.generic() {
+				gdml, err := t.genericStatement(s, h, q, string(e.Schema))
+				if err != nil {
+					return err
+				}
+				dml = dml || gdml
+			}
 			switch effect {
 			case stmtDML, stmtPartition:
-				return permanent(t.statementError(s, h, q, effect))
+				return permanent(t.statementError(s, h, q, effect, t.cfg.Database, t.cfg.Table))
 			case stmtTruncate:
 				if t.cfg.OnTruncate == "fail" {
 					return permanent(t.truncateRefused(s, h, q))
@@ -666,7 +706,10 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 	case *replication.XIDEvent:
 		t.endSourceTx(s, h)
 	case *replication.RowsEvent:
-		if e.Table == nil || string(e.Table.Schema) != t.cfg.Database || string(e.Table.Table) != t.cfg.Table {
+		if f := t.followedOf(e.Table); f != nil {
+			return t.genericRows(ctx, s, h, e, f)
+		}
+		if e.Table == nil || t.cfg.Table == "" || string(e.Table.Schema) != t.cfg.Database || string(e.Table.Table) != t.cfg.Table {
 			return nil
 		}
 		return t.rows(ctx, s, h, e)
@@ -819,8 +862,13 @@ func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
 	}
 	value := schema.AppendEvent(make([]byte, 0, 512), ev)
 	t.cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, t.promise)
+	s.count(ev.Op)
+}
+
+// count counts one event of op in the open Kafka transaction.
+func (s *streamState) count(op schema.Op) {
 	s.events++
-	switch ev.Op {
+	switch op {
 	case schema.OpCreate:
 		s.ops[0]++
 	case schema.OpUpdate:

@@ -40,7 +40,7 @@ func (t *Tail) truncateRefused(s *streamState, h *replication.EventHeader, q str
 
 // statementError is the error of a change of the table logged as a
 // statement: it has no row images, so the tail cannot carry it.
-func (t *Tail) statementError(s *streamState, h *replication.EventHeader, q string, effect stmtEffect) error {
+func (t *Tail) statementError(s *streamState, h *replication.EventHeader, q string, effect stmtEffect, db, table string) error {
 	start, end := eventSpan(s, h)
 	what := "a change of %s.%s logged as a statement, not as rows (the writing session's binlog_format was STATEMENT or MIXED)"
 	if effect == stmtPartition {
@@ -51,7 +51,7 @@ func (t *Tail) statementError(s *streamState, h *replication.EventHeader, q stri
 		"Log every change of the table in ROW format (binlog_format = ROW in the server's configuration and SET GLOBAL binlog_format = 'ROW'; no writer may SET SESSION binlog_format), then "+
 		"1. restart the tail past the statement with --reset --from %s (every later change is carried), "+
 		"2. then backfill the windows the statement changed (`sluice backfill --start-at … --end-at …`); rows it deleted are in no backfill: `sluice verify` finds them in the target",
-		start, t.cfg.Database, t.cfg.Table, truncate(q, 200), end)
+		start, db, table, truncate(q, 200), end)
 }
 
 // loadStatement checks a LOAD DATA logged as a statement. go-mysql decodes
@@ -60,10 +60,17 @@ func (t *Tail) statementError(s *streamState, h *replication.EventHeader, q stri
 func (t *Tail) loadStatement(s *streamState, ev *replication.BinlogEvent) error {
 	schemaName, q, ok := executeLoadQuery(ev.RawData)
 	if !ok {
-		return t.statementError(s, ev.Header, "LOAD DATA … (a statement-format load whose table could not be read)", stmtDML)
+		return t.statementError(s, ev.Header, "LOAD DATA … (a statement-format load whose table could not be read)", stmtDML, t.cfg.Database, t.cfg.Table)
 	}
-	if effect, _ := classifyStatement(q, schemaName, t.cfg.Database, t.cfg.Table); effect != stmtNone {
-		return t.statementError(s, ev.Header, q, effect)
+	if t.cfg.Table != "" {
+		if effect, _ := classifyStatement(q, schemaName, t.cfg.Database, t.cfg.Table); effect != stmtNone {
+			return t.statementError(s, ev.Header, q, effect, t.cfg.Database, t.cfg.Table)
+		}
+	}
+	for _, f := range t.follows {
+		if effect, _ := classifyStatement(q, schemaName, f.t.Source.DB, f.t.Source.Table); effect != stmtNone {
+			return t.statementError(s, ev.Header, q, effect, f.t.Source.DB, f.t.Source.Table)
+		}
 	}
 	return nil
 }

@@ -9,13 +9,17 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/sluice-dev/sluice/backfill"
+	"github.com/sluice-dev/sluice/schema"
 	"github.com/sluice-dev/sluice/tail"
 )
 
 // runTail follows the source's binlog into the topic until SIGINT/SIGTERM.
 func runTail(ctx context.Context, args []string) error {
 	c := newCommand("tail")
+	var path string
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): follow every configured table on one binlog stream, each into its topic as generic change events (needs binlog_row_metadata=FULL); without it, the IoT table")
 	c.source()
+	c.target() // with --config: the target the configured tables resolve against
 	c.kafka()
 	c.produce()
 	c.read() // for the backfill of a recovered gap
@@ -52,6 +56,25 @@ func runTail(ctx context.Context, args []string) error {
 	if serverID > 1<<32-1 {
 		return usagef("--server-id %d: must fit in 32 bits", serverID)
 	}
+	var tables []*schema.Table
+	var statePrefix string
+	if path != "" {
+		cf, err := openConfigured(ctx, c, path)
+		if err != nil {
+			return err
+		}
+		tables, err = cf.resolve(ctx, false)
+		cf.close()
+		if err != nil {
+			return err
+		}
+		// The tail's position and the source's epoch are kept in the
+		// state topic of the configuration's topic prefix; its source is
+		// the one the tables resolved against.
+		statePrefix = cf.cfg.topicPrefix
+		s.o.sourceDSN, _ = dsnOf(c.fs, "source-dsn", cf.cfg.sourceDSN, "")
+		recoverBackfill = false // the gap's backfill of configured tables is printed, not run
+	}
 	dsn, err := mysql.ParseDSN(s.o.sourceDSN)
 	if err != nil {
 		return usagef("--source-dsn: %v", err)
@@ -62,6 +85,9 @@ func runTail(ctx context.Context, args []string) error {
 	pcfg, err := s.producerConfig()
 	if err != nil {
 		return err
+	}
+	if statePrefix != "" {
+		pcfg.Topic = statePrefix
 	}
 	return s.withMetrics(ctx, func(ctx context.Context) error {
 		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, backfill.SourceSession, nil)
@@ -76,6 +102,9 @@ func runTail(ctx context.Context, args []string) error {
 		cfg.Producer = pcfg
 		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
 		cfg.OnTruncate = onTruncate
+		if len(tables) > 0 {
+			cfg.Database, cfg.Table, cfg.Tables = "", "", tables
+		}
 		if err := cfg.Validate(); err != nil {
 			return usagef("tail: %v", err)
 		}

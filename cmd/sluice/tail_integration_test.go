@@ -49,6 +49,22 @@ func (e *itEnv) binlogNow() (file string, pos uint64, gtid string) {
 // seen. It stops at the last stable offsets.
 func (e *itEnv) opCounts(topic string) map[schema.Op]int {
 	e.t.Helper()
+	counts := map[schema.Op]int{}
+	for _, r := range e.committedRecords(topic) {
+		ev, err := schema.DecodeEvent(r.Value)
+		if err != nil {
+			e.t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+		counts[ev.Op]++
+	}
+	return counts
+}
+
+// committedRecords reads the whole topic as a read_committed consumer does,
+// up to the last stable offsets: records of aborted transactions and
+// control records are not returned.
+func (e *itEnv) committedRecords(topic string) []*kgo.Record {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ends, err := e.adm.ListCommittedOffsets(ctx, topic)
@@ -61,9 +77,9 @@ func (e *itEnv) opCounts(topic string) map[schema.Op]int {
 			want[o.Partition] = o.Offset
 		}
 	})
-	counts := map[schema.Op]int{}
+	var out []*kgo.Record
 	if len(want) == 0 {
-		return counts
+		return out
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
@@ -80,17 +96,12 @@ func (e *itEnv) opCounts(topic string) map[schema.Op]int {
 			if end, ok := want[r.Partition]; ok && r.Offset >= end-1 {
 				delete(want, r.Partition)
 			}
-			if r.Attrs.IsControl() {
-				return
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
 			}
-			ev, err := schema.DecodeEvent(r.Value)
-			if err != nil {
-				e.t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
-			}
-			counts[ev.Op]++
 		})
 	}
-	return counts
+	return out
 }
 
 // sourceEqualsTarget compares the window of source and target by count and
