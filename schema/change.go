@@ -118,9 +118,9 @@ func appendImage(dst []byte, t *Table, vals []Value, which string) ([]byte, erro
 	return append(dst, '}'), nil
 }
 
-// appendSourceBlock writes s exactly as AppendEvent does (codec.go), so
-// that the generic and the fixed codec agree on the envelope; a test keeps
-// the two byte-identical.
+// appendSourceBlock writes a change's source block: the one writer of the
+// fixed codec (AppendEvent) and the generic one (AppendChange), so the two
+// agree on the envelope.
 func appendSourceBlock(dst []byte, s *Source) []byte {
 	dst = append(dst, `{"connector":`...)
 	dst = appendString(dst, s.Connector)
