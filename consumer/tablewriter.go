@@ -22,9 +22,9 @@ import (
 //
 // It is built for any table, so it uses only the plain versioned multi-row
 // INSERT … ON DUPLICATE KEY UPDATE: none of the fixed writer's fast paths
-// (LOAD DATA, MariaDB's bulk insert, the look-up of existing rows). It does
-// not apply truncates yet (op "t" is refused as a batch error, never
-// dropped), nor retry transient errors or isolate a row the target refuses:
+// (LOAD DATA, MariaDB's bulk insert, the look-up of existing rows). A
+// truncate (op "t") is applied as tabletruncate.go says. It does not retry
+// transient errors or isolate a row the target refuses:
 // its caller sees the transaction's error and the batch's offsets stay
 // uncommitted.
 type TableWriter struct {
@@ -40,6 +40,7 @@ type TableWriter struct {
 	deleteVer string   // a versioned delete: by key, unless the row is newer
 	tombDrop  string   // the tombstone of a key, unless it is newer
 	raise     string   // a row's version raised to a merged change's, unless newer
+	trunc     tableTruncateStmts
 
 	// Reused between batches.
 	buf   []byte
@@ -78,6 +79,8 @@ type TableResult struct {
 	Deleted    int // rows deleted
 	Tombstoned int // upserts dropped: their key was deleted by a newer change
 	Merged     int // changes replaced by a later change of their key in the batch
+	Truncates  int // truncates applied
+	Truncated  int // changes dropped: older than the table's last truncate
 	Rejected   []Rejected
 }
 
@@ -149,6 +152,9 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	}
 	w, err := buildTableWriter(t, qt, qtt)
 	if err != nil {
+		return nil, err
+	}
+	if w.trunc, err = newTableTruncateStmts(t, qt, qtt); err != nil {
 		return nil, err
 	}
 	w.db = db
@@ -289,6 +295,13 @@ WHERE table_schema = ? AND table_name = ? AND column_name IN ('source_version', 
 	if n == 0 {
 		return fmt.Errorf("target %s is missing, or this user has no privilege on it: deletes leave tombstones there so that an older change cannot bring a row back (run 'sluice migrate --config', and grant the consumer's user SELECT, INSERT, UPDATE, DELETE on it)", tombs)
 	}
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+		t.Target.DB, schema.TruncatesTable).Scan(&n); err != nil {
+		return fmt.Errorf("target %s.%s: look up the table: %w", t.Target.DB, schema.TruncatesTable, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("target %s.%s is missing, or this user has no privilege on it: a truncate's version is kept there so that older changes arriving later are dropped (run 'sluice migrate --config', and grant the consumer's user SELECT, INSERT, UPDATE on it)", t.Target.DB, schema.TruncatesTable)
+	}
 	return nil
 }
 
@@ -299,24 +312,79 @@ WHERE table_schema = ? AND table_name = ? AND column_name IN ('source_version', 
 // of it is written.
 func (w *TableWriter) Write(ctx context.Context, recs []TableRecord) (TableResult, error) {
 	var res TableResult
-	if err := w.prepare(recs, &res); err != nil {
-		return TableResult{}, err
-	}
-	if len(w.items) == 0 {
-		return res, nil
-	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return TableResult{}, fmt.Errorf("table %s: begin: %w", w.t.Target, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := w.apply(ctx, tx, &res); err != nil {
-		return TableResult{}, fmt.Errorf("table %s: batch of %d records: %w", w.t.Target, len(recs), err)
+	// A truncate cuts the batch: the changes before it apply, then it, then
+	// the changes after it, in the one transaction.
+	start := 0
+	for i := 0; i <= len(recs); i++ {
+		if i < len(recs) && (recs[i].Change == nil || recs[i].Change.Op != schema.OpTruncate) {
+			continue
+		}
+		if err := w.segment(ctx, tx, recs, start, i, &res); err != nil {
+			return TableResult{}, fmt.Errorf("table %s: batch of %d records: %w", w.t.Target, len(recs), err)
+		}
+		if i < len(recs) {
+			if err := w.truncate(ctx, tx, recs[i].Change, &res); err != nil {
+				return TableResult{}, fmt.Errorf("table %s: record %s/%d@%d: %w", w.t.Target, recs[i].Topic, recs[i].Partition, recs[i].Offset, err)
+			}
+		}
+		start = i + 1
 	}
 	if err := tx.Commit(); err != nil {
 		return TableResult{}, fmt.Errorf("table %s: commit: %w", w.t.Target, err)
 	}
 	return res, nil
+}
+
+// segment applies recs[from:to], which hold no truncate, after the table's
+// truncate marker: a change older than it is dropped. Rejected records are
+// reported by their index in recs.
+func (w *TableWriter) segment(ctx context.Context, tx *sql.Tx, recs []TableRecord, from, to int, res *TableResult) error {
+	if from == to {
+		return nil
+	}
+	mark, err := w.marker(ctx, tx)
+	if err != nil {
+		return err
+	}
+	seg := recs[from:to]
+	var index []int // a kept record's index in recs, when some are dropped
+	if mark > 0 {
+		kept := make([]TableRecord, 0, len(seg))
+		for i, r := range seg {
+			if v, ok := r.Change.Source.Version(); ok && v < mark {
+				res.Truncated++
+				continue
+			}
+			kept = append(kept, r)
+			index = append(index, from+i)
+		}
+		seg = kept
+	}
+	var part TableResult
+	if err := w.prepare(seg, &part); err != nil {
+		return err
+	}
+	for _, rj := range part.Rejected {
+		if index != nil {
+			rj.Record = index[rj.Record]
+		} else {
+			rj.Record += from
+		}
+		res.Rejected = append(res.Rejected, rj)
+	}
+	res.Merged += part.Merged
+	if len(w.items) == 0 {
+		return nil
+	}
+	if err := w.apply(ctx, tx, res); err != nil {
+		return err
+	}
+	return nil
 }
 
 // prepare computes each record's target row (or key) and keeps the last
@@ -337,9 +405,6 @@ func (w *TableWriter) prepare(recs []TableRecord, res *TableResult) error {
 		}
 		at := func(which string) error {
 			return fmt.Errorf("table %s: record %s/%d@%d: %s", w.t.Target, recs[i].Topic, recs[i].Partition, recs[i].Offset, which)
-		}
-		if c.Op == schema.OpTruncate {
-			return at(`op "t" (truncate) is not applied by the generic writer yet`)
 		}
 		ver, hasVer := c.Source.Version()
 		slot := w.rows[2*n*i : 2*n*i+2*n : 2*n*i+2*n]

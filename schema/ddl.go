@@ -167,9 +167,24 @@ func TombstoneDDL(t *Table) (string, error) {
 	return "CREATE TABLE IF NOT EXISTS " + name + " (\n  " + strings.Join(lines, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", nil
 }
 
-// MigrateTable makes a configured table's target ready: its database, the
-// table itself when Resolve planned it, the lineage columns an existing
-// table lacks (added in place) and the tombstone table. It returns what it
+// TruncatesTable is the table, in each configured target database, of the
+// truncate markers: per target table, the version of its newest truncate,
+// which drops changes older than it that arrive later.
+const TruncatesTable = "sluice_truncates"
+
+// truncatesDDL creates the truncate markers' table in a database (quoted).
+func truncatesDDL(qdb string) string {
+	return "CREATE TABLE IF NOT EXISTS " + qdb + ".`" + TruncatesTable + "` (\n" +
+		"  `target_table` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n" +
+		"  `source_version` BIGINT UNSIGNED NOT NULL COMMENT 'version of the newest truncate of the table',\n" +
+		"  `truncated_at` DATETIME(6) NOT NULL COMMENT 'when Sluice applied it (UTC)',\n" +
+		"  PRIMARY KEY (`target_table`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+}
+
+// MigrateTable makes a configured table's target ready: its database with
+// its truncate markers' table, the table itself when Resolve planned it,
+// the lineage columns an existing table lacks (added in place) and the
+// tombstone table. It returns what it
 // did, for the command's output. Running it again changes nothing.
 func MigrateTable(ctx context.Context, db *sql.DB, t *Table) ([]string, error) {
 	var did []string
@@ -179,6 +194,15 @@ func MigrateTable(ctx context.Context, db *sql.DB, t *Table) ([]string, error) {
 	}
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+qdb+" CHARACTER SET utf8mb4"); err != nil {
 		return nil, fmt.Errorf("migrate %s: create database: %w", t.Target, err)
+	}
+	markers := TableName{DB: t.Target.DB, Table: TruncatesTable}
+	if err := tableExists(ctx, db, markers); errors.Is(err, errNoTable) {
+		if _, err := db.ExecContext(ctx, truncatesDDL(qdb)); err != nil {
+			return nil, fmt.Errorf("migrate %s: create %s: %w", t.Target, markers, err)
+		}
+		did = append(did, "created "+markers.String())
+	} else if err != nil {
+		return nil, err
 	}
 	if t.Create {
 		ddl, err := CreateTargetDDL(t)

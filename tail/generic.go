@@ -3,6 +3,7 @@ package tail
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,8 +20,7 @@ import (
 // the position, as the fixed IoT table's do. Their values are read by the
 // column names of each table map, so the source must log
 // binlog_row_metadata=FULL; a DDL on a table is then followed as it
-// happens. A TRUNCATE of a configured table stops the tail: the generic
-// writer does not apply one yet.
+// happens. A TRUNCATE of a configured table is carried as op t.
 
 // followed is one configured table as the tail reads it.
 type followed struct {
@@ -215,6 +215,9 @@ func sameKey(t *schema.Table, a, b []schema.Value) bool {
 // Kafka transaction, in the table's topic, keyed by the table's key.
 func (t *Tail) produceChange(ctx context.Context, s *streamState, f *followed, c *schema.Change) error {
 	key, err := schema.AppendChangeKey(nil, f.t, c)
+	if errors.Is(err, schema.ErrNoKey) {
+		key, err = nil, nil // a truncate, as in Debezium
+	}
 	if err != nil {
 		return permanent(fmt.Errorf("tail: %s: record key: %w", f.t.Source, err))
 	}
@@ -231,10 +234,11 @@ func (t *Tail) produceChange(ctx context.Context, s *streamState, f *followed, c
 }
 
 // genericStatement checks a statement against the configured tables: DML
-// logged as a statement stops the tail as for the fixed table, and so does
-// a TRUNCATE, which the generic writer does not apply yet. A DDL is
-// followed by the column names of the next table map.
-func (t *Tail) genericStatement(s *streamState, h *replication.EventHeader, q, session string) (dml bool, err error) {
+// logged as a statement stops the tail as for the fixed table; a TRUNCATE
+// is carried as a truncate event (op t, no key), or stops the tail with
+// --on-truncate=fail. A DDL is followed by the column names of the next
+// table map.
+func (t *Tail) genericStatement(ctx context.Context, s *streamState, h *replication.EventHeader, q, session string) (dml bool, err error) {
 	for _, f := range t.follows {
 		effect, isDML := classifyStatement(q, session, f.t.Source.DB, f.t.Source.Table)
 		dml = dml || isDML
@@ -242,8 +246,22 @@ func (t *Tail) genericStatement(s *streamState, h *replication.EventHeader, q, s
 		case stmtDML, stmtPartition:
 			return dml, permanent(t.statementError(s, h, q, effect, f.t.Source.DB, f.t.Source.Table))
 		case stmtTruncate:
-			return dml, permanent(fmt.Errorf("tail: binlog %s:%d: %s of %s: configured tables do not carry a TRUNCATE yet; the tail stops rather than leave the target's rows: empty the target table %s by hand, then restart the tail with `--reset --from %s:%d`",
-				s.file, h.LogPos, truncate(strings.Join(strings.Fields(q), " "), 120), f.t.Source, f.t.Target, s.file, h.LogPos))
+			if t.cfg.OnTruncate == "fail" {
+				return dml, permanent(fmt.Errorf("tail: binlog %s:%d: %s of %s, and --on-truncate=fail: restart the tail with `--reset --from %s:%d` once the target is dealt with",
+					s.file, h.LogPos, truncate(strings.Join(strings.Fields(q), " "), 120), f.t.Source, s.file, h.LogPos))
+			}
+			src := schema.Source{
+				Connector: "mysql", Name: "sluice", TsMs: int64(h.Timestamp) * 1000, Snapshot: "false",
+				DB: f.t.Source.DB, Table: f.t.Source.Table, ServerID: h.ServerID, GTID: s.curGTID, File: s.file, Pos: uint64(h.LogPos), Epoch: t.era.Epoch,
+			}
+			if _, ok := src.Version(); !ok {
+				return dml, permanent(fmt.Errorf("tail: binlog file %q at %d gives no source version", s.file, h.LogPos))
+			}
+			c := schema.Change{Op: schema.OpTruncate, Source: src, TsMs: time.Now().UnixMilli()}
+			if err := t.produceChange(ctx, s, f, &c); err != nil {
+				return dml, err
+			}
+			t.log.Info("tail: TRUNCATE of a configured table carried as a truncate event", "table", f.t.Source.String(), "at", fmt.Sprintf("%s:%d", s.file, h.LogPos))
 		case stmtShape:
 			t.log.Info("tail: DDL on a configured table; its columns are read by name from the next table map", "table", f.t.Source.String(), "ddl", truncate(strings.Join(strings.Fields(q), " "), 200), "at", fmt.Sprintf("%s:%d", s.file, h.LogPos))
 		}

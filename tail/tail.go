@@ -673,7 +673,7 @@ func (t *Tail) handle(ctx context.Context, s *streamState, ev *replication.Binlo
 				effect, dml = classifyStatement(q, string(e.Schema), t.cfg.Database, t.cfg.Table)
 			}
 			if t.generic() {
-				gdml, err := t.genericStatement(s, h, q, string(e.Schema))
+				gdml, err := t.genericStatement(ctx, s, h, q, string(e.Schema))
 				if err != nil {
 					return err
 				}

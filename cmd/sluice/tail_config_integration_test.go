@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -77,9 +78,11 @@ tables:
 	exec(`UPDATE {src}.customers SET phone = '+1 555 0100', full_name = 'Robert' WHERE email = 'bob@example.com'`)
 	exec(`DELETE FROM {src}.customers WHERE email = 'Ann@Example.com'`)
 	exec(`INSERT INTO {src}.customers (email, phone, ssn, full_name, signed_up) VALUES ('cy@example.com', '1', '0', 'Cy', '2025-10-02 00:00:00')`)
+	exec(`TRUNCATE TABLE {src}.customers`) // a truncate event, op t, with no key
+	exec(`INSERT INTO {src}.customers (email, phone, ssn, full_name, signed_up) VALUES ('dee@example.com', NULL, NULL, 'Dee', '2025-10-03 00:00:00')`)
 
 	// Wait until the tail has committed past the last change.
-	want := map[string]int{"readings": 3 + 1 + 2 + 1, "customers": 2 + 1 + 1 + 1}
+	want := map[string]int{"readings": 3 + 1 + 2 + 1, "customers": 2 + 1 + 1 + 1 + 1 + 1}
 	tables, err := schema.ResolveAll(context.Background(), mustTables(t, path), e.admin, e.admin,
 		schema.ResolveConfig{SourceDB: e.src, TargetDB: e.dst, TopicPrefix: e.topic})
 	if err != nil {
@@ -103,14 +106,41 @@ tables:
 		}
 		got := map[string][]schema.Value{}
 		ops := map[schema.Op]int{}
+		// Events of different keys are in different partitions: fold them
+		// in binlog order (version, then row), as the versions make the
+		// consumer do.
+		type parsed struct {
+			c   schema.Change
+			key []byte
+		}
+		var all []parsed
 		for _, r := range recs {
 			var c schema.Change
 			if _, err := schema.ParseChange(nil, tb, r.Value, &c); err != nil {
 				t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 			}
+			all = append(all, parsed{c: c, key: r.Key})
+		}
+		slices.SortStableFunc(all, func(a, b parsed) int {
+			av, _ := a.c.Source.Version()
+			bv, _ := b.c.Source.Version()
+			if av != bv {
+				return cmp.Compare(av, bv)
+			}
+			return cmp.Compare(a.c.Source.Row, b.c.Source.Row)
+		})
+		for _, p := range all {
+			c, r := p.c, struct{ Key []byte }{p.key}
 			ops[c.Op]++
 			if c.Source.Snapshot != "false" || c.Source.File == "" || c.Source.DB != e.src || c.Source.Table != tb.Source.Table {
 				t.Errorf("%s: source block %+v", tb.Topic, c.Source)
+			}
+			if c.Op == schema.OpTruncate {
+				if r.Key != nil {
+					t.Errorf("%s: a truncate with key %s, want none", tb.Topic, r.Key)
+				}
+				clear(got)
+				continue
 			}
 			img := c.After
 			if c.Op == schema.OpDelete {
@@ -118,13 +148,16 @@ tables:
 			}
 			key := keyOf(tb, img)
 			if k, err := schema.AppendChangeKey(nil, tb, &c); err != nil || string(r.Key) != string(k) {
-				t.Errorf("%s: record key %s, want %s (%v)", tb.Topic, r.Key, k, err)
+				t.Errorf("%s: record key %s, want %s (%v)", tb.Topic, p.key, k, err)
 			}
 			if c.Op == schema.OpDelete {
 				delete(got, key)
 				continue
 			}
 			got[key] = clone(c.After)
+		}
+		if tb.Source.Table == "customers" && ops[schema.OpTruncate] != 1 {
+			t.Errorf("%s: %d truncate events, want 1 (ops %v)", tb.Topic, ops[schema.OpTruncate], ops)
 		}
 		wantRows := sourceRows(t, e.admin, tb)
 		if len(got) != len(wantRows) {
