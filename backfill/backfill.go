@@ -30,6 +30,11 @@
 // binlog position read just before the chunk's query, never newer than what
 // the query sees; without a binlog, with none (see snapshot.go).
 //
+// NewTable reads any configured table (a resolved schema.Table) the same
+// way (table.go): keyset chunks on its ID column, the window on its Window
+// column or the whole table, each row a schema.Change of its traveling
+// columns' canonical text, handed to a ChangeSink.
+//
 // Rows inserted into the window after the range was planned (ids beyond the
 // planned maximum) are not read; the tail, or a later run, picks them up.
 //
