@@ -30,6 +30,11 @@
 // binlog position read just before the chunk's query, never newer than what
 // the query sees; without a binlog, with none (see snapshot.go).
 //
+// NewTable reads any configured table (a resolved schema.Table) the same
+// way (table.go): keyset chunks on its ID column, the window on its Window
+// column or the whole table, each row a schema.Change of its traveling
+// columns' canonical text, handed to a ChangeSink.
+//
 // Rows inserted into the window after the range was planned (ids beyond the
 // planned maximum) are not read; the tail, or a later run, picks them up.
 //
@@ -54,6 +59,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +85,12 @@ type Config struct {
 	End       time.Time // exclusive
 	ChunkSize uint64    // ids per chunk
 	Readers   int       // chunks read in parallel
+	// Resolved, when set, is the configured table to read instead of the
+	// fixed IoT table (NewTable, table.go): Database and Table are then its
+	// source's, the id its ID column and the window its Window column; a
+	// table without a window column is read whole, Start and End zero.
+	// (Table is taken: it names the fixed path's table.)
+	Resolved *schema.Table
 
 	ChunkAttempts      int           // tries of one chunk (read and delivery together) before the run fails
 	ChunkBackoff       time.Duration // wait before the second try, doubled for each further one, jittered
@@ -115,11 +127,14 @@ func DefaultConfig() Config {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if c.Resolved != nil && c.Resolved.Window == nil {
+		if !c.Start.IsZero() || !c.End.IsZero() {
+			return fmt.Errorf("window: table %s has no window column and is read whole: start and end must be unset", c.Resolved.Source)
+		}
+	} else if err := c.validWindow(); err != nil {
+		return err
+	}
 	switch {
-	case c.Start.IsZero() || c.End.IsZero():
-		return errors.New("window: start and end are required")
-	case !c.End.After(c.Start):
-		return fmt.Errorf("window: end %s is not after start %s", c.End.Format(time.DateTime), c.Start.Format(time.DateTime))
 	case c.ChunkSize == 0:
 		return errors.New("chunk size must be at least 1")
 	case c.Readers < 1:
@@ -142,6 +157,16 @@ func (c Config) Validate() error {
 	return nil
 }
 
+func (c Config) validWindow() error {
+	switch {
+	case c.Start.IsZero() || c.End.IsZero():
+		return errors.New("window: start and end are required")
+	case !c.End.After(c.Start):
+		return fmt.Errorf("window: end %s is not after start %s", c.End.Format(time.DateTime), c.Start.Format(time.DateTime))
+	}
+	return nil
+}
+
 // Progress is a snapshot of a running backfill.
 type Progress struct {
 	Chunks, ChunksDone int
@@ -156,13 +181,18 @@ type Progress struct {
 type Backfill struct {
 	cfg     Config
 	db      *sql.DB
-	sink    Sink
+	sink    Sink        // the fixed path's
+	changes ChangeSink  // the configured table's (NewTable)
 	cp      Checkpoints // nil: no resume
 	epochs  Epochs      // nil: labels in epoch 0
 	done    doneSet     // acknowledged ranges, what cp saves
 	metrics *Metrics
 	log     *slog.Logger
 	query   [3]string // chunk query with exclusive and inclusive lower bound; next id
+	// rangeQuery reads MIN and MAX of the id, over a window's time slice
+	// (two arguments), or over the whole table when cfg.Resolved has no
+	// window column (none).
+	rangeQuery string
 
 	chunks, chunksDone atomic.Int64
 	ids, idsDone       atomic.Uint64
@@ -182,8 +212,32 @@ type Backfill struct {
 	afterLabel  func(c Chunk) // tests: runs between taking a chunk's label and reading it
 }
 
-// New prepares a backfill. db is the source; m may be nil.
+// New prepares a backfill of the fixed IoT table. db is the source; m may
+// be nil.
 func New(cfg Config, db *sql.DB, sink Sink, m *Metrics, log *slog.Logger) (*Backfill, error) {
+	if cfg.Resolved != nil {
+		return nil, fmt.Errorf("backfill: table %s is a configured table: read it with NewTable", cfg.Resolved.Source)
+	}
+	b, err := newBackfill(cfg, db, m, log)
+	if err != nil {
+		return nil, err
+	}
+	b.sink = sink
+	qdb, _ := schema.QuoteIdent(cfg.Database)
+	qt, _ := schema.QuoteIdent(cfg.Table)
+	sel := "SELECT id, date, timestamp, device_type, event_type, message, created_at, updated_at FROM " + qdb + "." + qt
+	b.query = [3]string{
+		sel + " WHERE id > ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
+		sel + " WHERE id >= ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
+		"SELECT MIN(id) FROM " + qdb + "." + qt + " WHERE id >= ?",
+	}
+	b.rangeQuery = "SELECT MIN(id), MAX(id) FROM " + qdb + "." + qt + " WHERE timestamp >= ? AND timestamp < ?"
+	return b, nil
+}
+
+// newBackfill is what New and NewTable share: the checked Config, the
+// source, the metrics and the label template.
+func newBackfill(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Backfill, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -193,16 +247,8 @@ func New(cfg Config, db *sql.DB, sink Sink, m *Metrics, log *slog.Logger) (*Back
 	if log == nil {
 		log = slog.Default()
 	}
-	qdb, _ := schema.QuoteIdent(cfg.Database)
-	qt, _ := schema.QuoteIdent(cfg.Table)
-	sel := "SELECT id, date, timestamp, device_type, event_type, message, created_at, updated_at FROM " + qdb + "." + qt
 	return &Backfill{
-		cfg: cfg, db: db, sink: sink, metrics: m, log: log,
-		query: [3]string{
-			sel + " WHERE id > ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
-			sel + " WHERE id >= ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
-			"SELECT MIN(id) FROM " + qdb + "." + qt + " WHERE id >= ?",
-		},
+		cfg: cfg, db: db, metrics: m, log: log,
 		position: schema.Source{Connector: "sluice", Name: "sluice", Snapshot: "true", DB: cfg.Database, Table: cfg.Table},
 	}, nil
 }
@@ -228,9 +274,10 @@ func (b *Backfill) Progress() Progress {
 // scans the slices side by side (0.43 s against 0.84 s for 5M rows on two
 // cores, and the whole run waits for it).
 func (b *Backfill) IDRange(ctx context.Context) (lo, hi uint64, ok bool, err error) {
-	qdb, _ := schema.QuoteIdent(b.cfg.Database)
-	qt, _ := schema.QuoteIdent(b.cfg.Table)
-	q := "SELECT MIN(id), MAX(id) FROM " + qdb + "." + qt + " WHERE timestamp >= ? AND timestamp < ?"
+	q := b.rangeQuery
+	if b.whole() {
+		return b.wholeIDRange(ctx)
+	}
 	bounds := timeSlices(b.cfg.Start, b.cfg.End, b.cfg.Readers)
 	type span struct {
 		lo, hi uint64
@@ -249,18 +296,11 @@ func (b *Backfill) IDRange(ctx context.Context) (lo, hi uint64, ok bool, err err
 			if err := b.db.QueryRowContext(gctx, q, from, to).Scan(&smn, &smx); err != nil {
 				return fail(err)
 			}
-			if !smn.Valid {
-				return nil
-			}
 			sp := &spans[i]
 			var err error
-			if sp.lo, err = strconv.ParseUint(smn.String, 10, 64); err != nil {
-				return fail(fmt.Errorf("min id %q: %w", smn.String, err))
+			if sp.lo, sp.hi, sp.ok, err = b.parseIDRange(smn, smx); err != nil {
+				return fail(err)
 			}
-			if sp.hi, err = strconv.ParseUint(smx.String, 10, 64); err != nil {
-				return fail(fmt.Errorf("max id %q: %w", smx.String, err))
-			}
-			sp.ok = true
 			return nil
 		})
 	}
@@ -277,6 +317,23 @@ func (b *Backfill) IDRange(ctx context.Context) (lo, hi uint64, ok bool, err err
 		}
 	}
 	return lo, hi, ok, nil
+}
+
+// parseIDRange reads the MIN and MAX of the id column as unsigned ids.
+func (b *Backfill) parseIDRange(smn, smx sql.NullString) (lo, hi uint64, ok bool, err error) {
+	if !smn.Valid {
+		return 0, 0, false, nil
+	}
+	if strings.HasPrefix(smn.String, "-") {
+		return 0, 0, false, fmt.Errorf("min id %s: the id column %s has negative values, which the keyset chunks cannot split", smn.String, b.idName())
+	}
+	if lo, err = strconv.ParseUint(smn.String, 10, 64); err != nil {
+		return 0, 0, false, fmt.Errorf("min id %q: %w", smn.String, err)
+	}
+	if hi, err = strconv.ParseUint(smx.String, 10, 64); err != nil {
+		return 0, 0, false, fmt.Errorf("max id %q: %w", smx.String, err)
+	}
+	return lo, hi, true, nil
 }
 
 // timeSlices cuts [start, end) into at most n consecutive slices on whole
@@ -313,11 +370,33 @@ func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error
 	return n, true, nil
 }
 
-// readChunk reads the window's rows of one chunk, appending them to rows,
-// and returns the source label of its events: the binlog position that
-// matches what it read, taken as b.labels says. Its errors name the table
-// and the last id read; the caller names the chunk.
-func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([]schema.Row, schema.Source, error) {
+// batch is one reader's rows of a chunk, in the form of its path: the fixed
+// IoT table's schema.Row or a configured table's values (table.go). Run
+// reads and hands over every chunk through it, so both paths share the
+// plan, the labels, the retries, the stall watchdog and the checkpoints.
+type batch interface {
+	// read runs c's keyset query through db, replacing the rows held.
+	read(ctx context.Context, db queryer, c Chunk) error
+	// len is how many rows the last read kept.
+	len() int
+	// send hands the rows, labelled src, to the path's sink (its contract:
+	// Sink's).
+	send(ctx context.Context, src schema.Source, acked func(error)) error
+}
+
+// newBatch returns a reader's batch for b's path.
+func (b *Backfill) newBatch() batch {
+	if b.cfg.Resolved != nil {
+		return newTableBatch(b)
+	}
+	return &rowBatch{b: b}
+}
+
+// readChunk reads the window's rows of one chunk into bt and returns the
+// source label of its events: the binlog position that matches what it
+// read, taken as b.labels says. Its errors name the table and the last id
+// read; the caller names the chunk.
+func (b *Backfill) readChunk(ctx context.Context, c Chunk, bt batch) (schema.Source, error) {
 	t0 := time.Now()
 	label := b.position
 	label.File, label.Pos = "", 0
@@ -328,8 +407,7 @@ func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([
 			if b.afterLabel != nil {
 				b.afterLabel(c)
 			}
-			rows, err = b.selectChunk(ctx, conn, c, rows)
-			return err
+			return bt.read(ctx, conn, c)
 		})
 	case labelBefore:
 		var ok bool
@@ -337,28 +415,49 @@ func (b *Backfill) readChunk(ctx context.Context, c Chunk, rows []schema.Row) ([
 			err = fmt.Errorf("%s: no binlog position", b.statusQuery)
 		}
 		if err != nil {
-			return rows, label, fmt.Errorf("label %s.%s: %w", b.cfg.Database, b.cfg.Table, err)
+			return label, fmt.Errorf("label %s.%s: %w", b.cfg.Database, b.cfg.Table, err)
 		}
 		if b.afterLabel != nil {
 			b.afterLabel(c)
 		}
-		rows, err = b.selectChunk(ctx, b.db, c, rows)
+		err = bt.read(ctx, b.db, c)
 	default:
-		rows, err = b.selectChunk(ctx, b.db, c, rows)
+		err = bt.read(ctx, b.db, c)
 	}
 	if err != nil {
-		return rows, label, err
+		return label, err
 	}
-	b.rowsRead.Add(int64(len(rows)))
-	b.metrics.rowsRead.Add(float64(len(rows)))
+	n := bt.len()
+	b.rowsRead.Add(int64(n))
+	b.metrics.rowsRead.Add(float64(n))
 	b.metrics.chunkRead.Observe(time.Since(t0).Seconds())
-	return rows, label, nil
+	return label, nil
 }
 
 // queryer is what a chunk is read through: the pool, or the connection that
 // holds the chunk's consistent snapshot.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// rowBatch is the fixed IoT path's batch: its rows and their events, reused
+// from chunk to chunk.
+type rowBatch struct {
+	b      *Backfill
+	rows   []schema.Row
+	events []schema.Event
+}
+
+func (rb *rowBatch) len() int { return len(rb.rows) }
+
+func (rb *rowBatch) read(ctx context.Context, db queryer, c Chunk) (err error) {
+	rb.rows, err = rb.b.selectChunk(ctx, db, c, rb.rows[:0])
+	return err
+}
+
+func (rb *rowBatch) send(ctx context.Context, src schema.Source, acked func(error)) error {
+	rb.events = rb.b.toEvents(rb.rows, src, rb.events[:0])
+	return rb.b.sink.Send(ctx, rb.events, acked)
 }
 
 // selectChunk runs the chunk's keyset query.

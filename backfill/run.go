@@ -218,8 +218,7 @@ var errStopping = errors.New("backfill: stopping")
 // after a failed delivery, reads them and hands them to the Sink, until
 // every chunk settled or the run stops.
 func (r *run) readChunks(ctx context.Context) error {
-	var rows []schema.Row
-	var events []schema.Event
+	bt := r.b.newBatch()
 	in := r.todo
 	for {
 		var w work
@@ -236,60 +235,59 @@ func (r *run) readChunks(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		var label schema.Source
-		var err error
-		if rows, label, err = r.readTries(ctx, &w, rows); err != nil {
+		label, err := r.readTries(ctx, &w, bt)
+		if err != nil {
 			r.release()
 			if errors.Is(err, errStopping) {
 				return nil
 			}
 			return err
 		}
-		events = r.b.toEvents(rows, label, events[:0])
-		if err := r.send(ctx, w, events, int64(len(rows))); err != nil {
+		if err := r.send(ctx, w, bt, label); err != nil {
 			return err
 		}
 	}
 }
 
-// readTries reads w's chunk into rows, again after a transient error, up
+// readTries reads w's chunk into bt, again after a transient error, up
 // to ChunkAttempts tries in all (counted in w). It returns a ChunkError
 // when the chunk fails for good, and errStopping when the run stops.
-func (r *run) readTries(ctx context.Context, w *work, rows []schema.Row) ([]schema.Row, schema.Source, error) {
+func (r *run) readTries(ctx context.Context, w *work, bt batch) (schema.Source, error) {
 	b := r.b
 	for {
 		w.attempt++
-		var label schema.Source
-		var err error
-		if rows, label, err = b.readChunk(ctx, w.c, rows[:0]); err == nil {
-			return rows, label, nil
+		label, err := b.readChunk(ctx, w.c, bt)
+		if err == nil {
+			return label, nil
 		}
 		if ctx.Err() != nil {
-			return rows, label, errStopping
+			return label, errStopping
 		}
 		if w.attempt >= b.cfg.ChunkAttempts || !schema.TransientMySQL(err) {
-			return rows, label, r.chunkFailed(*w, err)
+			return label, r.chunkFailed(*w, err)
 		}
 		b.retries.Add(1)
 		b.metrics.chunkRetries.Inc()
 		b.log.Warn("backfill: chunk read failed; reading it again", "chunk", w.c.String(), "attempt", w.attempt,
 			"of", b.cfg.ChunkAttempts, "err", err)
 		if sleep(ctx, b.backoff(w.attempt)) != nil {
-			return rows, label, errStopping
+			return label, errStopping
 		}
 	}
 }
 
-// send hands w's events (n rows) to the Sink, whose callback acknowledges
-// the chunk. A Sink that refuses them fails the run: it will not call back.
-func (r *run) send(ctx context.Context, w work, events []schema.Event, n int64) error {
+// send hands w's rows in bt, labelled src, to the Sink, whose callback
+// acknowledges the chunk. A Sink that refuses them fails the run: it will
+// not call back.
+func (r *run) send(ctx context.Context, w work, bt batch, src schema.Source) error {
 	b := r.b
+	n := int64(bt.len())
 	if b.inFlight.Add(1) == 1 && !b.failing.Load() {
 		// The wait starts now: time with nothing in flight is not a
 		// stall (a retry after failed deliveries is).
 		b.lastAck.Store(time.Now().UnixNano())
 	}
-	if err := b.sink.Send(ctx, events, func(err error) { r.acknowledge(ctx, w, n, err) }); err != nil {
+	if err := bt.send(ctx, src, func(err error) { r.acknowledge(ctx, w, n, err) }); err != nil {
 		b.inFlight.Add(-1)
 		r.release() // the Sink did not take the chunk: acked will not be called
 		return r.chunkFailed(w, err)

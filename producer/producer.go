@@ -7,6 +7,10 @@
 // flight, which is the backpressure that keeps the readers' memory bounded.
 // A record that cannot be delivered within DeliveryTimeout fails its chunk.
 //
+// TableSink (changes.go) produces a configured table's generic change
+// events (schema.Change) to the table's topic, keyed by its key columns,
+// through the same client.
+//
 // State (state.go) is the small key-value store Sluice keeps in the compacted
 // topic <topic>.progress: a backfill's acknowledged id ranges, so a restarted
 // run resumes, and each job's last outcome, for recovery notifications.

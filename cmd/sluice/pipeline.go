@@ -195,12 +195,19 @@ func runBackfill(ctx context.Context, args []string) error {
 	c.serve()
 	c.notify()
 	c.logging()
+	cb := c.configuredBackfill()
 	s, err := newStage(c, "backfill", args, true)
 	if err != nil {
 		return err
 	}
+	if cb.path == "" && cb.table != "" {
+		return usagef("--table %s: needs --config, the file that declares the table", cb.table)
+	}
 	if err := s.setupNotify("backfill", false, true); err != nil {
 		return err
+	}
+	if cb.path != "" {
+		return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.backfillConfigured(ctx, c, cb) }))
 	}
 	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
