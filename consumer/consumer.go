@@ -67,6 +67,15 @@
 // again (sluice.dlq.topic, .partition and .offset tell the copies apart
 // from different records).
 //
+// With Config.Tables the member is table-driven (tables.go): it reads every
+// configured table's topic, decodes each record with its table's
+// schema.ChangeDecoder and applies it with its table's TableWriter, one
+// table per transaction, the batch's offsets committed after the last of
+// them. Records a table's transforms or rules refuse are dead letters
+// (reason validation), acknowledged before the commit. The loop, the
+// dead-letter path, the commit and the membership above are the same code
+// for both (recordPath).
+//
 // Metrics:
 //
 //	sluice_consumer_records_total            records polled
@@ -90,6 +99,10 @@
 //	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic (registered by producer.NewDeadLetterMetrics)
 //	sluice_consumer_db_isolations_total      failed writes split in halves to find the rows the target refused
 //	sluice_consumer_lag_records{group,topic,partition}  records the group has not committed (WatchLag)
+//	sluice_consumer_table_records_total{table}          table-driven: records polled, by target table
+//	sluice_consumer_table_rows_upserted_total{table}    table-driven: rows written by upserts, by target table
+//	sluice_consumer_table_rows_deleted_total{table}     table-driven: rows deleted, by target table
+//	sluice_consumer_table_dlq_records_total{table,reason}  table-driven: dead letters, by target table and reason
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
 
