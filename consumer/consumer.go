@@ -67,6 +67,15 @@
 // again (sluice.dlq.topic, .partition and .offset tell the copies apart
 // from different records).
 //
+// With Config.Tables the member is table-driven (tables.go): it reads every
+// configured table's topic, decodes each record with its table's
+// schema.ChangeDecoder and applies it with its table's TableWriter, one
+// table per transaction, the batch's offsets committed after the last of
+// them. Records a table's transforms or rules refuse are dead letters
+// (reason validation), acknowledged before the commit. The loop, the
+// dead-letter path, the commit and the membership above are the same code
+// for both (recordPath).
+//
 // Metrics:
 //
 //	sluice_consumer_records_total            records polled
@@ -90,6 +99,10 @@
 //	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic (registered by producer.NewDeadLetterMetrics)
 //	sluice_consumer_db_isolations_total      failed writes split in halves to find the rows the target refused
 //	sluice_consumer_lag_records{group,topic,partition}  records the group has not committed (WatchLag)
+//	sluice_consumer_table_records_total{table}          table-driven: records polled, by target table
+//	sluice_consumer_table_rows_upserted_total{table}    table-driven: rows written by upserts, by target table
+//	sluice_consumer_table_rows_deleted_total{table}     table-driven: rows deleted, by target table
+//	sluice_consumer_table_dlq_records_total{table,reason}  table-driven: dead letters, by target table and reason
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
 
@@ -99,6 +112,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -146,6 +160,11 @@ type Config struct {
 	// it fences the first (which then stops with FENCED_INSTANCE_ID). A
 	// member that stops short of a kill leaves the group all the same.
 	InstanceID string
+	// Tables, when set, make the member table-driven (tables.go): it reads
+	// every table's Topic and applies each record with its table's
+	// TableWriter, one table per transaction. Topic, Database and Table are
+	// then not used; the dead-letter topic defaults to Group + ".dlq".
+	Tables []*schema.Table
 }
 
 // DefaultConfig returns the defaults: 10,000-record batches, 1 s linger.
@@ -181,7 +200,7 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("brokers: at least one is required")
-	case c.Topic == "":
+	case c.Topic == "" && len(c.Tables) == 0:
 		return errors.New("topic: required")
 	case c.Group == "":
 		return errors.New("group: required")
@@ -193,8 +212,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("db attempts: must be at least 1, got %d", c.DBAttempts)
 	case c.FetchMaxBytes < 1<<10:
 		return fmt.Errorf("fetch max bytes: must be at least 1 KiB, got %d", c.FetchMaxBytes)
-	case c.DLQTopic != "" && c.DLQTopic == c.Topic:
+	case c.DLQTopic != "" && c.DLQTopic == c.Topic && len(c.Tables) == 0:
 		return fmt.Errorf("dead-letter topic: must differ from the topic %s", c.Topic)
+	}
+	if len(c.Tables) > 0 {
+		return c.validateTables()
 	}
 	return nil
 }
@@ -210,8 +232,11 @@ func (c Config) validateWriters() error {
 
 // DeadLetterTopic is where the member sends records it cannot apply.
 func (c Config) DeadLetterTopic() string {
-	if c.DLQTopic != "" {
+	switch {
+	case c.DLQTopic != "":
 		return c.DLQTopic
+	case len(c.Tables) > 0:
+		return c.Group + ".dlq"
 	}
 	return c.Topic + ".dlq"
 }
@@ -233,8 +258,13 @@ type Stats struct {
 
 // Consumer is one group member. Create it with New and call Run once.
 type Consumer struct {
-	cfg     Config
-	cl      *kgo.Client
+	cfg Config
+	cl  *kgo.Client
+	// path decodes the records and applies a batch of them: the fixed IoT
+	// table's (the Consumer's own take, apply and release, below) or the
+	// configured tables' (tables.go). The Run loop, membership, dead
+	// letters and offset commits are the member's, whichever path it has.
+	path    recordPath
 	w       *writer
 	limits  limits // the target's column sizes, for validation
 	dec     schema.Decoder
@@ -262,43 +292,22 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	w, err := newWriter(ctx, db, cfg.Database, cfg.Table, cfg.DBAttempts, cfg.DBBackoff, m)
-	if err != nil {
+	c := &Consumer{cfg: cfg, metrics: m, log: log, sent: sentSet{}}
+	topics := []string{cfg.Topic}
+	if len(cfg.Tables) > 0 {
+		tp, err := newTablePath(ctx, c, db)
+		if err != nil {
+			return nil, err
+		}
+		c.path, topics = tp, tp.topics()
+	} else if err := c.newFixedPath(ctx, db); err != nil {
 		return nil, err
 	}
-	w.wire = cfg.Wire
-	switch {
-	case cfg.NoBulkLoad:
-		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"
-		w.binOK, w.binOff = false, w.loadOff
-	case cfg.Wire == nil:
-		w.binOK, w.binOff = false, "turned off (--bulk-insert=false)"
-	}
-	lim, err := loadLimits(ctx, db, cfg.Database, cfg.Table)
-	if err != nil {
-		return nil, err
-	}
-	if !w.lookupOK {
-		log.Info("consumer: re-runs and replays go through the upsert alone, without looking existing rows up first", "why", w.lookupOff)
-	}
-	if !w.loadOK {
-		log.Info("consumer: new rows go through the upsert, without the bulk load", "why", w.loadOff)
-	}
-	if cfg.Wire != nil && !w.binOK && w.loadOK {
-		log.Info("consumer: new rows go through LOAD DATA, without MariaDB's bulk insert", "why", w.binOff)
-	}
-	w.loadGone = func(why string) {
-		log.Warn("consumer: this member stops bulk-loading new rows; they go through the upsert", "why", why)
-	}
-	w.binGone = func(why string) {
-		log.Warn("consumer: this member stops sending MariaDB bulk inserts; new rows go through LOAD DATA or the upsert", "why", why)
-	}
-	c := &Consumer{cfg: cfg, w: w, limits: lim, metrics: m, log: log, sent: sentSet{}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers (the tail writes in transactions) are kept so
@@ -318,17 +327,62 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
+	var err error
 	if c.cl, err = kgo.NewClient(opts...); err != nil {
+		c.path.release()
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := c.cl.Ping(pctx); err != nil {
 		c.cl.Close()
+		c.path.release()
 		return nil, fmt.Errorf("kafka brokers %v%s unreachable: %w", cfg.Brokers, security(cfg.Security), err)
 	}
 	return c, nil
 }
+
+// newFixedPath builds the fixed IoT table's writer and limits: the
+// Consumer is then its own recordPath.
+func (c *Consumer) newFixedPath(ctx context.Context, db *sql.DB) error {
+	cfg, m, log := c.cfg, c.metrics, c.log
+	w, err := newWriter(ctx, db, cfg.Database, cfg.Table, cfg.DBAttempts, cfg.DBBackoff, m)
+	if err != nil {
+		return err
+	}
+	w.wire = cfg.Wire
+	switch {
+	case cfg.NoBulkLoad:
+		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"
+		w.binOK, w.binOff = false, w.loadOff
+	case cfg.Wire == nil:
+		w.binOK, w.binOff = false, "turned off (--bulk-insert=false)"
+	}
+	lim, err := loadLimits(ctx, db, cfg.Database, cfg.Table)
+	if err != nil {
+		return err
+	}
+	if !w.lookupOK {
+		log.Info("consumer: re-runs and replays go through the upsert alone, without looking existing rows up first", "why", w.lookupOff)
+	}
+	if !w.loadOK {
+		log.Info("consumer: new rows go through the upsert, without the bulk load", "why", w.loadOff)
+	}
+	if cfg.Wire != nil && !w.binOK && w.loadOK {
+		log.Info("consumer: new rows go through LOAD DATA, without MariaDB's bulk insert", "why", w.binOff)
+	}
+	w.loadGone = func(why string) {
+		log.Warn("consumer: this member stops bulk-loading new rows; they go through the upsert", "why", why)
+	}
+	w.binGone = func(why string) {
+		log.Warn("consumer: this member stops sending MariaDB bulk inserts; new rows go through LOAD DATA or the upsert", "why", why)
+	}
+	c.w, c.limits, c.path = w, lim, c
+	return nil
+}
+
+// release gives back the fixed writer's connection.
+func (c *Consumer) release() { c.w.release() }
 
 // Stats returns what the member has done so far.
 func (c *Consumer) Stats() Stats {
@@ -343,9 +397,13 @@ func (c *Consumer) Stats() Stats {
 // left uncommitted unless its database transaction had already committed.
 func (c *Consumer) Run(ctx context.Context) (err error) {
 	defer func() { c.close(ctx, err) }()
-	defer c.w.release()
+	defer c.path.release()
 	b := newBatch(c.cfg.BatchSize, c.cfg.Linger)
-	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", c.cfg.Topic, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
+	topics := c.cfg.Topic
+	if tp, ok := c.path.(*tablePath); ok {
+		topics = strings.Join(tp.topics(), ",")
+	}
+	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", topics, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
 	for {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		if b.records > 0 {
@@ -370,7 +428,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 				if recErr != nil {
 					return
 				}
-				recErr = c.take(ctx, b, r, polled)
+				recErr = c.path.take(ctx, b, r, polled)
 			}
 			if n := len(p.Records); n > 0 {
 				end := p.HighWatermark
@@ -450,21 +508,44 @@ func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.T
 		err = c.limits.validateEvent(&ev)
 	}
 	if err != nil {
-		if c.sent.has(r) {
-			// Back after a commit that failed (a lost session): its dead
-			// letter is acknowledged already and is not sent twice.
-			c.log.Info("consumer: record dead-lettered already by this member; not sent again", "record", fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
-			b.add(r, nil, now)
-			return nil
-		}
-		err = &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
-		b.dead = append(b.dead, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, reason, err, now))
-		b.add(r, nil, now)
-		c.metrics.dlq.WithLabelValues(reason).Inc()
+		c.setAside(b, r, reason, err, now)
 		return nil
 	}
 	b.add(r, &ev, now)
 	return nil
+}
+
+// setAside takes record r into the batch with nothing to apply and a dead
+// letter for it, for reason, unless this member has had its dead letter
+// acknowledged already. It reports whether it made a dead letter.
+func (c *Consumer) setAside(b *batch, r *kgo.Record, reason string, err error, now time.Time) bool {
+	b.add(r, nil, now)
+	if c.sent.has(r) {
+		// Back after a commit that failed (a lost session): its dead
+		// letter is acknowledged already and is not sent twice.
+		c.log.Info("consumer: record dead-lettered already by this member; not sent again", "record", fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+		return false
+	}
+	err = &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
+	b.dead = append(b.dead, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, reason, err, now))
+	c.metrics.dlq.WithLabelValues(reason).Inc()
+	return true
+}
+
+// apply writes the fixed table's share of the batch: its items, merged to
+// one change of each key, with the rows the target refuses isolated and
+// returned as dead letters (isolate.go).
+func (c *Consumer) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error) {
+	merged := b.final()
+	if len(b.items) == 0 {
+		return writeResult{merged: merged}, nil, nil
+	}
+	res, refused, err := c.writeIsolating(ctx, b.items)
+	if err != nil {
+		return writeResult{}, nil, err
+	}
+	res.merged = merged
+	return res, c.refusedLetters(refused), nil
 }
 
 // flush sends the batch's dead letters, writes the rest to the database and
@@ -480,13 +561,7 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 		first, _ := Header(b.dead[0], schema.DLQHeaderError)
 		c.log.Warn("consumer: records sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", n, "first", first)
 	}
-	merged := b.final()
-	var res writeResult
-	var refused []rejection
-	var err error
-	if len(b.items) > 0 {
-		res, refused, err = c.writeIsolating(ctx, b.items)
-	}
+	res, late, err := c.path.apply(ctx, b)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.log.Info("consumer: shutting down during a batch write; nothing of it was committed", "records", b.records)
@@ -494,8 +569,12 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 		}
 		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
 	}
-	if err := c.deadLetterRefused(ctx, b, refused); err != nil {
+	if err := c.sendLate(ctx, b, late); err != nil {
 		return err
+	} else if len(late) > 0 && ctx.Err() != nil {
+		// Shutting down while the late dead letters were sent: they may not
+		// all be acknowledged, so the offsets stay uncommitted.
+		return nil
 	}
 	// The database has the batch: commit its offsets even if shutdown has
 	// begun, within CommitTimeout.
@@ -517,12 +596,11 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 			return fmt.Errorf("consumer: group %s: %w", c.cfg.Group, err)
 		}
 	}
-	upserted := len(b.items) - res.deleted
 	s := &c.stats
 	s.records.Add(int64(b.records - b.markers))
 	s.upserted.Add(int64(res.inserted + res.updated))
 	s.inserted.Add(int64(res.inserted))
-	s.merged.Add(int64(merged + res.updated + res.unchanged))
+	s.merged.Add(int64(res.merged + res.updated + res.unchanged))
 	s.unchanged.Add(int64(res.unchanged))
 	s.deleted.Add(int64(res.deleted))
 	s.tombstoned.Add(int64(res.tombstoned))
@@ -531,15 +609,15 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	m := c.metrics
 	m.upserted.Add(float64(res.inserted + res.updated))
 	m.inserted.Add(float64(res.inserted))
-	m.merged.Add(float64(merged + res.updated + res.unchanged))
+	m.merged.Add(float64(res.merged + res.updated + res.unchanged))
 	m.unchanged.Add(float64(res.unchanged))
 	m.deleted.Add(float64(res.deleted))
 	m.tombstoned.Add(float64(res.tombstoned))
 	m.batches.Inc()
 	m.batchRecords.Observe(float64(b.records))
-	c.log.Debug("consumer: batch committed", "records", b.records, "rows", upserted, "inserted", res.inserted,
+	c.log.Debug("consumer: batch committed", "records", b.records, "rows", res.inserted+res.updated+res.unchanged, "inserted", res.inserted,
 		"updated", res.updated, "unchanged", res.unchanged, "deleted", res.deleted, "skipped_tombstoned", res.tombstoned,
-		"merged_in_batch", merged)
+		"merged_in_batch", res.merged)
 	b.reset()
 	return nil
 }

@@ -103,9 +103,9 @@ func (c *Consumer) rejectedError(r rejection) error {
 		Err: fmt.Errorf("target %s.%s refused key %s: %w", c.cfg.Database, c.cfg.Table, r.it.key, cause)}
 }
 
-// deadLetterRefused sends the rows the target refused to the dead-letter
-// topic, and waits for them, before the batch's offsets are committed.
-func (c *Consumer) deadLetterRefused(ctx context.Context, b *batch, refused []rejection) error {
+// refusedLetters builds the dead letters of the rows the target refused,
+// leaving out those this member has had acknowledged already.
+func (c *Consumer) refusedLetters(refused []rejection) []*kgo.Record {
 	if len(refused) == 0 {
 		return nil
 	}
@@ -119,6 +119,13 @@ func (c *Consumer) deadLetterRefused(ctx context.Context, b *batch, refused []re
 		recs = append(recs, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r.it.rec, ReasonDatabase, err, now))
 		c.metrics.dlq.WithLabelValues(ReasonDatabase).Inc()
 	}
+	return recs
+}
+
+// sendLate sends the dead letters a batch's write found (rows the target
+// or a table's rules refused), and waits for them, before the batch's
+// offsets are committed.
+func (c *Consumer) sendLate(ctx context.Context, b *batch, recs []*kgo.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -129,7 +136,7 @@ func (c *Consumer) deadLetterRefused(ctx context.Context, b *batch, refused []re
 		return fmt.Errorf("consumer: group %s, %s: %w (offsets not committed)", c.cfg.Group, b.span(), err)
 	}
 	first, _ := Header(recs[0], schema.DLQHeaderError)
-	c.log.Warn("consumer: rows the target refused sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", len(recs), "first", first)
+	c.log.Warn("consumer: records the target or its rules refused sent to the dead-letter topic", "topic", c.cfg.DeadLetterTopic(), "records", len(recs), "first", first)
 	b.dead = append(b.dead, recs...) // counted with the batch's other dead letters
 	return nil
 }

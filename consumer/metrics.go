@@ -15,7 +15,9 @@ type Metrics struct {
 	batchRecords, commitSeconds                           prometheus.Histogram
 	lag                                                   *prometheus.GaugeVec
 	dlq                                                   *prometheus.CounterVec
-	reg                                                   prometheus.Registerer // for each member's own kprom hook
+	// The table-driven path's, by target table (tables.go).
+	tableRecords, tableUpserted, tableDeleted, tableDLQ *prometheus.CounterVec
+	reg                                                 prometheus.Registerer // for each member's own kprom hook
 }
 
 // kafkaHook returns franz-go client metrics for one member, labelled by its
@@ -59,6 +61,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_consumer_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, validation, database)."},
 			[]string{"reason"}),
+		tableRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_consumer_table_records_total", Help: "Records polled by a table-driven member, by target table."},
+			[]string{"table"}),
+		tableUpserted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_consumer_table_rows_upserted_total", Help: "Rows written to the target table by upserts (new, or changed by a newer change), by target table."},
+			[]string{"table"}),
+		tableDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_consumer_table_rows_deleted_total", Help: "Target rows deleted by delete events, by target table."},
+			[]string{"table"}),
+		tableDLQ: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_consumer_table_dlq_records_total", Help: "Records of a table sent to the dead-letter topic, by target table and reason (decode, validation)."},
+			[]string{"table", "reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_consumer_lag_records", Help: "Records of the partition the group has not committed yet: its end offset minus the group's committed offset."},
 			[]string{"group", "topic", "partition"}),
@@ -67,7 +81,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.reg = reg
 		reg.MustRegister(m.unchanged, m.tombstoned, m.truncates, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
 			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
-		reg.MustRegister(m.isolations)
+		reg.MustRegister(m.isolations, m.tableRecords, m.tableUpserted, m.tableDeleted, m.tableDLQ)
 	}
 	return m
 }

@@ -203,6 +203,7 @@ type writeResult struct {
 	unchanged  int // keys the target had, already as the change says (or newer)
 	deleted    int
 	tombstoned int // upserts dropped: their key was deleted by a newer change
+	merged     int // changes replaced by a later change of their key in the batch
 }
 
 // write applies the batch's final items in one transaction, retried as a
@@ -225,18 +226,24 @@ func (w *writer) write(ctx context.Context, items []item) (res writeResult, err 
 // the writer holds, so the next starts on one known to be good. what names
 // the transaction in errors.
 func (w *writer) retry(ctx context.Context, what string, attempt func() error) error {
-	delay := w.backoff
+	return retryTx(ctx, w.attempts, w.backoff, w.metrics, what, w.release, attempt)
+}
+
+// retryTx is writer.retry's loop, shared with the table-driven path
+// (tables.go): attempts tries at most, release called after each failure.
+func retryTx(ctx context.Context, attempts int, backoff time.Duration, m *Metrics, what string, release func(), attempt func() error) error {
+	delay := backoff
 	for n := 1; ; n++ {
 		err := attempt()
 		if err == nil {
 			return nil
 		}
-		w.release()
-		w.metrics.dbErrors.Inc()
-		if !schema.TransientMySQL(err) || n >= w.attempts {
-			return fmt.Errorf("%s (attempt %d of %d): %w", what, n, w.attempts, err)
+		release()
+		m.dbErrors.Inc()
+		if !schema.TransientMySQL(err) || n >= attempts {
+			return fmt.Errorf("%s (attempt %d of %d): %w", what, n, attempts, err)
 		}
-		w.metrics.dbRetries.Inc()
+		m.dbRetries.Inc()
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: interrupted while retrying %v: %w", what, err, ctx.Err())

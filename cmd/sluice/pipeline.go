@@ -388,6 +388,9 @@ func sumStats(members []*consumer.Consumer) consumer.Stats {
 // runConsume runs --consumers consumer-group members, until SIGINT/SIGTERM.
 func runConsume(ctx context.Context, args []string) error {
 	c := newCommand("consume")
+	var cfgPath string
+	c.fs.StringVar(&cfgPath, "config", "", "a configuration file (YAML): one group reads every configured table's topic and applies each record to its table's target, made by 'sluice migrate --config' (--topic is then not used); without it, the IoT table of the flag-only setup")
+	c.source()
 	c.target()
 	c.kafka()
 	c.consume()
@@ -407,7 +410,14 @@ func runConsume(ctx context.Context, args []string) error {
 		if err := s.checkMembers(); err != nil {
 			return err
 		}
-		dst, database, err := s.openTarget(ctx, s.o.consumers+2)
+		var dst *sql.DB
+		var database string
+		var tables []*schema.Table
+		if cfgPath != "" {
+			dst, tables, err = s.openTables(ctx, c, cfgPath)
+		} else {
+			dst, database, err = s.openTarget(ctx, s.o.consumers+2)
+		}
 		if err != nil {
 			return inStage("consumer", err)
 		}
@@ -415,6 +425,11 @@ func runConsume(ctx context.Context, args []string) error {
 		ccfg, err := s.consumerConfig(database)
 		if err != nil {
 			return err
+		}
+		if ccfg.Tables = tables; tables != nil {
+			if err := ccfg.Validate(); err != nil {
+				return usagef("--config %s: consumer: %v", cfgPath, err)
+			}
 		}
 		members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
@@ -434,7 +449,16 @@ func runConsume(ctx context.Context, args []string) error {
 				return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
 			}
 			defer lcl.Close()
-			g.Go(func() error { s.watchLag(gctx, kadm.NewClient(lcl)); return nil })
+			topics := []string{s.o.topic}
+			if tables != nil {
+				topics = topics[:0]
+				for _, t := range tables {
+					topics = append(topics, t.Topic)
+				}
+			}
+			for _, topic := range topics {
+				g.Go(func() error { s.watchLag(gctx, kadm.NewClient(lcl), topic); return nil })
+			}
 		}
 		err = g.Wait()
 		stopProgress()
@@ -448,6 +472,32 @@ func runConsume(ctx context.Context, args []string) error {
 	}))
 }
 
+// openTables is consume --config's target: every configured table
+// resolved against both databases (a target that does not exist is an
+// error naming 'sluice migrate --config'), and the target's pool, sized for
+// the members. Nothing is created here: the TableWriters check the lineage
+// columns and the tombstone tables.
+func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.DB, []*schema.Table, error) {
+	cf, err := openConfigured(ctx, c, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	tables, err := cf.resolve(ctx, false)
+	cf.src.Close()
+	if err != nil {
+		cf.dst.Close()
+		return nil, nil, err
+	}
+	if len(tables) == 0 {
+		cf.dst.Close()
+		return nil, nil, usagef("--config %s: no table to consume", path)
+	}
+	cf.dst.SetMaxOpenConns(s.o.consumers + 2)
+	cf.dst.SetMaxIdleConns(s.o.consumers + 2)
+	s.log.Info("consuming the configured tables", "config", path, "tables", len(tables))
+	return cf.dst, tables, nil
+}
+
 // lagWatched says whether this process exports its group's lag: only with
 // a metrics endpoint to read it from.
 func (s *stage) lagWatched() bool { return s.o.metricsAddr != "" && s.o.lagInterval > 0 }
@@ -456,8 +506,8 @@ func (s *stage) lagWatched() bool { return s.o.metricsAddr != "" && s.o.lagInter
 // ends (consumer.WatchLag): every process with members does, so the gauge
 // is there while any member is, and it sees a group whose members are
 // stuck, which the members' own polls do not.
-func (s *stage) watchLag(ctx context.Context, adm *kadm.Client) {
-	s.cm.WatchLag(ctx, adm, s.o.group, s.o.topic, s.o.lagInterval, s.o.kafkaTimeout, s.stageLog("consumer"))
+func (s *stage) watchLag(ctx context.Context, adm *kadm.Client, topic string) {
+	s.cm.WatchLag(ctx, adm, s.o.group, topic, s.o.lagInterval, s.o.kafkaTimeout, s.stageLog("consumer"))
 }
 
 // catchUpPoll is how often a run, its backfill produced, asks the group's
@@ -539,7 +589,7 @@ func runRun(ctx context.Context, args []string) error {
 			})
 		}
 		if s.lagWatched() {
-			g.Go(func() error { s.watchLag(consCtx, adm); return nil })
+			g.Go(func() error { s.watchLag(consCtx, adm, s.o.topic); return nil })
 		}
 		var produced int64
 		g.Go(func() error {

@@ -1,0 +1,213 @@
+package consumer
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// recordPath is what a member does with its records between the poll and
+// the offset commit: decode each into the batch (or set it aside as a dead
+// letter), and apply the batch to the target. The fixed IoT table's path is
+// the Consumer's own (take, apply, release in consumer.go); the configured
+// tables' is tablePath. Everything else — the Run loop, the linger, the
+// dead letters' sending, the offset commit after the database commit,
+// membership — is the member's, the same for both.
+type recordPath interface {
+	// take decodes r into b: b.add (or b.mark) with whatever the path
+	// keeps of it, or Consumer.setAside for a dead letter.
+	take(ctx context.Context, b *batch, r *kgo.Record, now time.Time) error
+	// apply writes what the batch holds and returns the counts and the
+	// dead letters of the records the target or a rule refused; every
+	// transaction it made has committed when it returns nil. An error
+	// leaves the batch's offsets uncommitted.
+	apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error)
+	// release gives back what the path holds when the member stops.
+	release()
+}
+
+// tablePath is the table-driven member's recordPath: every configured
+// table's topic, each record decoded with its table's ChangeDecoder and
+// applied by its table's TableWriter. A batch (BatchSize records across
+// the tables, as polled) is written one table per transaction, retried on
+// transient errors like the fixed writer's; the batch's offsets are
+// committed after the last of them. A crash between two of them delivers
+// the whole batch again, whose changes apply as the same versioned upserts.
+type tablePath struct {
+	c       *Consumer
+	db      *sql.DB
+	byTopic map[string]*tableEntry
+	tables  []*tableEntry // in configuration order: the order of the transactions
+}
+
+// tableEntry is one table's share of the batch and what applies it.
+type tableEntry struct {
+	t    *schema.Table
+	name string // the target, "db.table": the metrics' table label
+	w    *TableWriter
+	dec  schema.ChangeDecoder
+
+	buf     []byte           // the decoded values, which the changes alias
+	changes []*schema.Change // reused between batches
+	recs    []TableRecord
+	krecs   []*kgo.Record // recs[i]'s Kafka record, for its dead letter
+
+	records, upserted, deleted, decodeDLQ, ruleDLQ prometheus.Counter
+}
+
+// validateTables checks the table-driven settings: every table has a
+// topic of its own, which is not the dead-letter topic.
+func (c Config) validateTables() error {
+	seen := map[string]schema.TableName{}
+	for i, t := range c.Tables {
+		switch {
+		case t == nil:
+			return fmt.Errorf("tables[%d]: not resolved", i)
+		case t.Topic == "":
+			return fmt.Errorf("table %s: no topic", t.Target)
+		case t.Topic == c.DeadLetterTopic():
+			return fmt.Errorf("table %s: its topic %s is the dead-letter topic", t.Target, t.Topic)
+		}
+		if other, ok := seen[t.Topic]; ok {
+			return fmt.Errorf("tables %s and %s: both read topic %s; a topic feeds one table", other, t.Target, t.Topic)
+		}
+		seen[t.Topic] = t.Target
+	}
+	return nil
+}
+
+// newTablePath builds a TableWriter for every table of c's Config, which
+// checks that its target is ready.
+func newTablePath(ctx context.Context, c *Consumer, db *sql.DB) (*tablePath, error) {
+	p := &tablePath{c: c, db: db, byTopic: map[string]*tableEntry{}}
+	m := c.metrics
+	for _, t := range c.cfg.Tables {
+		w, err := NewTableWriter(ctx, db, t)
+		if err != nil {
+			return nil, err
+		}
+		name := t.Target.String()
+		e := &tableEntry{t: t, name: name, w: w,
+			records:   m.tableRecords.WithLabelValues(name),
+			upserted:  m.tableUpserted.WithLabelValues(name),
+			deleted:   m.tableDeleted.WithLabelValues(name),
+			decodeDLQ: m.tableDLQ.WithLabelValues(name, ReasonDecode),
+			ruleDLQ:   m.tableDLQ.WithLabelValues(name, ReasonValidation),
+		}
+		p.byTopic[t.Topic] = e
+		p.tables = append(p.tables, e)
+	}
+	return p, nil
+}
+
+// topics are the tables' topics, in configuration order.
+func (p *tablePath) topics() []string {
+	out := make([]string, len(p.tables))
+	for i, e := range p.tables {
+		out[i] = e.t.Topic
+	}
+	return out
+}
+
+func (p *tablePath) release() {}
+
+// take decodes r with its topic's table. A record that does not decode is
+// a dead letter (reason decode); a tombstone or a transaction marker only
+// moves the offset.
+func (p *tablePath) take(_ context.Context, b *batch, r *kgo.Record, now time.Time) error {
+	if r.Attrs.IsControl() {
+		b.mark(r, now)
+		return nil
+	}
+	c := p.c
+	c.metrics.records.Inc()
+	e := p.byTopic[r.Topic]
+	if e == nil { // the client fetches only the subscribed topics
+		return fmt.Errorf("consumer: group %s: record %s/%d@%d of a topic no configured table reads", c.cfg.Group, r.Topic, r.Partition, r.Offset)
+	}
+	e.records.Inc()
+	if len(r.Value) == 0 {
+		b.add(r, nil, now)
+		return nil
+	}
+	n := len(e.recs)
+	if n == len(e.changes) {
+		e.changes = append(e.changes, new(schema.Change))
+	}
+	ch := e.changes[n]
+	buf, err := e.dec.Parse(e.buf, e.t, r.Value, ch)
+	if err != nil {
+		if c.setAside(b, r, ReasonDecode, err, now) {
+			e.decodeDLQ.Inc()
+		}
+		return nil
+	}
+	e.buf = buf
+	e.recs = append(e.recs, TableRecord{Change: ch, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+	e.krecs = append(e.krecs, r)
+	b.add(r, nil, now)
+	return nil
+}
+
+// apply writes each table's records in a transaction of its own, in
+// configuration order, and turns the records a transform or a rule refused
+// into dead letters (reason validation).
+func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error) {
+	c := p.c
+	var sum writeResult
+	var late []*kgo.Record
+	var now time.Time
+	for _, e := range p.tables {
+		if len(e.recs) == 0 {
+			continue
+		}
+		var res TableResult
+		err := retryTx(ctx, c.cfg.DBAttempts, c.cfg.DBBackoff, c.metrics, fmt.Sprintf("table %s: write batch of %d records", e.name, len(e.recs)),
+			func() {}, func() (err error) {
+				t0 := time.Now()
+				res, err = e.w.Write(ctx, e.recs)
+				if err == nil {
+					c.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
+				}
+				return err
+			})
+		if err != nil {
+			return writeResult{}, nil, err
+		}
+		for _, rj := range res.Rejected {
+			r := e.krecs[rj.Record]
+			if c.sent.has(r) {
+				continue // dead-lettered by this member before a rejected offset commit
+			}
+			if now.IsZero() {
+				now = time.Now()
+			}
+			err := &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: rj.Err}
+			late = append(late, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, ReasonValidation, err, now))
+			c.metrics.dlq.WithLabelValues(ReasonValidation).Inc()
+			e.ruleDLQ.Inc()
+		}
+		e.upserted.Add(float64(res.Inserted + res.Updated))
+		e.deleted.Add(float64(res.Deleted))
+		sum.inserted += res.Inserted
+		sum.updated += res.Updated
+		sum.unchanged += res.Unchanged
+		sum.deleted += res.Deleted
+		sum.tombstoned += res.Tombstoned
+		sum.merged += res.Merged
+		e.reset()
+	}
+	return sum, late, nil
+}
+
+// reset empties the table's share of the batch, keeping its buffers.
+func (e *tableEntry) reset() {
+	clear(e.krecs)
+	e.recs, e.krecs, e.buf = e.recs[:0], e.krecs[:0], e.buf[:0]
+}
