@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/schema"
 )
@@ -189,44 +186,6 @@ func (e *itEnv) sourceImages(ctx context.Context, t *schema.Table, where string,
 	return out
 }
 
-// readTopic reads every record of topic, up to its end offsets now.
-func (e *itEnv) readTopic(ctx context.Context, topic string) []*kgo.Record {
-	e.t.Helper()
-	ends, err := e.adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	var total int
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			e.t.Fatalf("end offset of %s/%d: %v", topic, o.Partition, o.Err)
-		}
-		want[o.Partition] = o.Offset
-		total += int(o.Offset)
-	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer cl.Close()
-	pctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < total {
-		fs := cl.PollFetches(pctx)
-		if pctx.Err() != nil {
-			e.t.Fatalf("read %d of %d records of %s", len(recs), total, topic)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < want[r.Partition] {
-				recs = append(recs, r)
-			}
-		})
-	}
-	return recs
-}
-
 // checkTopic parses every record of t's topic with t and compares it with
 // want (the source rows by id), value for value: each row exactly once,
 // none other, keyed by t's key columns. skip are ids that must not be
@@ -241,7 +200,7 @@ func (e *itEnv) checkTopic(ctx context.Context, t *schema.Table, want map[string
 	}
 	seen := map[string]int{}
 	var c schema.Change
-	for _, r := range e.readTopic(ctx, t.Topic) {
+	for _, r := range e.committedRecords(t.Topic) {
 		if _, err := schema.ParseChange(nil, t, r.Value, &c); err != nil {
 			e.t.Fatalf("%s/%d@%d: %v\n%s", r.Topic, r.Partition, r.Offset, err, r.Value)
 		}
@@ -329,7 +288,7 @@ func TestIntegrationBackfillConfigMixedTypes(t *testing.T) {
 	if !strings.Contains(out, "1 table(s)") || strings.Contains(out, "plain") {
 		t.Errorf("--table mixed:\n%s", out)
 	}
-	if n := len(e.readTopic(ctx, tbl.Topic)); n != 2*len(want) {
+	if n := len(e.committedRecords(tbl.Topic)); n != 2*len(want) {
 		t.Errorf("after a second run: %d records in %s, want %d", n, tbl.Topic, 2*len(want))
 	}
 

@@ -288,7 +288,10 @@ func TestIntegrationConsumeConfigTables(t *testing.T) {
 	}
 
 	// The dead letters: one each, saying why.
-	dl := e.readTopic(e.group+".dlq", 2)
+	dl := e.committedRecords(e.group + ".dlq")
+	if len(dl) != 2 {
+		t.Errorf("%d dead letters, want 2", len(dl))
+	}
 	byReason := map[string]*kgo.Record{}
 	for _, r := range dl {
 		reason, _ := consumer.Header(r, schema.DLQHeaderReason)
@@ -329,27 +332,6 @@ func TestIntegrationConsumeConfigTables(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-}
-
-// readTopic reads n records of topic from its start.
-func (e *itEnv) readTopic(topic string, n int) []*kgo.Record {
-	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			e.t.Fatalf("read %d of %d records of %s", len(out), n, topic)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
 }
 
 // TestIntegrationConsumeConfigKilledLosesNothing: a table-driven member
