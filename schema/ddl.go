@@ -73,9 +73,8 @@ func (r *resolver) plannedTarget(srcIdx []Index) ([]Column, []Index) {
 
 // CreateTargetDDL is the CREATE TABLE of a target Resolve planned
 // (Table.Create): the traveling columns with their types, character sets
-// and nullability, the lineage columns, the unique indexes whose columns
-// all travel, and a primary key (the source's when it travels, else the
-// key).
+// and nullability, the lineage columns, the key as the primary key, and the
+// source's other unique indexes whose columns all travel as plain indexes.
 func CreateTargetDDL(t *Table) (string, error) {
 	name, err := quoteTable(t.Target)
 	if err != nil {
@@ -95,36 +94,37 @@ func CreateTargetDDL(t *Table) (string, error) {
 		lines = append(lines, "`"+l.name+"` "+l.def)
 	}
 	keyCols := targetNames(t.KeyColumns())
-	primary := false
+	cols, err := quoteList(keyCols)
+	if err != nil {
+		return "", err
+	}
+	// The key is the one unique index: a second one (the source's id, an
+	// email) would let the upsert of one key land on another key's row
+	// when their changes arrive in another order than the source made
+	// them (another partition), and mix the two rows. The source's other
+	// unique indexes become plain ones, for the queries users run.
+	lines = append(lines, "PRIMARY KEY ("+cols+")")
 	for _, i := range t.Indexes {
 		all := true
 		for _, c := range i.Columns {
 			all = all && travels[strings.ToLower(c)]
 		}
-		if !all {
+		if !all || sameColumns(i.Columns, keyCols) {
 			continue
 		}
-		cols, err := quoteList(i.Columns)
+		icols, err := quoteList(i.Columns)
 		if err != nil {
 			return "", fmt.Errorf("create %s: index %s: %w", t.Target, i.Name, err)
 		}
-		if i.Name == "PRIMARY" {
-			lines = append(lines, "PRIMARY KEY ("+cols+")")
-			primary = true
-			continue
+		name := i.Name
+		if name == "PRIMARY" {
+			name = "source_primary"
 		}
-		iname, err := QuoteIdent(i.Name)
+		iname, err := QuoteIdent(name)
 		if err != nil {
 			return "", err
 		}
-		lines = append(lines, "UNIQUE KEY "+iname+" ("+cols+")")
-	}
-	if !primary {
-		cols, err := quoteList(keyCols)
-		if err != nil {
-			return "", err
-		}
-		lines = append(lines, "PRIMARY KEY ("+cols+")")
+		lines = append(lines, "KEY "+iname+" ("+icols+")")
 	}
 	for _, c := range t.KeyColumns() {
 		if err := indexable(c.Target); err != nil {

@@ -166,6 +166,9 @@ func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc Res
 	if err := r.key(t, tgtIdx); err != nil {
 		return nil, err
 	}
+	if !missing {
+		t.ExtraUnique = extraUnique(t, tgtIdx)
+	}
 	return t, nil
 }
 
@@ -615,4 +618,28 @@ func sameColumns(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// extraUnique lists the target's unique indexes beyond the key whose
+// columns are all written (ddl.go's CreateTargetDDL explains the risk).
+func extraUnique(t *Table, idx []Index) []Index {
+	written := map[string]bool{}
+	for _, c := range t.Columns {
+		written[strings.ToLower(c.Target.Name)] = true
+	}
+	key := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		key[i] = t.Columns[k].Target.Name
+	}
+	var out []Index
+	for _, i := range idx {
+		all := true
+		for _, c := range i.Columns {
+			all = all && written[strings.ToLower(c)]
+		}
+		if all && !sameColumns(i.Columns, key) {
+			out = append(out, i)
+		}
+	}
+	return out
 }

@@ -69,6 +69,12 @@ type Table struct {
 	// PRIMARY first, as CreateTargetDDL writes them.
 	Create  bool
 	Indexes []Index
+	// ExtraUnique are the target's unique indexes beyond the key whose
+	// columns Sluice writes: a change of one key whose unique value
+	// another key's row still holds in the target (its change not applied
+	// yet, in another partition) lands on that row. Sluice warns about
+	// them (check, consume); `migrate --config` never creates one.
+	ExtraUnique []Index
 }
 
 // KeyColumns returns the key's columns, in key order.

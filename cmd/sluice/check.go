@@ -154,6 +154,10 @@ func printPlan(w io.Writer, tables []*schema.Table) {
 			key = append(key, c.Target.Name)
 		}
 		fmt.Fprintf(w, "  key:    %s (target index %s)\n", strings.Join(key, ", "), t.KeyIndex)
+		for _, u := range t.ExtraUnique {
+			fmt.Fprintf(w, "  warning: the target's unique index %s (%s) is not the key: a change whose value another key's row still holds there (its own change in another partition, not applied yet) would land on that row; drop the index, or make it the key\n",
+				u.Name, strings.Join(u.Columns, ", "))
+		}
 		fmt.Fprintf(w, "  columns:\n")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "    SOURCE\tTYPE\tTARGET\tTYPE\tTRANSFORMS\tRULES")

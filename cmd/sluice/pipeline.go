@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -495,6 +496,12 @@ func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.D
 	cf.dst.SetMaxOpenConns(s.o.consumers + 2)
 	cf.dst.SetMaxIdleConns(s.o.consumers + 2)
 	s.log.Info("consuming the configured tables", "config", path, "tables", len(tables))
+	for _, t := range tables {
+		for _, u := range t.ExtraUnique {
+			s.log.Warn("the target has a unique index beyond the key: a change whose value another key's row still holds there (its own change in another partition, not applied yet) would land on that row; drop the index, or make it the key",
+				"table", t.Target.String(), "index", u.Name, "columns", strings.Join(u.Columns, ", "))
+		}
+	}
 	return cf.dst, tables, nil
 }
 
