@@ -138,12 +138,12 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	if len(t.Key) == 0 {
 		return nil, fmt.Errorf("table %s: no key to upsert on", t.Target)
 	}
-	qt, err := quoteName(t.Target)
+	qt, err := t.Target.Quoted()
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Target, err)
 	}
 	tombName := schema.TableName{DB: t.Target.DB, Table: schema.TombstoneTable(t.Target.Table)}
-	qtt, err := quoteName(tombName)
+	qtt, err := tombName.Quoted()
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Target, err)
 	}
@@ -249,18 +249,6 @@ func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
 
 // UpsertSQL is the upsert's text for n rows, for plans and tests.
 func (w *TableWriter) UpsertSQL(n int) string { return w.upsert.text(n) }
-
-func quoteName(n schema.TableName) (string, error) {
-	db, err := schema.QuoteIdent(n.DB)
-	if err != nil {
-		return "", err
-	}
-	t, err := schema.QuoteIdent(n.Table)
-	if err != nil {
-		return "", err
-	}
-	return db + "." + t, nil
-}
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")

@@ -76,7 +76,7 @@ func (r *resolver) plannedTarget(srcIdx []Index) ([]Column, []Index) {
 // and nullability, the lineage columns, the key as the primary key, and the
 // source's other unique indexes whose columns all travel as plain indexes.
 func CreateTargetDDL(t *Table) (string, error) {
-	name, err := quoteTable(t.Target)
+	name, err := t.Target.Quoted()
 	if err != nil {
 		return "", err
 	}
@@ -138,7 +138,7 @@ func CreateTargetDDL(t *Table) (string, error) {
 // deleted key, with the version of the delete (see sql/target_tombstones.sql
 // for the IoT table's, which this follows).
 func TombstoneDDL(t *Table) (string, error) {
-	name, err := quoteTable(TableName{DB: t.Target.DB, Table: TombstoneTable(t.Target.Table)})
+	name, err := TableName{DB: t.Target.DB, Table: TombstoneTable(t.Target.Table)}.Quoted()
 	if err != nil {
 		return "", err
 	}
@@ -218,7 +218,7 @@ func MigrateTable(ctx context.Context, db *sql.DB, t *Table) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, _ := quoteTable(t.Target)
+	name, _ := t.Target.Quoted()
 	for _, l := range tableLineage {
 		found := false
 		for _, c := range have {
@@ -291,18 +291,6 @@ func indexable(c Column) error {
 		return fmt.Errorf("column %s is %s: an index on it needs a prefix, and the key must compare whole values; key on other columns, or make it a VARCHAR/VARBINARY", c.Name, c.ColumnType)
 	}
 	return nil
-}
-
-func quoteTable(n TableName) (string, error) {
-	db, err := QuoteIdent(n.DB)
-	if err != nil {
-		return "", err
-	}
-	t, err := QuoteIdent(n.Table)
-	if err != nil {
-		return "", err
-	}
-	return db + "." + t, nil
 }
 
 func quoteList(names []string) (string, error) {

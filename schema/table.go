@@ -46,6 +46,19 @@ type TableName struct{ DB, Table string }
 
 func (n TableName) String() string { return n.DB + "." + n.Table }
 
+// Quoted is the name quoted for SQL: `db`.`table`.
+func (n TableName) Quoted() (string, error) {
+	db, err := QuoteIdent(n.DB)
+	if err != nil {
+		return "", err
+	}
+	t, err := QuoteIdent(n.Table)
+	if err != nil {
+		return "", err
+	}
+	return db + "." + t, nil
+}
+
 // Table is a TableSpec resolved against information_schema of both
 // databases: what every stage reads.
 type Table struct {

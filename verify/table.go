@@ -162,7 +162,7 @@ func readSide(ctx context.Context, db *sql.DB, t *schema.Table, source bool, win
 		where = " WHERE " + q + " >= ? AND " + q + " < ?"
 		args = []any{start, end}
 	}
-	qn, err := quoteName(name)
+	qn, err := name.Quoted()
 	if err != nil {
 		return s, err
 	}
@@ -298,16 +298,4 @@ func cloneRow(row []schema.Value) []schema.Value {
 		out[i].B = slices.Clone(out[i].B)
 	}
 	return out
-}
-
-func quoteName(n schema.TableName) (string, error) {
-	db, err := schema.QuoteIdent(n.DB)
-	if err != nil {
-		return "", err
-	}
-	t, err := schema.QuoteIdent(n.Table)
-	if err != nil {
-		return "", err
-	}
-	return db + "." + t, nil
 }
