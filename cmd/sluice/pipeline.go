@@ -539,6 +539,8 @@ func runRun(ctx context.Context, args []string) error {
 	c.instance("host")
 	c.fs.BoolVar(&c.o.verify, "verify", false, "after the run, reconcile source and target for the window (as 'sluice verify')")
 	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "with --verify: source rows per compared time slice")
+	var cfgPath string
+	c.fs.StringVar(&cfgPath, "config", "", "a configuration file (YAML): backfill every configured table's window, then consume until the group has applied all of it (and --verify each table); without it, the IoT table")
 	c.serve()
 	c.notify()
 	c.logging()
@@ -548,6 +550,9 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	if err := s.setupNotify("run", true, true); err != nil {
 		return err
+	}
+	if cfgPath != "" {
+		return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.runConfigured(ctx, c, cfgPath) }))
 	}
 	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
 		t0 := time.Now()
