@@ -47,7 +47,7 @@ func TestIntegrationRunConfig(t *testing.T) {
 	lastLoad := func() string {
 		t.Helper()
 		var a, b string
-		if err := e.admin.QueryRow("SELECT CAST(MAX(loaded_at) AS CHAR), (SELECT CAST(MAX(loaded_at) AS CHAR) FROM " + e.dst + ".customers) FROM " + e.dst + ".records").Scan(&a, &b); err != nil {
+		if err := e.admin.QueryRow("SELECT CAST(MAX(loaded_at) AS CHAR), (SELECT CAST(MAX(loaded_at) AS CHAR) FROM "+e.dst+".customers) FROM "+e.dst+".records").Scan(&a, &b); err != nil {
 			t.Fatal(err)
 		}
 		return a + " " + b
