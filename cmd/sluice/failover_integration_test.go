@@ -78,7 +78,9 @@ func TestIntegrationFailoverVersionsKeepGrowing(t *testing.T) {
 	e.migrateOnly()
 	e.must(append([]string{"seed", "--rows", "300"}, e.window()...)...)
 	tl, tlogs := e.startTail("--from", "now", "--flush-interval", "20ms")
-	cons, clogs := e.startProc("consume", "--linger", "50ms")
+	// The consumer rides out the server's restart below (its own retries,
+	// about 50 s of backoff, instead of its supervisor's restart).
+	cons, clogs := e.startProc("consume", "--linger", "50ms", "--db-attempts", "10")
 	e.must(append([]string{"backfill"}, e.window()...)...)
 	rng := rand.New(rand.NewPCG(21, 22))
 	var ch changes
