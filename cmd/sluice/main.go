@@ -135,7 +135,7 @@ func exitCodeOf(err error) int {
 }
 
 func printHelp() {
-	fmt.Println("sluice moves IoT event logs from MySQL to MySQL through Kafka.\n\nusage: sluice <command> [flags]\n\ncommands:")
+	fmt.Println("sluice moves rows from MySQL to MySQL through Kafka: the IoT event log by default, any configured tables with --config.\n\nusage: sluice <command> [flags]\n\ncommands:")
 	for _, sc := range subcommands() {
 		fmt.Printf("  %-9s %s\n", sc.name, sc.summary)
 	}
