@@ -368,6 +368,22 @@ func (s *stage) checkMembers() error {
 	return nil
 }
 
+// goMembers runs the members in g until consCtx ends: stopping them that
+// way, once the group has caught up, is no error; g's own end is.
+func goMembers(g *errgroup.Group, gctx, consCtx context.Context, members []*consumer.Consumer) {
+	for _, m := range members {
+		g.Go(func() error {
+			if err := m.Run(consCtx); err != nil {
+				return inStage("consumer", err)
+			}
+			if gctx.Err() == nil && consCtx.Err() != nil {
+				return nil // stopped by us, after catching up
+			}
+			return gctx.Err()
+		})
+	}
+}
+
 // sumStats adds up the members' counts.
 func sumStats(members []*consumer.Consumer) consumer.Stats {
 	var t consumer.Stats
@@ -589,17 +605,7 @@ func runRun(ctx context.Context, args []string) error {
 		g, gctx := errgroup.WithContext(ctx)
 		consCtx, stopConsumer := context.WithCancel(gctx)
 		defer stopConsumer()
-		for _, m := range members {
-			g.Go(func() error {
-				if err := m.Run(consCtx); err != nil {
-					return inStage("consumer", err)
-				}
-				if gctx.Err() == nil && consCtx.Err() != nil {
-					return nil // stopped by us, after catching up
-				}
-				return gctx.Err()
-			})
-		}
+		goMembers(g, gctx, consCtx, members)
 		if s.lagWatched() {
 			g.Go(func() error { s.watchLag(consCtx, adm, s.o.topic); return nil })
 		}

@@ -62,17 +62,7 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 	g, gctx := errgroup.WithContext(ctx)
 	consCtx, stopConsumer := context.WithCancel(gctx)
 	defer stopConsumer()
-	for _, m := range members {
-		g.Go(func() error {
-			if err := m.Run(consCtx); err != nil {
-				return inStage("consumer", err)
-			}
-			if gctx.Err() == nil && consCtx.Err() != nil {
-				return nil // stopped by us, after catching up
-			}
-			return gctx.Err()
-		})
-	}
+	goMembers(g, gctx, consCtx, members)
 	g.Go(func() error {
 		defer stopConsumer()
 		for _, t := range tables {
