@@ -2,12 +2,14 @@ package backfill
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
-	"github.com/sluice-dev/sluice/schema"
+	"github.com/go-sql-driver/mysql"
 )
 
 // ChunkError is a chunk that failed for good: its read or its delivery
@@ -24,6 +26,29 @@ func (e *ChunkError) Error() string {
 }
 
 func (e *ChunkError) Unwrap() error { return e.Err }
+
+// transientRead reports whether a source error is worth reading again: a
+// deadlock or lock wait timeout (a metadata lock held by DDL on the table),
+// the source refusing statements while it fails over, or a connection that
+// broke under the query (server gone away, lost during the query, a bad
+// pooled connection). A read is idempotent, so any of them costs only the
+// time of the read. Anything else, such as a syntax or privilege error,
+// fails the same way every time. Context cancellation means shutdown and is
+// never retried. The consumer classifies its target writes on its own side.
+func transientRead(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if me := (*mysql.MySQLError)(nil); errors.As(err, &me) {
+		return slices.Contains(transientReadErrors, me.Number)
+	}
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
+}
+
+// transientReadErrors are the server error numbers transientRead retries:
+// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_OPTION_PREVENTS_STATEMENT and
+// ER_READ_ONLY_MODE (a failover), CR_SERVER_GONE_ERROR, CR_SERVER_LOST.
+var transientReadErrors = []uint16{1213, 1205, 1290, 1836, 2006, 2013}
 
 // retriableDelivery reports whether a delivery failure is worth producing
 // the chunk again. The Kafka client has already retried what it could within
@@ -59,13 +84,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// withRetry runs fn until it succeeds, fails with an error schema.TransientMySQL
+// withRetry runs fn until it succeeds, fails with an error transientRead
 // rejects, or has run ChunkAttempts times; what names the query in logs.
 // It is for the planning queries, which fail the whole run when they fail.
 func (b *Backfill) withRetry(ctx context.Context, what string, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || attempt >= b.cfg.ChunkAttempts || !schema.TransientMySQL(err) || ctx.Err() != nil {
+		if err == nil || attempt >= b.cfg.ChunkAttempts || !transientRead(err) || ctx.Err() != nil {
 			return err
 		}
 		b.metrics.chunkRetries.Inc()

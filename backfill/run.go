@@ -263,7 +263,7 @@ func (r *run) readTries(ctx context.Context, w *work, bt batch) (schema.Source, 
 		if ctx.Err() != nil {
 			return label, errStopping
 		}
-		if w.attempt >= b.cfg.ChunkAttempts || !schema.TransientMySQL(err) {
+		if w.attempt >= b.cfg.ChunkAttempts || !transientRead(err) {
 			return label, r.chunkFailed(*w, err)
 		}
 		b.retries.Add(1)

@@ -3,6 +3,7 @@ package backfill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -172,6 +173,9 @@ func TestRunRetriesChunks(t *testing.T) {
 		{name: "delivery fails twice, then succeeds", attempts: 5, ackErrs: []error{errBroker, errBroker},
 			wantSends: 3, wantReads: 3, retries: 2},
 		{name: "read fails with lost connection and deadlock, then succeeds", attempts: 5, readErrs: []error{lost, deadlock},
+			wantSends: 1, wantReads: 3, retries: 2},
+		{name: "read fails while the source fails over and on a broken connection, then succeeds", attempts: 5,
+			readErrs:  []error{&mysql.MySQLError{Number: 1290, Message: "read-only"}, fmt.Errorf("query: %w", mysql.ErrInvalidConn)},
 			wantSends: 1, wantReads: 3, retries: 2},
 		{name: "read and delivery failures share the attempts", attempts: 3, readErrs: []error{lost}, ackErrs: []error{errBroker},
 			wantSends: 2, wantReads: 3, retries: 2},

@@ -11,8 +11,6 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
-
-	"github.com/sluice-dev/sluice/schema"
 )
 
 // The writer's side of MariaDB's bulk insert (wire.go has the protocol): the
@@ -167,7 +165,7 @@ func (w *writer) bulkInsert(ctx context.Context, tx *sql.Tx, items []item, loade
 		w.warned = 0
 		w.metrics.bulkInserts.Inc()
 		return true, nil
-	case err != nil && (!errors.As(err, &me) || schema.TransientMySQL(err)):
+	case err != nil && (!errors.As(err, &me) || transientMySQL(err)):
 		return false, fmt.Errorf("bulk insert of %d rows: %w", rows, err)
 	}
 	w.metrics.loadFallbacks.Inc()

@@ -240,7 +240,7 @@ func retryTx(ctx context.Context, attempts int, backoff time.Duration, m *Metric
 		}
 		release()
 		m.dbErrors.Inc()
-		if !schema.TransientMySQL(err) || n >= attempts {
+		if !transientMySQL(err) || n >= attempts {
 			return fmt.Errorf("%s (attempt %d of %d): %w", what, n, attempts, err)
 		}
 		m.dbRetries.Inc()

@@ -317,7 +317,7 @@ func (c *wireConn) packet() ([]byte, error) {
 }
 
 // serverError turns an ERR packet into the driver's error type, so that
-// schema.TransientMySQL judges it as any other.
+// transientMySQL judges it as any other.
 func serverError(p []byte) error {
 	if len(p) < 3 {
 		return fmt.Errorf("bulk insert: a truncated error packet")

@@ -281,7 +281,7 @@ func TestWireExchangeFailures(t *testing.T) {
 	<-got
 	server.Close()
 	err = c.exchange(context.Background(), func() error { _, _, err := c.bulkExecute(make([]byte, 9)); return err })
-	if !c.broken || !errors.Is(err, mysql.ErrInvalidConn) || !schema.TransientMySQL(err) {
+	if !c.broken || !errors.Is(err, mysql.ErrInvalidConn) || !transientMySQL(err) {
 		t.Errorf("a hung-up server: %v, broken %v", err, c.broken)
 	}
 	if err := c.exchange(context.Background(), func() error { return nil }); !errors.Is(err, mysql.ErrInvalidConn) {

@@ -1,4 +1,4 @@
-package schema
+package consumer
 
 import (
 	"context"
@@ -44,8 +44,8 @@ func TestTransientMySQL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := TransientMySQL(tt.err); got != tt.want {
-				t.Errorf("TransientMySQL(%v) = %v, want %v", tt.err, got, tt.want)
+			if got := transientMySQL(tt.err); got != tt.want {
+				t.Errorf("transientMySQL(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

@@ -1,0 +1,39 @@
+package consumer
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// transientMySQL reports whether a target error is worth another attempt of
+// the whole transaction: a deadlock or lock wait timeout rolled it back, the
+// target is read-only during a failover, or the connection broke (server gone
+// away, lost during the query, a bad pooled connection). The retry is
+// idempotent: an upsert batch applied again, even after a commit whose
+// acknowledgement was lost. Anything else (syntax, privileges, data too long)
+// fails the same way every time. Context cancellation means shutdown and is
+// never transient, even beside another error. This is the consumer's one
+// classification at its boundary with the target; the backfill classifies
+// its source reads in its own transientRead.
+func transientMySQL(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1213, // ER_LOCK_DEADLOCK
+			1205, // ER_LOCK_WAIT_TIMEOUT
+			1290, // ER_OPTION_PREVENTS_STATEMENT: read-only during a failover
+			1836, // ER_READ_ONLY_MODE
+			2006, // CR_SERVER_GONE_ERROR
+			2013: // CR_SERVER_LOST
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
+}
