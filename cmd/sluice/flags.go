@@ -235,7 +235,9 @@ func (c *command) parse(args []string) error {
 		err = c.o.applyMySQLTLS()
 	}
 	if err == nil && c.kafkaSet {
-		c.o.kafkaOpts, c.o.kafkaDesc, err = c.o.kafkaConn()
+		if c.o.kafkaOpts, c.o.kafkaDesc, err = c.o.kafkaConn().Opts(); err != nil && !errors.As(err, new(usageError)) {
+			err = usageError{err}
+		}
 	}
 	return err
 }

@@ -1,17 +1,10 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"os"
-	"strings"
 
+	"github.com/sluice-dev/sluice/producer"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/aws"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // The Kafka connection's security, one set of flags for every client a
@@ -29,91 +22,32 @@ func (c *command) kafkaSecurity() {
 	c.fs.StringVar(&c.o.kafkaUser, "kafka-user", "", "SASL user name")
 }
 
-// kafkaConn builds the connection options every Kafka client of the
-// command takes, and a description of them for errors ("SASL
-// SCRAM-SHA-512 as sluice over TLS"), never with the password.
-func (o *options) kafkaConn() ([]kgo.Opt, string, error) {
-	var opts []kgo.Opt
-	var desc []string
-	if o.kafkaTLS || o.kafkaCA != "" || o.kafkaCert != "" || o.kafkaKey != "" || o.kafkaServerName != "" || o.kafkaInsecure {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.kafkaServerName, InsecureSkipVerify: o.kafkaInsecure} //nolint:gosec // only by the explicit flag
-		if o.kafkaCA != "" {
-			pem, err := os.ReadFile(o.kafkaCA)
-			if err != nil {
-				return nil, "", usagef("--kafka-ca: %v", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, "", usagef("--kafka-ca %s: no PEM certificate in it", o.kafkaCA)
-			}
-		}
-		if (o.kafkaCert == "") != (o.kafkaKey == "") {
-			return nil, "", usagef("--kafka-cert and --kafka-key go together (got --kafka-cert %q, --kafka-key %q)", o.kafkaCert, o.kafkaKey)
-		}
-		if o.kafkaCert != "" {
-			cert, err := tls.LoadX509KeyPair(o.kafkaCert, o.kafkaKey)
-			if err != nil {
-				return nil, "", usagef("--kafka-cert %s, --kafka-key %s: %v", o.kafkaCert, o.kafkaKey, err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		opts = append(opts, kgo.DialTLSConfig(tc))
-		switch {
-		case o.kafkaInsecure:
-			desc = append(desc, "TLS without verifying the brokers")
-		default:
-			desc = append(desc, "TLS")
-		}
+// kafkaConn is the Kafka connection's security of the flags; the password
+// comes only from the environment or a file, never a flag.
+func (o *options) kafkaConn() producer.ConnConfig {
+	return producer.ConnConfig{
+		TLS: o.kafkaTLS, CA: o.kafkaCA, Cert: o.kafkaCert, Key: o.kafkaKey, ServerName: o.kafkaServerName, InsecureSkipVerify: o.kafkaInsecure,
+		SASL: o.kafkaSASL, User: o.kafkaUser, Password: o.kafkaPassword,
 	}
-	if strings.EqualFold(o.kafkaSASL, "aws-msk-iam") {
-		// MSK's IAM listener is TLS only (port 9098); the signature needs
-		// no user or password, only AWS credentials (awscreds.go).
-		if o.kafkaUser != "" {
-			return nil, "", usagef("--kafka-user %q with --kafka-sasl aws-msk-iam: the login is the AWS identity, not a user", o.kafkaUser)
-		}
-		if len(desc) == 0 {
-			opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
-			desc = append(desc, "TLS")
-		}
-		return append(opts, kgo.SASL(aws.ManagedStreamingIAM(newAWSCredentials().Auth))), "SASL AWS_MSK_IAM, " + strings.Join(desc, ", "), nil
-	}
-	if o.kafkaSASL == "" {
-		if o.kafkaUser != "" {
-			return nil, "", usagef("--kafka-user %q without --kafka-sasl: say which mechanism", o.kafkaUser)
-		}
-		return opts, strings.Join(desc, ", "), nil
-	}
-	if o.kafkaUser == "" {
-		return nil, "", usagef("--kafka-sasl %s: --kafka-user is required", o.kafkaSASL)
-	}
+}
+
+// kafkaPassword reads the SASL password from SLUICE_KAFKA_PASSWORD or the
+// file SLUICE_KAFKA_PASSWORD_FILE names.
+func (o *options) kafkaPassword() (string, error) {
 	pass, ok := os.LookupEnv("SLUICE_KAFKA_PASSWORD")
 	if path := os.Getenv("SLUICE_KAFKA_PASSWORD_FILE"); path != "" {
 		if ok {
-			return nil, "", usagef("SLUICE_KAFKA_PASSWORD_FILE and SLUICE_KAFKA_PASSWORD: give the password once")
+			return "", usagef("SLUICE_KAFKA_PASSWORD_FILE and SLUICE_KAFKA_PASSWORD: give the password once")
 		}
 		var err error
 		if pass, err = readSecret("SLUICE_KAFKA_PASSWORD_FILE", path); err != nil {
-			return nil, "", err
+			return "", err
 		}
 	}
 	if pass == "" {
-		return nil, "", usagef("--kafka-sasl %s: set the password in SLUICE_KAFKA_PASSWORD or SLUICE_KAFKA_PASSWORD_FILE (never on the command line)", o.kafkaSASL)
+		return "", usagef("--kafka-sasl %s: set the password in SLUICE_KAFKA_PASSWORD or SLUICE_KAFKA_PASSWORD_FILE (never on the command line)", o.kafkaSASL)
 	}
-	var m sasl.Mechanism
-	switch strings.ToLower(o.kafkaSASL) {
-	case "plain":
-		m = plain.Auth{User: o.kafkaUser, Pass: pass}.AsMechanism()
-	case "scram-sha-256":
-		m = scram.Auth{User: o.kafkaUser, Pass: pass}.AsSha256Mechanism()
-	case "scram-sha-512":
-		m = scram.Auth{User: o.kafkaUser, Pass: pass}.AsSha512Mechanism()
-	default:
-		return nil, "", usagef("--kafka-sasl %q: want plain, scram-sha-256, scram-sha-512 or aws-msk-iam", o.kafkaSASL)
-	}
-	if len(desc) == 0 && !strings.EqualFold(o.kafkaSASL, "") {
-		desc = append(desc, "no TLS")
-	}
-	return append(opts, kgo.SASL(m)), fmt.Sprintf("SASL %s as %s, %s", m.Name(), o.kafkaUser, strings.Join(desc, ", ")), nil
+	return pass, nil
 }
 
 // kafkaClient are the options of a plain client of the command's brokers:

@@ -1,4 +1,4 @@
-package main
+package producer
 
 import (
 	"context"
@@ -27,7 +27,8 @@ import (
 // These two are what a task definition or a developer's shell gives; the
 // AWS SDK's full chain (profiles, SSO, EKS web identity) would bring a
 // dozen modules for what this does in one GET. EKS web identity is not
-// supported (README, "TLS and SASL to Kafka").
+// supported (README, "TLS and SASL to Kafka"). ConnConfig.Opts signs
+// with them for SASL aws-msk-iam.
 type awsCredentials struct {
 	client *http.Client
 	now    func() time.Time
@@ -68,8 +69,13 @@ func (c *awsCredentials) Auth(ctx context.Context) (aws.Auth, error) {
 	}
 	token := os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")
 	if path := os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); path != "" {
-		if token, err = readSecret("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path); err != nil {
-			return aws.Auth{}, err
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return aws.Auth{}, fmt.Errorf("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %w", err)
+		}
+		// less the trailing line break that echo and most editors leave
+		if token = strings.TrimRight(string(b), "\r\n"); token == "" {
+			return aws.Auth{}, fmt.Errorf("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s is empty", path)
 		}
 	}
 	if token != "" {
