@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -22,7 +21,7 @@ import (
 //	target.dsn         --target-dsn
 //	kafka.brokers      --brokers
 //	kafka.topic_prefix the prefix of default topic names (<prefix>.<db>.<table>)
-//	tables             one entry per table (schema.TableSpec)
+//	tables             one entry per table (schema.DecodeTableSpec)
 //
 // Parsing is strict: an unknown field, a duplicate key or a value of the
 // wrong type is an error naming it. ${VAR} in a string value is replaced by
@@ -44,111 +43,6 @@ type configEndpoint struct {
 type configKafka struct {
 	Brokers     []string `json:"brokers"`
 	TopicPrefix string   `json:"topic_prefix"`
-}
-
-// configTable is one entry of tables:, as written.
-type configTable struct {
-	Source     string                       `json:"source"`
-	Target     string                       `json:"target"`
-	ID         string                       `json:"id"`
-	Window     string                       `json:"window"`
-	Key        []string                     `json:"key"`
-	Topic      string                       `json:"topic"`
-	Columns    configColumns                `json:"columns"`
-	Transforms map[string][]configTransform `json:"transforms"`
-	Rules      map[string]configRule        `json:"rules"`
-}
-
-type configColumns struct {
-	Include []string          `json:"include"`
-	Exclude []string          `json:"exclude"`
-	Rename  map[string]string `json:"rename"`
-}
-
-type configRule struct {
-	Required  bool   `json:"required"`
-	MaxLength int64  `json:"max_length"`
-	Min       string `json:"min"`
-	Max       string `json:"max"`
-}
-
-// configTransform is one transform of a column's list: a name (upper,
-// lower, trim, null) or a one-key map ({mask: {keep: 4}}, {constant: x},
-// {hash: {secret: VAR}}).
-type configTransform struct {
-	spec   schema.TransformSpec
-	secret string // hash: the variable naming the key (VAR, or VAR_FILE for a file)
-}
-
-func (t *configTransform) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" { // YAML's bare null
-		t.spec.Name = schema.TransformNull
-		return nil
-	}
-	var name string
-	if err := json.Unmarshal(b, &name); err == nil {
-		switch name {
-		case schema.TransformUpper, schema.TransformLower, schema.TransformTrim, schema.TransformNull:
-			t.spec.Name = name
-			return nil
-		case schema.TransformMask:
-			return errors.New("mask needs the characters to keep: {mask: {keep: 4}}")
-		case schema.TransformHash:
-			return errors.New("hash needs the variable holding its key: {hash: {secret: PII_HASH_KEY}}")
-		case schema.TransformConstant:
-			return errors.New(`constant needs its value: {constant: "n/a"}`)
-		}
-		return fmt.Errorf("unknown transform %q (use upper, lower, trim, hash, mask, null or constant)", name)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil || len(m) != 1 {
-		return fmt.Errorf("a transform is a name (upper) or a map of one name to its argument ({mask: {keep: 4}}), not %s", b)
-	}
-	for name, arg := range m {
-		t.spec.Name = name
-		switch name {
-		case schema.TransformMask:
-			var a struct {
-				Keep *int `json:"keep"`
-			}
-			if err := strictJSON(arg, &a); err != nil || a.Keep == nil {
-				return fmt.Errorf("mask: want {keep: N}, got %s", arg)
-			}
-			t.spec.Keep = *a.Keep
-		case schema.TransformHash:
-			var a struct {
-				Secret string `json:"secret"`
-			}
-			if err := strictJSON(arg, &a); err != nil || a.Secret == "" {
-				return fmt.Errorf("hash: want {secret: VAR}, the variable (or VAR_FILE, a file) holding the key")
-			}
-			t.secret = a.Secret
-		case schema.TransformConstant:
-			var s string
-			var n json.Number
-			switch {
-			case string(arg) == "null": // json leaves s as it is
-				return errors.New("constant: a value is required (use the null transform for NULL)")
-			case json.Unmarshal(arg, &s) == nil:
-				t.spec.Value = s
-			case json.Unmarshal(arg, &n) == nil:
-				t.spec.Value = n.String()
-			default:
-				return fmt.Errorf("constant: want a string or a number, got %s (use the null transform for NULL)", arg)
-			}
-		default:
-			return fmt.Errorf("unknown transform %q (use upper, lower, trim, hash, mask, null or constant)", name)
-		}
-	}
-	return nil
-}
-
-// strictJSON decodes b into v, refusing unknown fields.
-func strictJSON(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	d.UseNumber()
-	return d.Decode(v)
 }
 
 // config is a parsed configuration file.
@@ -195,8 +89,8 @@ func parseConfig(raw []byte, lookup func(string) (string, bool)) (*config, error
 		return nil, err
 	}
 	var f configFile
-	if err := strictJSON(j, &f); err != nil {
-		return nil, jsonError(err)
+	if err := schema.DecodeConfig(j, &f); err != nil {
+		return nil, err
 	}
 	cfg := &config{sourceDSN: f.Source.DSN, targetDSN: f.Target.DSN, brokers: f.Kafka.Brokers, topicPrefix: f.Kafka.TopicPrefix}
 	if cfg.topicPrefix == "" {
@@ -205,89 +99,15 @@ func parseConfig(raw []byte, lookup func(string) (string, bool)) (*config, error
 	if len(f.Tables) == 0 {
 		return nil, errors.New("tables: none configured")
 	}
+	secret := func(name string) ([]byte, string, error) { return readHashKey(name, lookup) }
 	for i, rawTable := range f.Tables {
-		var ct configTable
-		if err := strictJSON(rawTable, &ct); err != nil {
-			return nil, fmt.Errorf("tables[%d]%s: %w", i, sourceLabel(rawTable), jsonError(err))
-		}
-		spec, err := ct.spec(lookup)
+		spec, err := schema.DecodeTableSpec(i, rawTable, secret)
 		if err != nil {
-			return nil, fmt.Errorf("tables[%d] (%s): %w", i, ct.Source, err)
+			return nil, err
 		}
 		cfg.tables = append(cfg.tables, spec)
 	}
 	return cfg, nil
-}
-
-// sourceLabel is " (db.table)" for an entry whose source can be read, so
-// that an error in a long list says which table it is about.
-func sourceLabel(rawTable json.RawMessage) string {
-	var s struct {
-		Source string `json:"source"`
-	}
-	if json.Unmarshal(rawTable, &s) == nil && s.Source != "" {
-		return " (" + s.Source + ")"
-	}
-	return ""
-}
-
-// jsonError rewords encoding/json's errors for a YAML file's reader: the
-// field's path rather than Go's type names.
-func jsonError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Errorf("%s: a %s where a %s is expected", te.Field, te.Value, jsonKind(te.Type.Kind().String()))
-	}
-	return errors.New(strings.TrimPrefix(err.Error(), "json: "))
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "slice":
-		return "list"
-	case "map", "struct":
-		return "map"
-	case "int", "int64":
-		return "number"
-	}
-	return k
-}
-
-// spec turns an entry into a TableSpec, reading the hash keys' secrets.
-func (ct configTable) spec(lookup func(string) (string, bool)) (schema.TableSpec, error) {
-	s := schema.TableSpec{
-		Source: ct.Source, Target: ct.Target, ID: ct.ID, Window: ct.Window, Key: ct.Key, Topic: ct.Topic,
-		Columns: schema.ColumnsSpec{Include: ct.Columns.Include, Exclude: ct.Columns.Exclude, Rename: ct.Columns.Rename},
-	}
-	if ct.Source == "" {
-		return s, errors.New("source: required (db.table)")
-	}
-	if len(ct.Rules) > 0 {
-		s.Rules = map[string]schema.RuleSpec{}
-		for col, r := range ct.Rules {
-			s.Rules[col] = schema.RuleSpec{Required: r.Required, MaxLength: r.MaxLength, Min: r.Min, Max: r.Max}
-		}
-	}
-	if len(ct.Transforms) > 0 {
-		s.Transforms = map[string][]schema.TransformSpec{}
-		cols := make([]string, 0, len(ct.Transforms))
-		for col := range ct.Transforms {
-			cols = append(cols, col)
-		}
-		sort.Strings(cols)
-		for _, col := range cols {
-			for i, t := range ct.Transforms[col] {
-				if t.spec.Name == schema.TransformHash {
-					var err error
-					if t.spec.Key, t.spec.KeyName, err = readHashKey(t.secret, lookup); err != nil {
-						return s, fmt.Errorf("transforms.%s[%d]: hash: %w", col, i, err)
-					}
-				}
-				s.Transforms[col] = append(s.Transforms[col], t.spec)
-			}
-		}
-	}
-	return s, nil
 }
 
 // readHashKey reads a hash key as the secret flags are read: from the
