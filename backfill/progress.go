@@ -260,3 +260,30 @@ func (s *StateCheckpoints) Save(ctx context.Context, done []Range) error {
 
 // Complete deletes the window's progress.
 func (s *StateCheckpoints) Complete(ctx context.Context) error { return s.KV.Put(ctx, s.Key, nil) }
+
+// Line is the backfill's progress in one line, el after it started, for
+// the status line of a terminal: the share of the id range done, the rows
+// produced, their rate and the time left at that rate.
+func (p Progress) Line(el time.Duration) string {
+	secs := el.Seconds()
+	frac := 0.0
+	if p.IDs > 0 {
+		frac = float64(p.IDsDone) / float64(p.IDs)
+	}
+	eta := "?"
+	if frac > 0 && frac < 1 {
+		eta = (time.Duration(secs*(1-frac)/frac) * time.Second).Round(time.Second).String()
+	} else if frac >= 1 {
+		eta = "0s"
+	}
+	return fmt.Sprintf("backfill %5.1f%% %d rows %.0f rows/s ETA %s", 100*frac, p.RowsAcked, float64(p.RowsAcked)/secs, eta)
+}
+
+// ResumedNote says, in a summary line, that the run resumed an earlier one:
+// " (resumed: N% of the id range was done by an earlier run)", or "".
+func (p Progress) ResumedNote() string {
+	if p.IDsResumed == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (resumed: %.0f%% of the id range was done by an earlier run)", 100*float64(p.IDsResumed)/float64(max(p.IDs, 1)))
+}

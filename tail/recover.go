@@ -24,6 +24,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -188,4 +189,23 @@ func (t *Tail) storeAll(ctx context.Context, recs ...*kgo.Record) error {
 		t.cl.Produce(ctx, r, t.promise)
 	}
 	return t.endTransaction(ctx)
+}
+
+// WriteNotice tells an operator the one step left of a recovery from a
+// purged binlog: the tail already streams from now, so the backfill of the
+// gap is safe whenever it runs. auto: the tail's process runs it.
+func (g *Gap) WriteNotice(w io.Writer, auto bool) {
+	fmt.Fprintf(w, "tail: the binlog after %s is purged (the source's oldest is %s); streaming from %s, committed before any event\n",
+		g.Lost.String(), g.Oldest, g.Resumed.String())
+	if cmd := g.BackfillCommand(); cmd != "" && auto {
+		fmt.Fprintf(w, "tail: the changes committed after it, up to %s, are not in Kafka; this process backfills their window now, beside the tail (it starts --recover-margin before the last commit carried); the same by hand, or wider:\n  %s\n",
+			g.Until.Format(time.RFC3339), cmd)
+	} else if cmd != "" {
+		fmt.Fprintf(w, "tail: the changes committed after it, up to %s, are not in Kafka; backfill their window now (safe beside this tail; it starts --recover-margin before the last commit carried):\n  %s\n",
+			g.Until.Format(time.RFC3339), cmd)
+	} else {
+		fmt.Fprintf(w, "tail: changes committed after %s up to %s are not in Kafka; the stored position has no commit time: backfill every window changed since the tail last ran (safe beside this tail)\n",
+			g.Lost.String(), g.Until.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w, "tail: the window holds rows by their timestamp: widen it to what the writers touched in the gap; deletes in the gap are in no backfill, `sluice verify` finds the rows they left")
 }

@@ -197,6 +197,17 @@ type Stats struct {
 	StartedFrom Position
 }
 
+// Line is the tail's progress in one line, el after it started, for the
+// status line of a terminal.
+func (st Stats) Line(el time.Duration) string {
+	lag := fmt.Sprintf("%.0f s behind", st.BehindSecs)
+	if st.CaughtUp {
+		lag = "caught up"
+	}
+	return fmt.Sprintf("tail at %s: %d events (%.0f/s), %d source transactions, %s", st.Position.String(), st.Events,
+		float64(st.Events)/el.Seconds(), st.SourceTxs, lag)
+}
+
 // New checks the configuration; Run connects.
 func New(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Tail, error) {
 	if err := cfg.Validate(); err != nil {

@@ -120,7 +120,7 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 		}
 		cur.Store(bf)
 		label := fmt.Sprintf("%s (%d/%d)", t.Source, i+1, len(tables))
-		stopProgress := startProgress(func(el time.Duration) string { return label + ": " + backfillLine(bf.Progress(), el) })
+		stopProgress := startProgress(func(el time.Duration) string { return label + ": " + bf.Progress().Line(el) })
 		tt := time.Now()
 		err = inStage("backfill", bf.Run(ctx))
 		stopProgress()
@@ -141,7 +141,7 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 		s.log.Info("backfill summary", "table", t.Source.String(), "topic", t.Topic, "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked,
 			"chunks", pr.Chunks, "resumed_ids", pr.IDsResumed, "retries", pr.Retries, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
 		fmt.Printf("backfill: %s%s: %d rows read, %d produced to %s in %d chunks%s, %.1f s, %.0f rows/s\n",
-			t.Source, windowNote(t, tcfg), pr.RowsRead, pr.RowsAcked, t.Topic, pr.Chunks, resumedNote(pr), secs, float64(pr.RowsAcked)/secs)
+			t.Source, windowNote(t, tcfg), pr.RowsRead, pr.RowsAcked, t.Topic, pr.Chunks, pr.ResumedNote(), secs, float64(pr.RowsAcked)/secs)
 	}
 	for _, bf := range finished {
 		s.complete(ctx, bf)

@@ -219,7 +219,7 @@ func runBackfill(ctx context.Context, args []string) error {
 		defer cleanup()
 		s.counts = func() stageCounts { pr := bf.Progress(); return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked} }
 		s.ready.Store(true)
-		stopProgress := startProgress(func(el time.Duration) string { return backfillLine(bf.Progress(), el) })
+		stopProgress := startProgress(func(el time.Duration) string { return bf.Progress().Line(el) })
 		err = inStage("backfill", bf.Run(ctx))
 		stopProgress()
 		if err == nil {
@@ -236,7 +236,7 @@ func runBackfill(ctx context.Context, args []string) error {
 		s.log.Info("backfill summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "chunks", pr.Chunks,
 			"resumed_ids", pr.IDsResumed, "retries", pr.Retries, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
 		fmt.Printf("backfill: %d rows read, %d produced to %s in %d chunks%s, %.1f s, %.0f rows/s\n",
-			pr.RowsRead, pr.RowsAcked, s.o.topic, pr.Chunks, resumedNote(pr), secs, float64(pr.RowsAcked)/secs)
+			pr.RowsRead, pr.RowsAcked, s.o.topic, pr.Chunks, pr.ResumedNote(), secs, float64(pr.RowsAcked)/secs)
 		return nil
 	}))
 }
@@ -248,14 +248,6 @@ func (s *stage) complete(ctx context.Context, bf *backfill.Backfill) {
 	if err := bf.Complete(ctx); err != nil {
 		s.log.Warn("window finished but its saved progress was not cleared; a re-run of it will skip the read (use --restart)", "err", err)
 	}
-}
-
-// resumedNote says, in a summary line, that the run resumed an earlier one.
-func resumedNote(pr backfill.Progress) string {
-	if pr.IDsResumed == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (resumed: %.0f%% of the id range was done by an earlier run)", 100*float64(pr.IDsResumed)/float64(max(pr.IDs, 1)))
 }
 
 // openBackfill connects the source and the producer and builds the backfill.
@@ -627,7 +619,7 @@ func runRun(ctx context.Context, args []string) error {
 			return inStage("consumer", consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, catchUpPoll))
 		})
 		stopProgress := startProgress(func(el time.Duration) string {
-			return backfillLine(bf.Progress(), el) + " | " + consumeLine(stats(), el)
+			return bf.Progress().Line(el) + " | " + consumeLine(stats(), el)
 		})
 		err = g.Wait()
 		stopProgress()
@@ -647,7 +639,7 @@ func runRun(ctx context.Context, args []string) error {
 			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "dead_lettered", st.Dead, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
 		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged)%s, %.1f s, %.0f rows/s\n",
 			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged,
-			resumedNote(pr), secs, float64(pr.RowsRead)/secs)
+			pr.ResumedNote(), secs, float64(pr.RowsRead)/secs)
 		if s.o.verify {
 			if err := verifyWindow(ctx, s, dst, tdb); err != nil {
 				return inStage("verify", err)

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/term"
 
-	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/consumer"
 )
 
@@ -97,21 +96,6 @@ func startProgress(line func(elapsed time.Duration) string) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
-}
-
-func backfillLine(p backfill.Progress, el time.Duration) string {
-	secs := el.Seconds()
-	frac := 0.0
-	if p.IDs > 0 {
-		frac = float64(p.IDsDone) / float64(p.IDs)
-	}
-	eta := "?"
-	if frac > 0 && frac < 1 {
-		eta = (time.Duration(secs*(1-frac)/frac) * time.Second).Round(time.Second).String()
-	} else if frac >= 1 {
-		eta = "0s"
-	}
-	return fmt.Sprintf("backfill %5.1f%% %d rows %.0f rows/s ETA %s", 100*frac, p.RowsAcked, float64(p.RowsAcked)/secs, eta)
 }
 
 func consumeLine(st consumer.Stats, el time.Duration) string {

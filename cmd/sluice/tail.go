@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -119,11 +120,11 @@ func runTail(ctx context.Context, args []string) error {
 		g := tl.Gap()
 		autoGap := g != nil && recoverPurged && recoverBackfill && g.BackfillCommand() != ""
 		if g != nil {
-			printGap(g, autoGap)
+			g.WriteNotice(os.Stdout, autoGap)
 		}
 		s.ready.Store(true)
 		t0 := time.Now()
-		stop := startProgress(func(el time.Duration) string { return tailLine(tl.Stats(), el) })
+		stop := startProgress(func(el time.Duration) string { return tl.Stats().Line(el) })
 		// The gap's backfill runs beside the tail, which already streams
 		// every change after the gap. If it fails, the tail stops too (exit
 		// 1): the gap stays recorded, and the next start backfills it again.
@@ -156,34 +157,6 @@ func runTail(ctx context.Context, args []string) error {
 		}
 		return err
 	})
-}
-
-func tailLine(st tail.Stats, el time.Duration) string {
-	lag := fmt.Sprintf("%.0f s behind", st.BehindSecs)
-	if st.CaughtUp {
-		lag = "caught up"
-	}
-	return fmt.Sprintf("tail at %s: %d events (%.0f/s), %d source transactions, %s", st.Position.String(), st.Events,
-		float64(st.Events)/el.Seconds(), st.SourceTxs, lag)
-}
-
-// printGap tells the one step left of a recovery from a purged binlog: the
-// tail already streams from now, so the backfill of the gap is safe whenever
-// it runs. auto: this process runs it.
-func printGap(g *tail.Gap, auto bool) {
-	fmt.Printf("tail: the binlog after %s is purged (the source's oldest is %s); streaming from %s, committed before any event\n",
-		g.Lost.String(), g.Oldest, g.Resumed.String())
-	if cmd := g.BackfillCommand(); cmd != "" && auto {
-		fmt.Printf("tail: the changes committed after it, up to %s, are not in Kafka; this process backfills their window now, beside the tail (it starts --recover-margin before the last commit carried); the same by hand, or wider:\n  %s\n",
-			g.Until.Format(time.RFC3339), cmd)
-	} else if cmd != "" {
-		fmt.Printf("tail: the changes committed after it, up to %s, are not in Kafka; backfill their window now (safe beside this tail; it starts --recover-margin before the last commit carried):\n  %s\n",
-			g.Until.Format(time.RFC3339), cmd)
-	} else {
-		fmt.Printf("tail: changes committed after %s up to %s are not in Kafka; the stored position has no commit time: backfill every window changed since the tail last ran (safe beside this tail)\n",
-			g.Lost.String(), g.Until.Format(time.RFC3339))
-	}
-	fmt.Println("tail: the window holds rows by their timestamp: widen it to what the writers touched in the gap; deletes in the gap are in no backfill, `sluice verify` finds the rows they left")
 }
 
 // backfillGap backfills a recovered gap's window into the topic, beside the
