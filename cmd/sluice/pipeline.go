@@ -303,12 +303,12 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 // between batches. closeWriters closes the writers: call it once the
 // members have stopped.
 //
-// With --instance-id, the members are static (instanceIDs): before they
+// With --instance-id, the members are static (consumer.InstanceIDs): before they
 // join, announceGroup says which members the group already holds.
 func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Config, dst *sql.DB) (_ []*consumer.Consumer, closeWriters func(), err error) {
-	ids, err := instanceIDs(command, s.o.instanceID, s.o.consumers)
+	ids, err := consumer.InstanceIDs(command, s.o.instanceID, s.o.consumers)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, usageError{err}
 	}
 	s.announceGroup(ctx, ids)
 	cm := consumer.NewMetrics(s.reg)
