@@ -235,3 +235,59 @@ func SaveStatus(ctx context.Context, st Store, job string, js Status) error {
 	}
 	return st.Put(ctx, StatusKey(job), v)
 }
+
+// Job is a command's job as it is recorded and told.
+type Job struct {
+	Name    string   // the job's name: its key in the store and in notices
+	Summary bool     // every success is news too, not only a recovery
+	Webhook *Webhook // nil: nothing is posted
+	// Store opens the store of the job's outcomes. nil: no outcome is kept
+	// (consume), so only a failure is news: a stop is not, and without a
+	// stored outcome there is no recovery.
+	Store func(context.Context) (Store, error)
+	// StoreTimeout bounds storing the outcome: a run that failed because
+	// the store is gone must not wait on it any longer than that.
+	StoreTimeout time.Duration
+	Log          *slog.Logger
+}
+
+// Finish stores the outcome cur of the job's run, decides whether it is
+// news after the job's previous outcome (Decide) and, if it is, posts the
+// notice that notice builds, with its Event (and Previous, for a
+// recovery). Neither the store nor the webhook changes the run's outcome:
+// their failures are logged.
+func (j Job) Finish(ctx context.Context, cur Status, notice func() Notice) {
+	var prev Status
+	var hadPrev bool
+	if j.Store != nil {
+		sctx, cancel := context.WithTimeout(ctx, j.StoreTimeout)
+		st, err := j.Store(sctx)
+		if err == nil {
+			prev, hadPrev, err = LoadStatus(sctx, st, j.Name)
+			if err != nil { // unreadable: store ours anyway
+				j.Log.Warn("previous job status unreadable", "job", j.Name, "err", err)
+				err = nil
+			}
+		}
+		if err == nil {
+			err = SaveStatus(sctx, st, j.Name, cur)
+		}
+		cancel()
+		if err != nil {
+			j.Log.Warn("job outcome not stored; a later success cannot be reported as a recovery", "job", j.Name, "err", err)
+		}
+	}
+	event := Decide(cur, prev, hadPrev, j.Summary)
+	if j.Store == nil && event != Failure {
+		event = ""
+	}
+	if event == "" || j.Webhook == nil {
+		return
+	}
+	nt := notice()
+	nt.Event = event
+	if event == Recovery {
+		nt.Previous = &prev
+	}
+	j.Webhook.Post(ctx, nt)
+}

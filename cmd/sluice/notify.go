@@ -134,10 +134,9 @@ func (s *stage) stateStore(ctx context.Context) (*producer.State, error) {
 	return st, nil
 }
 
-// finish runs once a command is over, whatever its outcome: it stores the
-// job's outcome (run, backfill), decides whether that is news (a failure, a
-// partial run, the first success after either, or any success with
-// --notify-summary) and posts it. It returns err unchanged: neither the
+// finish runs once a command is over, whatever its outcome: notify.Job
+// stores the job's outcome (run, backfill), decides whether that is news
+// and posts it. It returns err unchanged: neither the
 // status store nor the webhook changes the exit status. It works on ctx's
 // values without its cancellation, since an interrupted run must still be
 // reported: the stored outcome within --kafka-timeout (a run that failed
@@ -164,49 +163,27 @@ func (s *stage) finish(ctx context.Context, err error) error {
 	default:
 		cur.Outcome, cur.Stage, cur.Error = "failure", stageOf(err), err.Error()
 	}
-	var prev notify.Status
-	var hadPrev bool
+	notice := func() notify.Notice {
+		nt := notify.Notice{Job: jn.job, Command: jn.command, RunID: s.runID, Stage: cur.Stage, Error: cur.Error,
+			Seconds: round(time.Since(jn.t0).Seconds()), ExitCode: code, At: now, Topic: s.o.topic}
+		if err != nil && code != exitOK {
+			nt.Where = whereOf(err)
+		}
+		nt.Host, _ = os.Hostname()
+		if !s.start.IsZero() {
+			nt.Window = &notify.Window{Start: s.start.Format(time.DateTime), End: s.end.Format(time.DateTime)}
+		}
+		if s.counts != nil {
+			c := s.counts()
+			nt.RowsRead, nt.RowsProduced, nt.RowsUpserted = c.Read, c.Produced, c.Upserted
+		}
+		return nt
+	}
+	job := notify.Job{Name: jn.job, Summary: s.o.notifySummary, Webhook: jn.notifier, Log: s.log}
 	if jn.keepsStatus {
-		sctx, cancel := context.WithTimeout(ctx, s.o.kafkaTimeout)
-		st, serr := s.stateStore(sctx)
-		if serr == nil {
-			prev, hadPrev, serr = notify.LoadStatus(sctx, st, jn.job)
-			if serr != nil { // unreadable: store ours anyway
-				s.log.Warn("previous job status unreadable", "job", jn.job, "err", serr)
-				serr = nil
-			}
-		}
-		if serr == nil {
-			serr = notify.SaveStatus(sctx, st, jn.job, cur)
-		}
-		cancel()
-		if serr != nil {
-			s.log.Warn("job outcome not stored; a later success cannot be reported as a recovery", "job", jn.job, "err", serr)
-		}
+		job.Store = func(ctx context.Context) (notify.Store, error) { return s.stateStore(ctx) }
+		job.StoreTimeout = s.o.kafkaTimeout
 	}
-	event := notify.Decide(cur, prev, hadPrev, s.o.notifySummary)
-	if !jn.keepsStatus && event != notify.Failure {
-		event = "" // consume: a stop is not news, and without a stored outcome there is no recovery
-	}
-	if event == "" || jn.notifier == nil {
-		return err
-	}
-	nt := notify.Notice{Event: event, Job: jn.job, Command: jn.command, RunID: s.runID, Stage: cur.Stage, Error: cur.Error,
-		Seconds: round(time.Since(jn.t0).Seconds()), ExitCode: code, At: now, Topic: s.o.topic}
-	if err != nil && code != exitOK {
-		nt.Where = whereOf(err)
-	}
-	if event == notify.Recovery {
-		nt.Previous = &prev
-	}
-	nt.Host, _ = os.Hostname()
-	if !s.start.IsZero() {
-		nt.Window = &notify.Window{Start: s.start.Format(time.DateTime), End: s.end.Format(time.DateTime)}
-	}
-	if s.counts != nil {
-		c := s.counts()
-		nt.RowsRead, nt.RowsProduced, nt.RowsUpserted = c.Read, c.Produced, c.Upserted
-	}
-	jn.notifier.Post(ctx, nt)
+	job.Finish(ctx, cur, notice)
 	return err
 }
