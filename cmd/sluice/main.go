@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 )
 
@@ -82,8 +83,11 @@ func mainExit(args []string) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		finished := make(chan struct{})
-		defer func() { stop(); close(finished) }()
+		var watcher sync.WaitGroup
+		defer func() { stop(); close(finished); watcher.Wait() }()
+		watcher.Add(1)
 		go func() { // after the first signal, a second one exits at once
+			defer watcher.Done()
 			select {
 			case <-ctx.Done():
 			case <-finished:
