@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sluice-dev/sluice/backfill"
@@ -139,36 +138,11 @@ func verifyWindow(ctx context.Context, s *stage, dst *sql.DB, tdb string) error 
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "slice\tstart\tend\tsource rows\ttarget rows\tsource sum\ttarget sum\tstatus\t")
-	for i, sl := range rep.Slices {
-		status := "ok"
-		if !sl.Match() {
-			status = "DIFFERS"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%016x\t%016x\t%s\t\n", i+1, sl.Start.Format(time.DateTime), sl.End.Format(time.DateTime),
-			sl.SourceRows, sl.TargetRows, sl.SourceSum, sl.TargetSum, status)
-	}
-	tw.Flush()
-	fmt.Printf("verify [%s, %s): %d slices, %d source rows, %d target rows, %.1f s\n", s.start.Format(time.DateTime),
-		s.end.Format(time.DateTime), len(rep.Slices), rep.SourceRows, rep.TargetRows, time.Since(t0).Seconds())
+	rep.WriteText(os.Stdout, s.start, s.end, time.Since(t0))
 	if rep.OK() {
-		fmt.Println("verify: source and target match")
 		return nil
 	}
-	first := rep.Slices[rep.FirstDiff]
-	fmt.Printf("verify: first differing slice %d [%s, %s): source %d rows, target %d rows\n", rep.FirstDiff+1,
-		first.Start.Format(time.DateTime), first.End.Format(time.DateTime), first.SourceRows, first.TargetRows)
-	for _, d := range rep.DiffKeys {
-		fmt.Printf("  key %s: %s\n", d.Key, d.How)
-	}
-	bad := 0
-	for _, sl := range rep.Slices {
-		if !sl.Match() {
-			bad++
-		}
-	}
-	return fmt.Errorf("%w: %d of %d slices of [%s, %s), first at slice %d", errMismatch, bad, len(rep.Slices),
+	return fmt.Errorf("%w: %d of %d slices of [%s, %s), first at slice %d", errMismatch, rep.Differing(), len(rep.Slices),
 		s.start.Format(time.DateTime), s.end.Format(time.DateTime), rep.FirstDiff+1)
 }
 
@@ -196,21 +170,9 @@ func verifyConfigured(ctx context.Context, c *command, s *stage, path, only stri
 		if err != nil {
 			return err
 		}
-		scope := fmt.Sprintf("[%s, %s) in %d slices", s.start.Format(time.DateTime), s.end.Format(time.DateTime), len(rep.Slices))
-		if rep.Whole {
-			scope = "the whole table (no traveling window column)"
-		}
-		fmt.Printf("verify %s -> %s, %s: %d source rows, %d target rows, %d refused by rules, %.1f s\n", t.Source, t.Target, scope,
-			rep.SourceRows, rep.TargetRows, rep.Refused, time.Since(t0).Seconds())
+		rep.WriteText(os.Stdout, s.start, s.end, time.Since(t0))
 		if rep.OK() {
-			fmt.Printf("verify %s: source and target match\n", t.Source)
 			continue
-		}
-		sl := rep.Slices[rep.FirstDiff]
-		fmt.Printf("verify %s: first differing slice [%s, %s): source %d rows, target %d rows\n", t.Source,
-			sl.Start.Format(time.DateTime), sl.End.Format(time.DateTime), sl.SourceRows, sl.TargetRows)
-		for _, d := range rep.DiffKeys {
-			fmt.Printf("  key %s: %s\n", d.Key, d.How)
 		}
 		failed = append(failed, t.Source.String())
 	}
