@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -208,4 +209,43 @@ func (g *Gap) WriteNotice(w io.Writer, auto bool) {
 			g.Lost.String(), g.Until.Format(time.RFC3339))
 	}
 	fmt.Fprintln(w, "tail: the window holds rows by their timestamp: widen it to what the writers touched in the gap; deletes in the gap are in no backfill, `sluice verify` finds the rows they left")
+}
+
+// RunFillingGap runs the tail as Run does, with fill backfilling the gap it
+// recovered from (Gap) beside it: the tail already streams every change
+// after the gap, so the gap's backfill is safe whenever it runs. If fill
+// fails, the tail stops too and RunFillingGap returns fill's error (unless
+// ctx ended first): the gap stays recorded, and the next start backfills it
+// again. fill marks the gap done (GapBackfilled) when it succeeds.
+// RunFillingGap waits for both.
+func (t *Tail) RunFillingGap(ctx context.Context, fill func(context.Context, *Gap) error) error {
+	g := t.Gap()
+	if g == nil {
+		return t.Run(ctx)
+	}
+	return runBeside(ctx, t.Run, func(ctx context.Context) error { return fill(ctx, g) })
+}
+
+// runBeside runs run with side beside it, and waits for both. side failing
+// stops run (through its ctx) and is then the error, unless ctx ended
+// first; run ending stops side.
+func runBeside(ctx context.Context, run, side func(context.Context) error) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var sideErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if sideErr = side(runCtx); sideErr != nil {
+			cancel()
+		}
+	}()
+	err := run(runCtx)
+	cancel()
+	wg.Wait()
+	if err == nil && sideErr != nil && ctx.Err() == nil {
+		err = sideErr
+	}
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -125,27 +124,10 @@ func runTail(ctx context.Context, args []string) error {
 		s.ready.Store(true)
 		t0 := time.Now()
 		stop := startProgress(func(el time.Duration) string { return tl.Stats().Line(el) })
-		// The gap's backfill runs beside the tail, which already streams
-		// every change after the gap. If it fails, the tail stops too (exit
-		// 1): the gap stays recorded, and the next start backfills it again.
-		runCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		var wg sync.WaitGroup
-		var gapErr error
 		if autoGap {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if gapErr = s.backfillGap(runCtx, tl, g); gapErr != nil {
-					cancel()
-				}
-			}()
-		}
-		err = tl.Run(runCtx)
-		cancel()
-		wg.Wait()
-		if err == nil && gapErr != nil && ctx.Err() == nil {
-			err = gapErr
+			err = tl.RunFillingGap(ctx, func(ctx context.Context, g *tail.Gap) error { return s.backfillGap(ctx, tl, g) })
+		} else {
+			err = tl.Run(ctx)
 		}
 		stop()
 		st := tl.Stats()
