@@ -256,6 +256,19 @@ type Stats struct {
 	Dead       int64 // records sent to the dead-letter topic
 }
 
+// Add adds o's counts to st: the counts of a process's members together.
+func (st *Stats) Add(o Stats) {
+	st.Records += o.Records
+	st.Upserted += o.Upserted
+	st.Inserted += o.Inserted
+	st.Merged += o.Merged
+	st.Unchanged += o.Unchanged
+	st.Deleted += o.Deleted
+	st.Tombstoned += o.Tombstoned
+	st.Batches += o.Batches
+	st.Dead += o.Dead
+}
+
 // Consumer is one group member. Create it with New and call Run once.
 type Consumer struct {
 	cfg Config

@@ -380,16 +380,7 @@ func goMembers(g *errgroup.Group, gctx, consCtx context.Context, members []*cons
 func sumStats(members []*consumer.Consumer) consumer.Stats {
 	var t consumer.Stats
 	for _, m := range members {
-		st := m.Stats()
-		t.Records += st.Records
-		t.Upserted += st.Upserted
-		t.Inserted += st.Inserted
-		t.Merged += st.Merged
-		t.Unchanged += st.Unchanged
-		t.Deleted += st.Deleted
-		t.Tombstoned += st.Tombstoned
-		t.Batches += st.Batches
-		t.Dead += st.Dead
+		t.Add(m.Stats())
 	}
 	return t
 }
