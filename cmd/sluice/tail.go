@@ -17,7 +17,7 @@ import (
 func runTail(ctx context.Context, args []string) error {
 	c := newCommand("tail")
 	var path string
-	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): follow every configured table on one binlog stream, each into its topic as generic change events (needs binlog_row_metadata=FULL); without it, the IoT table")
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): follow every configured table on one binlog stream, each into its topic as generic change events (binlog_row_metadata=FULL lets it follow DDL); without it, the IoT table")
 	c.source()
 	c.target() // with --config: the target the configured tables resolve against
 	c.kafka()
