@@ -8,6 +8,8 @@ STACK := deploy/local/stack.sh
 DAY   ?= $(shell date -u -d yesterday +%F)
 NEXT  := $(shell date -u -d "$(DAY) +1 day" +%F)
 ROWS  ?= 1000000
+OLD   ?= HEAD
+PAIRS ?= 3
 
 # What `sluice version` reports, and the image tag: git describe, e.g.
 # v0.2.0-3-g2d4894e-dirty, or the commit when there is no tag.
@@ -120,6 +122,13 @@ bench: build up
 	  $(GO) run ./cmd/sluice-bench --mysql-dsn "$${SLUICE_SOURCE_DSN%source_db}" --brokers "$$SLUICE_BROKERS" \
 	  --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) --purge-binlogs $(BENCH_FLAGS)
 	@echo "Go micro-benchmarks (A vs B pairs, no servers): make bench-go"
+
+# Old and new binaries alternating on one stack (bench/pairs.sh): the
+# comparison a speed change is kept on. OLD=<commit> (default HEAD) against
+# the working tree, PAIRS (3) pairs of ROWS rows; BENCH_FLAGS go to sluice-bench.
+.PHONY: bench-pairs
+bench-pairs: up
+	@set -euo pipefail; eval "$$($(STACK) env)"; OLD=$(OLD) PAIRS=$(PAIRS) ROWS=$(ROWS) BENCH_RESULTS=$(BENCH_RESULTS) BENCH_FLAGS="$(BENCH_FLAGS)" bench/pairs.sh
 
 # The tail benchmark: p50/p99 from source commit to target commit at
 # TAIL_RATE inserts/s with `sluice tail` and `sluice consume` running, then

@@ -58,6 +58,7 @@ type Config struct {
 	Security           string
 	Brokers            []string
 	Topic              string
+	StateTopic         string        // the state topic (OpenState); "" : StateTopic(Topic)
 	Partitions         int32         // used when the topic is created
 	ReplicationFactor  int16         // used when the topic is created; -1 is the broker default
 	ClientID           string        // shows in broker logs and quotas

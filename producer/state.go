@@ -37,8 +37,8 @@ type State struct {
 	conn    []kgo.Opt // the connection's TLS and SASL, for the reader
 }
 
-// OpenState connects to the brokers of cfg and creates the state topic of
-// cfg.Topic when it is missing: one partition (one order for all keys),
+// OpenState connects to the brokers of cfg and creates its state topic
+// (cfg.StateTopic, or the state topic of cfg.Topic) when it is missing: one partition (one order for all keys),
 // cleanup.policy=compact, the replication factor of cfg.
 func OpenState(ctx context.Context, cfg Config, log *slog.Logger) (*State, error) {
 	if err := cfg.Validate(); err != nil {
@@ -47,7 +47,10 @@ func OpenState(ctx context.Context, cfg Config, log *slog.Logger) (*State, error
 	if log == nil {
 		log = slog.Default()
 	}
-	topic := StateTopic(cfg.Topic)
+	topic := cfg.StateTopic
+	if topic == "" {
+		topic = StateTopic(cfg.Topic)
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID + "-state"),

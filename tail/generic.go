@@ -3,6 +3,7 @@ package tail
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,9 +19,13 @@ import (
 // configured table, on the one binlog stream, become generic change events
 // (schema.Change) in each table's topic, in the same Kafka transactions as
 // the position, as the fixed IoT table's do. Their values are read by the
-// column names of each table map, so the source must log
-// binlog_row_metadata=FULL; a DDL on a table is then followed as it
-// happens. A TRUNCATE of a configured table is carried as op t.
+// column names of each table map where the source logs them
+// (binlog_row_metadata=FULL): a DDL on a table is then followed as it
+// happens. Without names each table is read by its shape, as the fixed
+// table is (ddl.go): the table's columns at start, or the shape stored with
+// the position, checked against each table map's column count and types;
+// after a DDL on the table, the first row event without names stops the
+// tail. A TRUNCATE of a configured table is carried as op t.
 
 // followed is one configured table as the tail reads it.
 type followed struct {
@@ -32,6 +37,77 @@ type followed struct {
 	cols []schema.Column
 	buf  []byte
 	key  []byte
+
+	// The table's shape, for row events without column names (ddl.go):
+	// every column of the source table in order, as the last table map
+	// with names or information_schema at start gave it, and "name:family,…"
+	// as the position stores it; lost is set by a DDL on the table until
+	// a table map names the columns again.
+	shape    []column
+	shapeStr string
+	lost     *shapeLost
+}
+
+// setShape makes cols the table's shape.
+func (f *followed) setShape(cols []column) {
+	var sb strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(c.name + ":" + c.family)
+	}
+	f.shape, f.shapeStr, f.lost = cols, sb.String(), nil
+}
+
+// withShapes is p with the shapes the tail reads by: the fixed table's in
+// Columns, each configured table's (or its lost marker) in Shapes.
+func (t *Tail) withShapes(p Position) Position {
+	p.Columns = t.layout.shape
+	if t.lost != nil {
+		p.Columns = t.lost.marker()
+	}
+	if len(t.follows) > 0 {
+		m := make(map[string]string, len(t.follows))
+		for name, f := range t.follows {
+			m[name] = f.shapeStr
+			if f.lost != nil {
+				m[name] = f.lost.marker()
+			}
+		}
+		b, _ := json.Marshal(m) // sorted keys: the same shapes give the same string
+		p.Shapes = string(b)
+	}
+	return p
+}
+
+// resumeShapes takes each configured table's shape at the stored position
+// (resumeShape does it for the fixed table): a DDL while the tail was
+// stopped leaves a table in another shape now than the events it will read
+// first. A table the position has no shape for is read by its columns now.
+func (t *Tail) resumeShapes(stored string) error {
+	if stored == "" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(stored), &m); err != nil {
+		return permanent(fmt.Errorf("tail: the tables' shapes stored with the position (%s): %w", stored, err))
+	}
+	for name, f := range t.follows {
+		s, ok := m[name]
+		if !ok || s == "" || s == f.shapeStr {
+			continue
+		}
+		if lost, ok := parseShapeLost(s); ok {
+			f.lost = lost
+			t.log.Warn("tail: the stored position lies after a DDL on a configured table whose new shape no event has named yet", "table", f.t.Source.String(), "ddl", lost.ddl, "at", lost.after.String())
+			continue
+		}
+		t.log.Warn("tail: a configured table has changed shape since the stored position (a DDL while the tail was stopped); its events without column names are read by the stored shape until the stream reaches the DDL",
+			"table", f.t.Source.String(), "stored", s, "now", f.shapeStr)
+		f.setShape(parseShape(s))
+	}
+	return nil
 }
 
 // generic reports whether the tail follows configured tables.
@@ -54,13 +130,16 @@ func (t *Tail) followedOf(tm *replication.TableMapEvent) *followed {
 	return t.follows[strings.ToLower(string(tm.Schema)+"."+string(tm.Table))]
 }
 
-// layoutFor maps the traveling columns to a table map's positions, by name.
-func (f *followed) layoutFor(tm *replication.TableMapEvent, at string) error {
+// layoutFor maps the traveling columns to a table map's positions: by the
+// names it carries, or without them by the table's shape (checked against
+// the table map's column count and types), unless a DDL since made the
+// shape unknown. at is where the rows event starts.
+func (t *Tail) layoutFor(f *followed, tm *replication.TableMapEvent, at Position) error {
 	if f.tm == tm {
 		return nil
 	}
 	if len(tm.ColumnName) == 0 {
-		return fmt.Errorf("tail: %s: binlog %s carries no column names: the tail of configured tables needs binlog_row_metadata=FULL", f.t.Source, at)
+		return t.layoutByShape(f, tm, at)
 	}
 	byName := make(map[string]int, len(tm.ColumnName))
 	for i, n := range tm.ColumnName {
@@ -96,6 +175,43 @@ func (f *followed) layoutFor(tm *replication.TableMapEvent, at string) error {
 		cols[k] = full[pos[k]]
 	}
 	f.tm, f.pos, f.cols = tm, pos, cols
+	if named := tableMapColumns(tm); named != nil {
+		f.setShape(named)
+	}
+	return nil
+}
+
+// layoutByShape is layoutFor for a table map without column names.
+func (t *Tail) layoutByShape(f *followed, tm *replication.TableMapEvent, at Position) error {
+	if f.lost != nil {
+		from := f.lost.after
+		if cv, ok := t.committed.Version(); ok {
+			if lv, ok := from.Version(); ok && cv > lv {
+				from = t.committed
+			}
+		}
+		return shapeLostError(f.t.Source.String(), f.lost, at, t.srv.rowMetadata, from)
+	}
+	if int(tm.ColumnCount) != len(f.shape) || len(tm.ColumnType) != len(f.shape) {
+		return shapeMismatchError(f.t.Source.String(), at, fmt.Sprintf("the event has %d columns, the shape the tail knows has %d", tm.ColumnCount, len(f.shape)), t.srv.rowMetadata)
+	}
+	byName := make(map[string]int, len(f.shape))
+	for i, c := range f.shape {
+		byName[c.name] = i
+	}
+	pos := make([]int, len(f.t.Columns))
+	cols := make([]schema.Column, len(f.t.Columns))
+	for k, c := range f.t.Columns {
+		i, ok := byName[strings.ToLower(c.Source.Name)]
+		if !ok {
+			return shapeMismatchError(f.t.Source.String(), at, fmt.Sprintf("the shape the tail knows has no column %s", c.Source.Name), t.srv.rowMetadata)
+		}
+		if got, want := binlogFamily(tm.ColumnType[i]), f.shape[i].family; got != want && want != "other" {
+			return shapeMismatchError(f.t.Source.String(), at, fmt.Sprintf("column %d is a %s in the event, but %s (%s) in the shape the tail knows", i+1, got, c.Source.Name, want), t.srv.rowMetadata)
+		}
+		pos[k], cols[k] = i, c.Source
+	}
+	f.tm, f.pos, f.cols = tm, pos, cols
 	return nil
 }
 
@@ -129,7 +245,7 @@ func (f *followed) image(vals []any) ([]schema.Value, error) {
 // table.
 func (t *Tail) genericRows(ctx context.Context, s *streamState, h *replication.EventHeader, e *replication.RowsEvent, f *followed) error {
 	at := fmt.Sprintf("%s:%d", s.file, h.LogPos)
-	if err := f.layoutFor(e.Table, at); err != nil {
+	if err := t.layoutFor(f, e.Table, Position{File: s.file, Pos: h.LogPos - h.EventSize}); err != nil {
 		return permanent(err)
 	}
 	src := schema.Source{
@@ -263,7 +379,17 @@ func (t *Tail) genericStatement(ctx context.Context, s *streamState, h *replicat
 			}
 			t.log.Info("tail: TRUNCATE of a configured table carried as a truncate event", "table", f.t.Source.String(), "at", fmt.Sprintf("%s:%d", s.file, h.LogPos))
 		case stmtShape:
-			t.log.Info("tail: DDL on a configured table; its columns are read by name from the next table map", "table", f.t.Source.String(), "ddl", truncate(strings.Join(strings.Fields(q), " "), 200), "at", fmt.Sprintf("%s:%d", s.file, h.LogPos))
+			// What was read before the DDL is committed with the shape it
+			// was read by; from here the table's shape is known only from
+			// a table map that names its columns.
+			if s.open {
+				if err := t.commit(ctx, s); err != nil {
+					return dml, err
+				}
+			}
+			ddl := truncate(strings.Join(strings.Fields(q), " "), 200)
+			f.lost = &shapeLost{ddl: ddl, after: Position{File: s.file, Pos: h.LogPos}}
+			t.log.Info("tail: DDL on a configured table", "table", f.t.Source.String(), "ddl", ddl, "at", f.lost.after.String(), "column_names_in_binlog", t.srv.rowMetadata == "FULL")
 		}
 	}
 	return dml, nil

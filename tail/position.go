@@ -29,6 +29,10 @@ type Position struct {
 	// yet, "?FILE:POS DDL" (ddl.go). A restarted tail reads events without
 	// column names by it.
 	Columns string `json:"columns,omitempty"`
+	// Shapes is, for the tail of configured tables, each table's shape
+	// or lost marker as Columns has it, as a JSON object keyed by
+	// "db.table" (a string, so that positions compare with ==).
+	Shapes string `json:"shapes,omitempty"`
 	// Epoch is the version epoch of File and Pos, and Server the identity
 	// of the server whose binlog they are in (producer.Era): a tail that
 	// finds another server, or a binlog behind its position, takes a new
@@ -40,7 +44,7 @@ type Position struct {
 // samePlace tells whether two positions are the same place in the binlog,
 // whatever shape they carry.
 func (p Position) samePlace(o Position) bool {
-	p.Columns, o.Columns = "", ""
+	p.Columns, o.Columns, p.Shapes, o.Shapes = "", "", "", ""
 	return p == o
 }
 

@@ -147,7 +147,7 @@ func (t *Tail) recoverPurged(ctx context.Context, lost Position, oldest string) 
 	if now, err = t.follow(ctx, now, "the tail recovered from a purged binlog (--recover-purged)"); err != nil {
 		return Position{}, err
 	}
-	now.Columns = t.layout.shape
+	now = t.withShapes(now)
 	// Every change before the new start committed before the clock read
 	// after it; the window ends past that second (whole seconds: a row
 	// stamped in that second is in it).

@@ -243,12 +243,16 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 	if srv.serverID == t.cfg.ServerID {
 		return Position{}, fmt.Errorf("--server-id %d is the source's own server_id: choose another", t.cfg.ServerID)
 	}
-	if srv.rowMetadata != "FULL" && t.generic() {
-		return Position{}, fmt.Errorf("source: binlog_row_metadata is %s: the tail of configured tables reads values by the column names each table map carries: SET GLOBAL binlog_row_metadata = 'FULL' (and in the server's configuration)", srv.rowMetadata)
-	}
-	if srv.rowMetadata != "FULL" && t.cfg.Table != "" {
+	if srv.rowMetadata != "FULL" {
 		t.log.Warn("tail: the source's binlog row events carry no column names (binlog_row_metadata is not FULL): the tail reads them by the table's shape, checked by column count and type, and stops at the first event without names after a DDL on the table; SET GLOBAL binlog_row_metadata = 'FULL' (and in the server's configuration) lets it follow DDL",
 			"binlog_row_metadata", srv.rowMetadata)
+	}
+	for _, f := range t.follows {
+		cols, err := columnsOf(ctx, t.db, f.t.Source.DB, f.t.Source.Table)
+		if err != nil {
+			return Position{}, err
+		}
+		f.setShape(cols)
 	}
 	if t.cfg.Table != "" {
 		cols, err := columnsOf(ctx, t.db, t.cfg.Database, t.cfg.Table)
@@ -321,6 +325,9 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		if err := t.resumeShape(from.Columns); err != nil {
 			return Position{}, err
 		}
+		if err := t.resumeShapes(from.Shapes); err != nil {
+			return Position{}, err
+		}
 	default:
 		if found {
 			t.log.Warn("tail: --reset: ignoring the stored position", "stored", string(stored))
@@ -340,7 +347,7 @@ func (t *Tail) Ready(ctx context.Context) (Position, error) {
 		// that would skip the changes in between (or, after --reset, from
 		// the position it was told to leave). A GTID start has no file yet;
 		// its first commit stores it.
-		from.Columns = t.layout.shape
+		from = t.withShapes(from)
 		if from.File != "" {
 			if err := t.store(ctx, PositionKey(t.cfg.Name), from.encode()); err != nil {
 				return Position{}, fmt.Errorf("kafka: store the start position %s: %w", from, err)
@@ -481,7 +488,7 @@ func (t *Tail) restartOn(ctx context.Context) error {
 		return nil
 	}
 	if !from.samePlace(t.committed) {
-		from.Columns = t.layout.shape
+		from = t.withShapes(from)
 		if err := t.store(ctx, PositionKey(t.cfg.Name), from.encode()); err != nil {
 			return fmt.Errorf("kafka: store the new start %s: %w", from, err)
 		}
@@ -949,11 +956,7 @@ func (t *Tail) maybeCommit(ctx context.Context, s *streamState, idle bool) error
 // it: the events and the position become visible together, or neither.
 func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t0 := time.Now()
-	pos := s.boundary
-	pos.Columns = t.layout.shape
-	if t.lost != nil {
-		pos.Columns = t.lost.marker()
-	}
+	pos := t.withShapes(s.boundary)
 	t.cl.Produce(ctx, &kgo.Record{Topic: t.st.Topic(), Key: []byte(PositionKey(t.cfg.Name)), Value: pos.encode()}, t.promise)
 	err := t.endTransaction(ctx)
 	s.open = false

@@ -107,7 +107,11 @@ func (e *itEnv) mixedSetup(rows int) (path string, spec schema.TableSpec) {
 	e.mixedRows(rows)
 	spec = schema.TableSpec{Source: e.src + ".mixed", Target: e.dst + ".mixed", ID: "id", Window: "ts",
 		Key: []string{"tenant", "code"}, Topic: e.topic + ".mixed"}
-	yaml := fmt.Sprintf(`tables:
+	// The state topic is the default, <topic_prefix>.progress: the one
+	// e.openState opens.
+	yaml := fmt.Sprintf(`kafka:
+  topic_prefix: %s
+tables:
   - source: %s.mixed
     target: %s.mixed
     id: id
@@ -117,7 +121,7 @@ func (e *itEnv) mixedSetup(rows int) (path string, spec schema.TableSpec) {
   - source: %s.plain
     target: %s.plain
     topic: %s.plain
-`, e.src, e.dst, e.topic, e.src, e.dst, e.topic)
+`, e.topic, e.src, e.dst, e.topic, e.src, e.dst, e.topic)
 	path = filepath.Join(e.t.TempDir(), "sluice.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		e.t.Fatal(err)

@@ -60,6 +60,12 @@ func openConfigured(ctx context.Context, c *command, path string) (*configured, 
 	if err != nil {
 		return nil, err
 	}
+	// The file's Kafka settings, unless a flag or its variable gives them:
+	// every Kafka client of the command is made after this.
+	if c.fs.Lookup("brokers") != nil {
+		c.o.brokers, _ = dsnOf(c.fs, "brokers", strings.Join(cfg.brokers, ","), "kafka.brokers in "+path)
+	}
+	c.o.stateTopic = cfg.stateTopic
 	srcDSN, srcFrom := dsnOf(c.fs, "source-dsn", cfg.sourceDSN, "source.dsn in "+path)
 	tgtDSN, tgtFrom := dsnOf(c.fs, "target-dsn", cfg.targetDSN, "target.dsn in "+path)
 	src, sdb, err := openDB(ctx, srcFrom, srcDSN, "source_db", 2, backfill.SourceSession, nil)

@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/schema"
 )
 
@@ -21,6 +22,7 @@ import (
 //	target.dsn         --target-dsn
 //	kafka.brokers      --brokers
 //	kafka.topic_prefix the prefix of default topic names (<prefix>.<db>.<table>)
+//	kafka.state_topic  the state topic of every command (default <topic_prefix>.progress)
 //	tables             one entry per table (schema.DecodeTableSpec)
 //
 // Parsing is strict: an unknown field, a duplicate key or a value of the
@@ -43,6 +45,7 @@ type configEndpoint struct {
 type configKafka struct {
 	Brokers     []string `json:"brokers"`
 	TopicPrefix string   `json:"topic_prefix"`
+	StateTopic  string   `json:"state_topic"`
 }
 
 // config is a parsed configuration file.
@@ -52,6 +55,7 @@ type config struct {
 	targetDSN   string
 	brokers     []string
 	topicPrefix string
+	stateTopic  string // the tail's position, the backfill's progress, the epoch, the job's outcome
 	tables      []schema.TableSpec
 }
 
@@ -92,9 +96,13 @@ func parseConfig(raw []byte, lookup func(string) (string, bool)) (*config, error
 	if err := schema.DecodeConfig(j, &f); err != nil {
 		return nil, err
 	}
-	cfg := &config{sourceDSN: f.Source.DSN, targetDSN: f.Target.DSN, brokers: f.Kafka.Brokers, topicPrefix: f.Kafka.TopicPrefix}
+	cfg := &config{sourceDSN: f.Source.DSN, targetDSN: f.Target.DSN, brokers: f.Kafka.Brokers,
+		topicPrefix: f.Kafka.TopicPrefix, stateTopic: f.Kafka.StateTopic}
 	if cfg.topicPrefix == "" {
 		cfg.topicPrefix = "sluice"
+	}
+	if cfg.stateTopic == "" {
+		cfg.stateTopic = producer.StateTopic(cfg.topicPrefix)
 	}
 	if len(f.Tables) == 0 {
 		return nil, errors.New("tables: none configured")

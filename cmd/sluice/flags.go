@@ -32,6 +32,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 type options struct {
 	sourceDSN, targetDSN string
 	brokers, topic       string
+	stateTopic           string // from --config's kafka.state_topic; "" : <topic>.progress
 	partitions           int
 	group                string
 	instanceID           string // --instance-id: static membership ("host", an id, or "" for dynamic)

@@ -69,6 +69,7 @@ func (s *stage) producerConfig() (producer.Config, error) {
 	cfg.Brokers = splitList(s.o.brokers)
 	cfg.Conn, cfg.Security = s.o.kafkaOpts, s.o.kafkaDesc
 	cfg.Topic = s.o.topic
+	cfg.StateTopic = s.o.stateTopic
 	cfg.Partitions = int32(s.o.partitions)
 	cfg.Linger = s.o.produceLinger
 	cfg.Compression = s.o.compression

@@ -17,7 +17,7 @@ import (
 func runTail(ctx context.Context, args []string) error {
 	c := newCommand("tail")
 	var path string
-	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): follow every configured table on one binlog stream, each into its topic as generic change events (needs binlog_row_metadata=FULL); without it, the IoT table")
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): follow every configured table on one binlog stream, each into its topic as generic change events (binlog_row_metadata=FULL lets it follow DDL); without it, the IoT table")
 	c.source()
 	c.target() // with --config: the target the configured tables resolve against
 	c.kafka()
@@ -57,7 +57,6 @@ func runTail(ctx context.Context, args []string) error {
 		return usagef("--server-id %d: must fit in 32 bits", serverID)
 	}
 	var tables []*schema.Table
-	var statePrefix string
 	if path != "" {
 		cf, err := openConfigured(ctx, c, path)
 		if err != nil {
@@ -69,9 +68,8 @@ func runTail(ctx context.Context, args []string) error {
 			return err
 		}
 		// The tail's position and the source's epoch are kept in the
-		// state topic of the configuration's topic prefix; its source is
-		// the one the tables resolved against.
-		statePrefix = cf.cfg.topicPrefix
+		// configuration's state topic (openConfigured); its source is the
+		// one the tables resolved against.
 		s.o.sourceDSN, _ = dsnOf(c.fs, "source-dsn", cf.cfg.sourceDSN, "")
 		recoverBackfill = false // the gap's backfill of configured tables is printed, not run
 	}
@@ -85,9 +83,6 @@ func runTail(ctx context.Context, args []string) error {
 	pcfg, err := s.producerConfig()
 	if err != nil {
 		return err
-	}
-	if statePrefix != "" {
-		pcfg.Topic = statePrefix
 	}
 	return s.withMetrics(ctx, func(ctx context.Context) error {
 		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, backfill.SourceSession, nil)
