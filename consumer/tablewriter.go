@@ -23,10 +23,15 @@ import (
 // It is built for any table, so it uses only the plain versioned multi-row
 // INSERT … ON DUPLICATE KEY UPDATE: none of the fixed writer's fast paths
 // (LOAD DATA, MariaDB's bulk insert, the look-up of existing rows). A
-// truncate (op "t") is applied as tabletruncate.go says. It does not retry
-// transient errors or isolate a row the target refuses:
-// its caller sees the transaction's error and the batch's offsets stay
-// uncommitted.
+// truncate (op "t") is applied as tabletruncate.go says. A Write is one
+// transaction, all or nothing: a record the target refuses fails it with
+// the server's error. The table-driven member (tablePath.apply) retries
+// a Write that fails with a transient error (retryTx, as the fixed
+// writer's) and isolates a record the target refuses (isolate.go: halves
+// of the batch in transactions of their own, down to the refused record,
+// which goes to the dead-letter topic with reason database while the rest
+// commits), as the fixed path does; other errors stop the member with the
+// batch's offsets uncommitted.
 type TableWriter struct {
 	t    *schema.Table
 	db   *sql.DB
@@ -493,6 +498,21 @@ func (w *TableWriter) keyRow(dst []byte, img, out []schema.Value) ([]byte, error
 		out[k] = v
 	}
 	return dst, nil
+}
+
+// keyOf names the key of c, a change of the writer's table, in errors:
+// the target key's values (keyText) of its image, through the key
+// columns' transforms.
+func (w *TableWriter) keyOf(c *schema.Change) string {
+	img := c.Image()
+	if len(img) != len(w.cols) {
+		return "(none)" // a truncate, or a malformed change Write refuses anyway
+	}
+	row := make([]schema.Value, len(w.cols))
+	if _, err := w.keyRow(nil, img, row); err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return w.keyText(row)
 }
 
 // keyArgs appends the key's values of row as arguments.

@@ -206,6 +206,16 @@ type writeResult struct {
 	merged     int // changes replaced by a later change of their key in the batch
 }
 
+// add counts o's rows into r.
+func (r *writeResult) add(o writeResult) {
+	r.inserted += o.inserted
+	r.updated += o.updated
+	r.unchanged += o.unchanged
+	r.deleted += o.deleted
+	r.tombstoned += o.tombstoned
+	r.merged += o.merged
+}
+
 // write applies the batch's final items in one transaction, retried as a
 // whole on transient errors (retry).
 func (w *writer) write(ctx context.Context, items []item) (res writeResult, err error) {
