@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -203,5 +205,66 @@ func TestIntegrationReplayAndDLQByTable(t *testing.T) {
 	}
 	if got := e.endTotal(e.read.Topic); got != readEnd+1 {
 		t.Errorf("%s holds %d records after the second re-drive, want %d", e.read.Topic, got, readEnd+1)
+	}
+}
+
+// TestIntegrationTailEventsByTable: tail --config counts its events by
+// source table and op (sluice_tail_events_total{table,op}), each table's
+// on its own series.
+func TestIntegrationTailEventsByTable(t *testing.T) {
+	e := newITEnv(t)
+	for _, stmt := range []string{
+		"CREATE DATABASE " + e.src, "CREATE DATABASE " + e.dst,
+		"CREATE TABLE " + e.src + ".a (id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10) NOT NULL, at DATETIME NOT NULL)",
+		"CREATE TABLE " + e.src + ".b (id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10) NOT NULL, at DATETIME NOT NULL)",
+	} {
+		if _, err := e.admin.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := fmt.Sprintf("kafka:\n  topic_prefix: %s\ntables:\n  - source: %[2]s.a\n    target: %[3]s.a\n    window: at\n  - source: %[2]s.b\n    target: %[3]s.b\n    window: at\n",
+		e.topic, e.src, e.dst)
+	path := filepath.Join(t.TempDir(), "sluice.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("migrate", "--config", path)
+	addr := freeAddr(t)
+	tl, tlogs := e.startTail("--config", path, "--from", "now", "--flush-interval", "20ms", "--metrics-addr", addr)
+	for _, q := range []string{
+		"INSERT INTO {src}.a (v, at) VALUES ('1', '2025-10-01'), ('2', '2025-10-01'), ('3', '2025-10-01')",
+		"UPDATE {src}.a SET v = 'x' WHERE id = 1",
+		"INSERT INTO {src}.b (v, at) VALUES ('1', '2025-10-01')",
+		"DELETE FROM {src}.b",
+	} {
+		if _, err := e.admin.Exec(strings.ReplaceAll(q, "{src}", e.src)); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	want := []string{
+		fmt.Sprintf(`sluice_tail_events_total{op="c",table="%s.a"} 3`, e.src),
+		fmt.Sprintf(`sluice_tail_events_total{op="u",table="%s.a"} 1`, e.src),
+		fmt.Sprintf(`sluice_tail_events_total{op="d",table="%s.a"} 0`, e.src),
+		fmt.Sprintf(`sluice_tail_events_total{op="c",table="%s.b"} 1`, e.src),
+		fmt.Sprintf(`sluice_tail_events_total{op="d",table="%s.b"} 1`, e.src),
+		fmt.Sprintf(`sluice_tail_events_total{op="u",table="%s.b"} 0`, e.src),
+	}
+	// The counters move when the Kafka transaction commits: wait for the
+	// last one (a minute at most), then check every series.
+	var body string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		body = string(metricsBody(t, addr))
+		if strings.Contains(body, want[4]) || time.Now().After(deadline) {
+			break
+		}
+	}
+	stopProc(t, tl, tlogs)
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("tail metrics lack %s", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", body)
 	}
 }
