@@ -29,7 +29,8 @@ import (
 
 // followed is one configured table as the tail reads it.
 type followed struct {
-	t *schema.Table
+	t   *schema.Table
+	idx int // its place in Config.Tables: the events metric's table
 	// The traveling columns' positions in the last table map seen, and
 	// their columns with the ENUM and SET members that map carries.
 	tm   *replication.TableMapEvent
@@ -116,8 +117,8 @@ func (t *Tail) generic() bool { return len(t.cfg.Tables) > 0 }
 // followedTables indexes the configured tables by lower-case "db.table".
 func followedTables(tables []*schema.Table) map[string]*followed {
 	out := make(map[string]*followed, len(tables))
-	for _, tb := range tables {
-		out[strings.ToLower(tb.Source.String())] = &followed{t: tb}
+	for i, tb := range tables {
+		out[strings.ToLower(tb.Source.String())] = &followed{t: tb, idx: i}
 	}
 	return out
 }
@@ -345,7 +346,7 @@ func (t *Tail) produceChange(ctx context.Context, s *streamState, f *followed, c
 		t.begin(s)
 	}
 	t.cl.Produce(ctx, &kgo.Record{Topic: f.t.Topic, Key: key, Value: value}, t.promise)
-	s.count(c.Op)
+	s.count(f.idx, c.Op)
 	return nil
 }
 
