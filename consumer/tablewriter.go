@@ -42,7 +42,7 @@ type TableWriter struct {
 	tombFind  multiRow // SELECT ?, source_version FROM <target>_tombstones WHERE <key> UNION ALL …
 	tombAny   string   // whether the tombstone table has any row
 	delete    string   // a delete without a version: by key
-	deleteVer string   // a versioned delete: by key, unless the row is newer
+	deleteVer string   // a versioned delete: by key, unless the row is not older
 	tombDrop  string   // the tombstone of a key, unless it is newer
 	raise     string   // a row's version raised to a merged change's, unless newer
 	trunc     tableTruncateStmts
@@ -246,7 +246,7 @@ func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
 	w.tombFind = newMultiRow("", "SELECT ? AS i, `source_version` FROM "+qtt+where, " UNION ALL ", "", len(keyNames)+1, 256)
 	w.tombAny = "SELECT 1 FROM " + qtt + " LIMIT 1"
 	w.delete = "DELETE FROM " + qt + where
-	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` <= ?)"
+	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` < ?)" // at one version the row wins (later)
 	w.tombDrop = "DELETE FROM " + qtt + where + " AND `source_version` <= ?"
 	w.raise = "UPDATE " + qt + " SET `source_version` = ?" + where + " AND (`source_version` IS NULL OR `source_version` < ?)"
 	return w, nil
@@ -452,7 +452,7 @@ func (w *TableWriter) prepare(recs []TableRecord, res *TableResult) error {
 		w.dkey = w.t.AppendDedupeKey(w.dkey[:0], it.row)
 		if k, ok := byKey[string(w.dkey)]; ok {
 			kept := &w.items[k]
-			if !it.hasVer || !kept.hasVer || it.version >= kept.version {
+			if later(it.hasVer && kept.hasVer, it.version, kept.version, it.del, kept.del) {
 				it.key = kept.key
 				*kept = it
 			}
