@@ -38,17 +38,20 @@
 // Rows inserted into the window after the range was planned (ids beyond the
 // planned maximum) are not read; the tail, or a later run, picks them up.
 //
-// Metrics:
+// Metrics, each labelled table: the source table read, db.table (the fixed
+// IoT table's too, e.g. source_db.raw_records), so that one process
+// backfilling the configured tables one after the other keeps each table's
+// series:
 //
-//	sluice_backfill_rows_read_total       rows read from the source
-//	sluice_backfill_chunks_planned        chunks planned so far (the plan is walked lazily)
-//	sluice_backfill_chunks_done_total     chunks read and acknowledged
-//	sluice_backfill_progress_ratio        share of the planned id range acknowledged (0..1)
-//	sluice_backfill_chunk_read_seconds    time to read one chunk
-//	sluice_backfill_chunk_retries_total   chunk reads, deliveries and planning queries retried
-//	sluice_backfill_chunk_failures_total  chunks that failed for good (after their attempts)
-//	sluice_backfill_checkpoint_errors_total  progress saves that failed (the run goes on)
-//	sluice_backfill_resumed_ids           ids skipped because an earlier run of the window produced them
+//	sluice_backfill_rows_read_total{table}       rows read from the source
+//	sluice_backfill_chunks_planned{table}        chunks planned so far (the plan is walked lazily)
+//	sluice_backfill_chunks_done_total{table}     chunks read and acknowledged
+//	sluice_backfill_progress_ratio{table}        share of the planned id range acknowledged (0..1)
+//	sluice_backfill_chunk_read_seconds{table}    time to read one chunk
+//	sluice_backfill_chunk_retries_total{table}   chunk reads, deliveries and planning queries retried
+//	sluice_backfill_chunk_failures_total{table}  chunks that failed for good (after their attempts)
+//	sluice_backfill_checkpoint_errors_total{table}  progress saves that failed (the run goes on)
+//	sluice_backfill_resumed_ids{table}           ids skipped because an earlier run of the window produced them
 package backfill
 
 import (
@@ -181,12 +184,12 @@ type Progress struct {
 type Backfill struct {
 	cfg     Config
 	db      *sql.DB
-	sink    Sink        // the fixed path's
-	changes ChangeSink  // the configured table's (NewTable)
-	cp      Checkpoints // nil: no resume
-	epochs  Epochs      // nil: labels in epoch 0
-	done    doneSet     // acknowledged ranges, what cp saves
-	metrics *Metrics
+	sink    Sink          // the fixed path's
+	changes ChangeSink    // the configured table's (NewTable)
+	cp      Checkpoints   // nil: no resume
+	epochs  Epochs        // nil: labels in epoch 0
+	done    doneSet       // acknowledged ranges, what cp saves
+	metrics *tableMetrics // the source table's series
 	log     *slog.Logger
 	query   [3]string // chunk query with exclusive and inclusive lower bound; next id
 	// rangeQuery reads MIN and MAX of the id, over a window's time slice
@@ -248,7 +251,7 @@ func newBackfill(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Backfil
 		log = slog.Default()
 	}
 	return &Backfill{
-		cfg: cfg, db: db, metrics: m, log: log,
+		cfg: cfg, db: db, metrics: m.table(cfg.Database + "." + cfg.Table), log: log,
 		position: schema.Source{Connector: "sluice", Name: "sluice", Snapshot: "true", DB: cfg.Database, Table: cfg.Table},
 	}, nil
 }

@@ -11,15 +11,17 @@ import (
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := NewMetrics(reg)
-	m.rowsRead.Add(3)
-	m.chunksPlanned.Set(4)
-	m.chunksDone.Inc()
-	m.progress.Set(0.25)
-	m.chunkRead.Observe(0.01)
-	m.chunkRetries.Inc()
-	m.chunkFailures.Inc()
-	m.checkpointErrors.Inc()
-	m.resumedIDs.Set(10)
+	iot, other := m.table("source_db.raw_records"), m.table("shop.orders")
+	other.rowsRead.Add(7)
+	iot.rowsRead.Add(3)
+	iot.chunksPlanned.Set(4)
+	iot.chunksDone.Inc()
+	iot.progress.Set(0.25)
+	iot.chunkRead.Observe(0.01)
+	iot.chunkRetries.Inc()
+	iot.chunkFailures.Inc()
+	iot.checkpointErrors.Inc()
+	iot.resumedIDs.Set(10)
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -52,18 +54,25 @@ func TestMetrics(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("gathered %v, want %v", names, want)
 	}
-	if got := testutil.ToFloat64(m.rowsRead); got != 3 {
-		t.Errorf("rows read = %v, want 3", got)
+	// Each table has its own series, labelled with its source db.table.
+	if got := testutil.ToFloat64(m.rowsRead.WithLabelValues("source_db.raw_records")); got != 3 {
+		t.Errorf("rows read of source_db.raw_records = %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(m.progress); got != 0.25 {
+	if got := testutil.ToFloat64(m.rowsRead.WithLabelValues("shop.orders")); got != 7 {
+		t.Errorf("rows read of shop.orders = %v, want 7", got)
+	}
+	if got := testutil.ToFloat64(m.progress.WithLabelValues("source_db.raw_records")); got != 0.25 {
 		t.Errorf("progress = %v, want 0.25", got)
+	}
+	if got := testutil.ToFloat64(m.progress.WithLabelValues("shop.orders")); got != 0 {
+		t.Errorf("progress of shop.orders = %v, want 0 (created with the table, untouched)", got)
 	}
 }
 
 func TestMetricsWithoutRegistry(t *testing.T) {
 	m := NewMetrics(nil) // New uses this when it gets no metrics
-	m.rowsRead.Inc()
-	if got := testutil.ToFloat64(m.rowsRead); got != 1 {
+	m.table("source_db.raw_records").rowsRead.Inc()
+	if got := testutil.ToFloat64(m.rowsRead.WithLabelValues("source_db.raw_records")); got != 1 {
 		t.Errorf("rows read = %v, want 1", got)
 	}
 }

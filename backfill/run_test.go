@@ -329,8 +329,9 @@ func TestRunResumes(t *testing.T) {
 			if got := testutil.ToFloat64(m.resumedIDs); got != float64(tt.wantResumed) {
 				t.Errorf("resumed ids metric = %v, want %d", got, tt.wantResumed)
 			}
-			if got := testutil.ToFloat64(m.progress); got != 1 {
-				t.Errorf("progress ratio = %v, want 1", got)
+			// The fixed table's series are labelled with its source db.table.
+			if got := testutil.ToFloat64(m.progress.WithLabelValues("source_db.raw_records")); got != 1 {
+				t.Errorf("progress ratio of source_db.raw_records = %v, want 1", got)
 			}
 			// The last save covers every id of the window.
 			for _, id := range tt.ids {

@@ -233,8 +233,26 @@ func prefix16(s string) (hi, lo uint64) {
 }
 
 // supersedes reports whether next, a change later in the partition than
-// kept, replaces it: when it is not older, or when either has no version
-// (nothing to order them by but the partition).
+// kept, replaces it (later says when).
 func supersedes(next, kept *item) bool {
-	return !next.hasVer || !kept.hasVer || next.version >= kept.version
+	return later(next.hasVer && kept.hasVer, next.version, kept.version, next.op == schema.OpDelete, kept.op == schema.OpDelete)
+}
+
+// later reports whether a change of a key replaces kept, the change the
+// batch holds for that key: when it is newer; at the same version, unless
+// it is a delete and kept is not; and when either has no version (nothing
+// to order them by but the partition), always. One version is one binlog
+// event, and within one event a key is only ever vacated before it is
+// taken (unique keys are checked row by row), so at one version an upsert
+// wins over a delete. That matters for an update that changes the key in
+// a way the target does not see (a case-only change under a _ci collation,
+// or one a key column's transform folds away): the tail carries it as a
+// delete of the old key and a create of the new, each in its key's
+// partition, and the two reach the target in either order. The writers'
+// versioned deletes keep a row of their own version for the same reason.
+func later(versioned bool, v, keptV uint64, del, keptDel bool) bool {
+	if !versioned {
+		return true
+	}
+	return v > keptV || v == keptV && (!del || keptDel)
 }

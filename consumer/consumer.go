@@ -533,15 +533,11 @@ func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.T
 // acknowledged already. It reports whether it made a dead letter.
 func (c *Consumer) setAside(b *batch, r *kgo.Record, reason string, err error, now time.Time) bool {
 	b.add(r, nil, now)
-	if c.sent.has(r) {
-		// Back after a commit that failed (a lost session): its dead
-		// letter is acknowledged already and is not sent twice.
-		c.log.Info("consumer: record dead-lettered already by this member; not sent again", "record", fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+	dl := c.letter(r, reason, err, now)
+	if dl == nil {
 		return false
 	}
-	err = &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
-	b.dead = append(b.dead, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, reason, err, now))
-	c.metrics.dlq.WithLabelValues(reason).Inc()
+	b.dead = append(b.dead, dl)
 	return true
 }
 
@@ -553,12 +549,12 @@ func (c *Consumer) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Rec
 	if len(b.items) == 0 {
 		return writeResult{merged: merged}, nil, nil
 	}
-	res, refused, err := c.writeIsolating(ctx, b.items)
+	res, late, err := c.writeIsolating(ctx, b.items)
 	if err != nil {
 		return writeResult{}, nil, err
 	}
 	res.merged = merged
-	return res, c.refusedLetters(refused), nil
+	return res, late, nil
 }
 
 // flush sends the batch's dead letters, writes the rest to the database and

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -49,6 +50,23 @@ func deadLetter(dlqTopic, group string, r *kgo.Record, reason string, cause erro
 		kgo.RecordHeader{Key: schema.DLQHeaderTime, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
 	)
 	return &kgo.Record{Topic: dlqTopic, Key: r.Key, Value: r.Value, Headers: headers}
+}
+
+// letter builds the dead letter of record r for reason, its error naming
+// r's coordinates and key, and counts it; nil when this member has had r's
+// dead letter acknowledged already (r is back after an offset commit that
+// failed, a lost session), which is not sent twice. Every dead letter a
+// member makes is built here: those set aside as the batch is taken
+// (setAside) and those its write finds, rows the target or a table's rule
+// refuses, on either path (writeIsolating, tablePath.apply).
+func (c *Consumer) letter(r *kgo.Record, reason string, err error, now time.Time) *kgo.Record {
+	if c.sent.has(r) {
+		c.log.Info("consumer: record dead-lettered already by this member; not sent again", "record", fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+		return nil
+	}
+	c.metrics.dlq.WithLabelValues(reason).Inc()
+	err = &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: err}
+	return deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, reason, err, now)
 }
 
 // Header returns the value of the last header named key, and whether it is

@@ -50,76 +50,71 @@ func rowRejected(err error) bool {
 	return false
 }
 
-// rejection is a batch item the target refused, with its error.
-type rejection struct {
-	it  *item
-	err error
-}
-
-// writeIsolating writes the batch's items. When the write fails with an
-// error that belongs to a row (rowRejected), it splits the items in halves
-// and writes each in its own transaction, down to the rows that fail alone:
-// everything else commits, and the refused items come back with their
-// errors, for the dead-letter topic. Any other error stops, as a write
-// always has. A batch with one bad row among 10,000 costs about fourteen
-// failed transactions of shrinking size and two of the good rows.
+// isolate writes the items lo..hi of a batch (indexes into the caller's
+// slice) through write, one transaction per call, which retries transient
+// errors itself. When a write fails with an error that belongs to a row
+// (rowRejected), it splits the items in halves and writes each in its own
+// transaction, down to the items that fail alone, which it hands to
+// refuse with their errors: everything else commits. Any other error
+// stops, as a write always has. A batch with one bad row among 10,000
+// costs about fourteen failed transactions of shrinking size and two of
+// the good rows. Both paths isolate with it: the fixed table's items
+// (writeIsolating) and each configured table's records (tablePath.apply).
 //
-// The halves commit one by one, before the batch's offsets: a crash in
-// between delivers the whole batch again, whose rows apply as the same
-// upserts (idempotent) and whose refused rows are refused again.
-func (c *Consumer) writeIsolating(ctx context.Context, items []item) (writeResult, []rejection, error) {
-	res, err := c.w.write(ctx, items)
+// The halves commit one by one, in the batch's order, before the batch's
+// offsets: a crash in between delivers the whole batch again, whose rows
+// apply as the same versioned upserts and whose refused rows are refused
+// again.
+func isolate(ctx context.Context, m *Metrics, lo, hi int, write func(lo, hi int) error, refuse func(i int, err error)) error {
+	err := write(lo, hi)
 	if err == nil || !rowRejected(err) || ctx.Err() != nil {
-		return res, nil, err
+		return err
 	}
-	if len(items) == 1 {
-		return writeResult{}, []rejection{{&items[0], err}}, nil
-	}
-	c.metrics.isolations.Inc()
-	mid := len(items) / 2
-	a, ra, err := c.writeIsolating(ctx, items[:mid])
-	if err != nil {
-		return res, nil, err
-	}
-	b, rb, err := c.writeIsolating(ctx, items[mid:])
-	if err != nil {
-		return res, nil, err
-	}
-	return writeResult{
-		inserted: a.inserted + b.inserted, updated: a.updated + b.updated, unchanged: a.unchanged + b.unchanged,
-		deleted: a.deleted + b.deleted, tombstoned: a.tombstoned + b.tombstoned,
-	}, append(ra, rb...), nil
-}
-
-// rejectedError says which row of which table the target refused, and why.
-func (c *Consumer) rejectedError(r rejection) error {
-	cause := r.err
-	var me *mysql.MySQLError
-	if errors.As(cause, &me) {
-		cause = me // without write's "write batch of 1 rows (attempt …)"
-	}
-	rec := r.it.rec
-	return &RecordError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key,
-		Err: fmt.Errorf("target %s.%s refused key %s: %w", c.cfg.Database, c.cfg.Table, r.it.key, cause)}
-}
-
-// refusedLetters builds the dead letters of the rows the target refused,
-// leaving out those this member has had acknowledged already.
-func (c *Consumer) refusedLetters(refused []rejection) []*kgo.Record {
-	if len(refused) == 0 {
+	if hi-lo == 1 {
+		refuse(lo, err)
 		return nil
 	}
-	now := time.Now()
-	recs := make([]*kgo.Record, 0, len(refused))
-	for _, r := range refused {
-		if c.sent.has(r.it.rec) {
-			continue // dead-lettered by this member before a rejected offset commit
-		}
-		err := c.rejectedError(r)
-		recs = append(recs, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r.it.rec, ReasonDatabase, err, now))
-		c.metrics.dlq.WithLabelValues(ReasonDatabase).Inc()
+	m.isolations.Inc()
+	mid := lo + (hi-lo)/2
+	if err := isolate(ctx, m, lo, mid, write, refuse); err != nil {
+		return err
 	}
-	return recs
+	return isolate(ctx, m, mid, hi, write, refuse)
+}
+
+// writeIsolating writes the fixed table's items, isolating the rows the
+// target refuses (isolate), and returns those rows' dead letters.
+func (c *Consumer) writeIsolating(ctx context.Context, items []item) (writeResult, []*kgo.Record, error) {
+	var sum writeResult
+	var late []*kgo.Record
+	target := c.cfg.Database + "." + c.cfg.Table
+	err := isolate(ctx, c.metrics, 0, len(items), func(lo, hi int) error {
+		res, err := c.w.write(ctx, items[lo:hi])
+		if err == nil {
+			sum.add(res)
+		}
+		return err
+	}, func(i int, err error) {
+		it := &items[i]
+		if dl := c.letter(it.rec, ReasonDatabase, refusedError(target, it.key.String(), err), time.Now()); dl != nil {
+			late = append(late, dl)
+		}
+	})
+	if err != nil {
+		return writeResult{}, nil, err
+	}
+	return sum, late, nil
+}
+
+// refusedError says which row of which table (target, "db.table") the
+// target refused, by its key, and the database's reason, which names the
+// column when the server does ("Data too long for column 'x' at row 1").
+func refusedError(target, key string, err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		err = me // without the write's "write batch of 1 rows (attempt …)"
+	}
+	return fmt.Errorf("target %s refused key %s: %w", target, key, err)
 }
 
 // sendLate sends the dead letters a batch's write found (rows the target

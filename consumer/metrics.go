@@ -71,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_consumer_table_rows_deleted_total", Help: "Target rows deleted by delete events, by target table."},
 			[]string{"table"}),
 		tableDLQ: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_consumer_table_dlq_records_total", Help: "Records of a table sent to the dead-letter topic, by target table and reason (decode, validation)."},
+			Name: "sluice_consumer_table_dlq_records_total", Help: "Records of a table sent to the dead-letter topic, by target table and reason (decode, validation, database)."},
 			[]string{"table", "reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_consumer_lag_records", Help: "Records of the partition the group has not committed yet: its end offset minus the group's committed offset."},

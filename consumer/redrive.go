@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,13 @@ type RedriveConfig struct {
 	// Resend produces the re-driven records back to their topics:
 	// required; cmd/sluice wires the producer's (producer.Resender).
 	Resend Resender
+	// Topics, when set, re-drives only the dead letters of records from
+	// these topics (by their schema.DLQHeaderTopic): one configured
+	// table's, say. The others are passed over and counted as Other; Group
+	// should then be the selection's own (cmd/sluice names it after the
+	// table), since the group commits past them and another selection's
+	// re-drive must still find them.
+	Topics []string
 	// Skipped, if set, is told of every dead letter the re-drive passes
 	// over without sending it (a reference, a duplicate, a record with no
 	// Sluice headers), with why, as it happens: the caller prints them.
@@ -49,6 +57,9 @@ type RedriveResult struct {
 	// sent once.
 	Duplicates int
 	Foreign    int // records without Sluice's headers: nothing says where they belong
+	// Other are dead letters of topics outside Topics: another table's,
+	// left for its own re-drive. Not counted in Skipped.
+	Other int
 }
 
 // Skipped is how many dead letters were passed over.
@@ -121,7 +132,7 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 			}
 		}
 		var out, done []*kgo.Record
-		var refs, dups, foreign int
+		var refs, dups, foreign, other int
 		fetches.EachRecord(func(r *kgo.Record) {
 			if r.Offset >= ends[r.Partition] {
 				return // dead-lettered after the re-drive began
@@ -132,6 +143,9 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 			case !ok:
 				foreign++
 				skipped(r, fmt.Sprintf("%s/%d@%d has no %s header: nothing says where it belongs", r.Topic, r.Partition, r.Offset, schema.DLQHeaderTopic))
+				return
+			case len(cfg.Topics) > 0 && !slices.Contains(cfg.Topics, to):
+				other++
 				return
 			case IsReference(r):
 				refs++
@@ -168,5 +182,6 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 		res.References += refs
 		res.Duplicates += dups
 		res.Foreign += foreign
+		res.Other += other
 	}
 }

@@ -92,6 +92,34 @@ func PlanReplay(ctx context.Context, adm *kadm.Client, group, topic string, t Re
 	return &ReplayPlan{Group: group, Topic: topic, Target: t, Exists: exists, Partitions: rows}, nil
 }
 
+// PlanReplayTopics is PlanReplay for several topics of one group (the
+// configured tables' topics a table-driven group reads): the group is
+// checked once, and each topic gets a plan of its own; the group's commits
+// on any other topic are not touched. Explicit offsets name partitions of
+// one topic, so they are refused with more than one.
+func PlanReplayTopics(ctx context.Context, adm *kadm.Client, group string, topics []string, t ReplayTarget) ([]*ReplayPlan, error) {
+	if len(topics) == 0 {
+		return nil, fmt.Errorf("%w: replay of group %s: no topic", ErrReplayTarget, group)
+	}
+	if t.Offsets != nil && len(topics) > 1 {
+		return nil, fmt.Errorf("%w: --to-offset names partitions of one topic, and group %s is to move on %d (%s): name one table",
+			ErrReplayTarget, group, len(topics), strings.Join(topics, ", "))
+	}
+	exists, err := groupIdle(ctx, adm, group)
+	if err != nil {
+		return nil, err
+	}
+	plans := make([]*ReplayPlan, 0, len(topics))
+	for _, topic := range topics {
+		rows, err := planReplay(ctx, adm, group, topic, t)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, &ReplayPlan{Group: group, Topic: topic, Target: t, Exists: exists, Partitions: rows})
+	}
+	return plans, nil
+}
+
 // groupIdle returns an error naming the live members when group has any, and
 // whether the group exists at all. A group that does not exist yet is idle:
 // the commit creates it.

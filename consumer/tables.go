@@ -36,9 +36,12 @@ type recordPath interface {
 // table's topic, each record decoded with its table's ChangeDecoder and
 // applied by its table's TableWriter. A batch (BatchSize records across
 // the tables, as polled) is written one table per transaction, retried on
-// transient errors like the fixed writer's; the batch's offsets are
-// committed after the last of them. A crash between two of them delivers
-// the whole batch again, whose changes apply as the same versioned upserts.
+// transient errors like the fixed writer's, with the rows the target
+// refuses isolated into dead letters as the fixed writer's are
+// (isolate.go); the batch's offsets are committed after the last of them
+// and after the dead letters are acknowledged. A crash between two of them
+// delivers the whole batch again, whose changes apply as the same
+// versioned upserts.
 type tablePath struct {
 	c       *Consumer
 	db      *sql.DB
@@ -58,7 +61,7 @@ type tableEntry struct {
 	recs    []TableRecord
 	krecs   []*kgo.Record // recs[i]'s Kafka record, for its dead letter
 
-	records, upserted, deleted, decodeDLQ, ruleDLQ prometheus.Counter
+	records, upserted, deleted, decodeDLQ, ruleDLQ, dbDLQ prometheus.Counter
 }
 
 // validateTables checks the table-driven settings: every table has a
@@ -99,6 +102,7 @@ func newTablePath(ctx context.Context, c *Consumer, db *sql.DB) (*tablePath, err
 			deleted:   m.tableDeleted.WithLabelValues(name),
 			decodeDLQ: m.tableDLQ.WithLabelValues(name, ReasonDecode),
 			ruleDLQ:   m.tableDLQ.WithLabelValues(name, ReasonValidation),
+			dbDLQ:     m.tableDLQ.WithLabelValues(name, ReasonDatabase),
 		}
 		p.byTopic[t.Topic] = e
 		p.tables = append(p.tables, e)
@@ -155,55 +159,66 @@ func (p *tablePath) take(_ context.Context, b *batch, r *kgo.Record, now time.Ti
 	return nil
 }
 
-// apply writes each table's records in a transaction of its own, in
-// configuration order, and turns the records a transform or a rule refused
-// into dead letters (reason validation).
+// apply writes each table's records in transactions of its own, in
+// configuration order, each retried on transient errors (retryTx); a
+// record the target refuses is isolated (isolate) and dead-lettered
+// (reason database), and a record a transform or a rule refuses is left
+// out by the writer and dead-lettered (reason validation), while the rest
+// of the table's records commit.
 func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error) {
 	c := p.c
 	var sum writeResult
 	var late []*kgo.Record
-	var now time.Time
 	for _, e := range p.tables {
 		if len(e.recs) == 0 {
 			continue
 		}
-		var res TableResult
-		err := retryTx(ctx, c.cfg.DBAttempts, c.cfg.DBBackoff, c.metrics, fmt.Sprintf("table %s: write batch of %d records", e.name, len(e.recs)),
-			func() {}, func() (err error) {
-				t0 := time.Now()
-				res, err = e.w.Write(ctx, e.recs)
-				if err == nil {
-					c.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
-				}
+		err := isolate(ctx, c.metrics, 0, len(e.recs), func(lo, hi int) error {
+			res, err := p.write(ctx, e, lo, hi)
+			if err != nil {
 				return err
-			})
+			}
+			for _, rj := range res.Rejected {
+				if dl := c.letter(e.krecs[lo+rj.Record], ReasonValidation, rj.Err, time.Now()); dl != nil {
+					late = append(late, dl)
+					e.ruleDLQ.Inc()
+				}
+			}
+			e.upserted.Add(float64(res.Inserted + res.Updated))
+			e.deleted.Add(float64(res.Deleted))
+			sum.add(writeResult{inserted: res.Inserted, updated: res.Updated, unchanged: res.Unchanged,
+				deleted: res.Deleted, tombstoned: res.Tombstoned, merged: res.Merged})
+			return nil
+		}, func(i int, err error) {
+			err = refusedError(e.name, e.w.keyOf(e.recs[i].Change), err)
+			if dl := c.letter(e.krecs[i], ReasonDatabase, err, time.Now()); dl != nil {
+				late = append(late, dl)
+				e.dbDLQ.Inc()
+			}
+		})
 		if err != nil {
 			return writeResult{}, nil, err
 		}
-		for _, rj := range res.Rejected {
-			r := e.krecs[rj.Record]
-			if c.sent.has(r) {
-				continue // dead-lettered by this member before a rejected offset commit
-			}
-			if now.IsZero() {
-				now = time.Now()
-			}
-			err := &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Err: rj.Err}
-			late = append(late, deadLetter(c.cfg.DeadLetterTopic(), c.cfg.Group, r, ReasonValidation, err, now))
-			c.metrics.dlq.WithLabelValues(ReasonValidation).Inc()
-			e.ruleDLQ.Inc()
-		}
-		e.upserted.Add(float64(res.Inserted + res.Updated))
-		e.deleted.Add(float64(res.Deleted))
-		sum.inserted += res.Inserted
-		sum.updated += res.Updated
-		sum.unchanged += res.Unchanged
-		sum.deleted += res.Deleted
-		sum.tombstoned += res.Tombstoned
-		sum.merged += res.Merged
 		e.reset()
 	}
 	return sum, late, nil
+}
+
+// write applies the table's records lo..hi in one transaction, retried on
+// transient errors.
+func (p *tablePath) write(ctx context.Context, e *tableEntry, lo, hi int) (res TableResult, err error) {
+	m := p.c.metrics
+	cfg := &p.c.cfg
+	err = retryTx(ctx, cfg.DBAttempts, cfg.DBBackoff, m, fmt.Sprintf("table %s: write batch of %d records", e.name, hi-lo),
+		func() {}, func() (err error) {
+			t0 := time.Now()
+			res, err = e.w.Write(ctx, e.recs[lo:hi])
+			if err == nil {
+				m.commitSeconds.Observe(time.Since(t0).Seconds())
+			}
+			return err
+		})
+	return res, err
 }
 
 // reset empties the table's share of the batch, keeping its buffers.

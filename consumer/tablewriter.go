@@ -23,10 +23,15 @@ import (
 // It is built for any table, so it uses only the plain versioned multi-row
 // INSERT … ON DUPLICATE KEY UPDATE: none of the fixed writer's fast paths
 // (LOAD DATA, MariaDB's bulk insert, the look-up of existing rows). A
-// truncate (op "t") is applied as tabletruncate.go says. It does not retry
-// transient errors or isolate a row the target refuses:
-// its caller sees the transaction's error and the batch's offsets stay
-// uncommitted.
+// truncate (op "t") is applied as tabletruncate.go says. A Write is one
+// transaction, all or nothing: a record the target refuses fails it with
+// the server's error. The table-driven member (tablePath.apply) retries
+// a Write that fails with a transient error (retryTx, as the fixed
+// writer's) and isolates a record the target refuses (isolate.go: halves
+// of the batch in transactions of their own, down to the refused record,
+// which goes to the dead-letter topic with reason database while the rest
+// commits), as the fixed path does; other errors stop the member with the
+// batch's offsets uncommitted.
 type TableWriter struct {
 	t    *schema.Table
 	db   *sql.DB
@@ -37,7 +42,7 @@ type TableWriter struct {
 	tombFind  multiRow // SELECT ?, source_version FROM <target>_tombstones WHERE <key> UNION ALL …
 	tombAny   string   // whether the tombstone table has any row
 	delete    string   // a delete without a version: by key
-	deleteVer string   // a versioned delete: by key, unless the row is newer
+	deleteVer string   // a versioned delete: by key, unless the row is not older
 	tombDrop  string   // the tombstone of a key, unless it is newer
 	raise     string   // a row's version raised to a merged change's, unless newer
 	trunc     tableTruncateStmts
@@ -241,7 +246,7 @@ func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
 	w.tombFind = newMultiRow("", "SELECT ? AS i, `source_version` FROM "+qtt+where, " UNION ALL ", "", len(keyNames)+1, 256)
 	w.tombAny = "SELECT 1 FROM " + qtt + " LIMIT 1"
 	w.delete = "DELETE FROM " + qt + where
-	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` <= ?)"
+	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` < ?)" // at one version the row wins (later)
 	w.tombDrop = "DELETE FROM " + qtt + where + " AND `source_version` <= ?"
 	w.raise = "UPDATE " + qt + " SET `source_version` = ?" + where + " AND (`source_version` IS NULL OR `source_version` < ?)"
 	return w, nil
@@ -447,7 +452,7 @@ func (w *TableWriter) prepare(recs []TableRecord, res *TableResult) error {
 		w.dkey = w.t.AppendDedupeKey(w.dkey[:0], it.row)
 		if k, ok := byKey[string(w.dkey)]; ok {
 			kept := &w.items[k]
-			if !it.hasVer || !kept.hasVer || it.version >= kept.version {
+			if later(it.hasVer && kept.hasVer, it.version, kept.version, it.del, kept.del) {
 				it.key = kept.key
 				*kept = it
 			}
@@ -493,6 +498,21 @@ func (w *TableWriter) keyRow(dst []byte, img, out []schema.Value) ([]byte, error
 		out[k] = v
 	}
 	return dst, nil
+}
+
+// keyOf names the key of c, a change of the writer's table, in errors:
+// the target key's values (keyText) of its image, through the key
+// columns' transforms.
+func (w *TableWriter) keyOf(c *schema.Change) string {
+	img := c.Image()
+	if len(img) != len(w.cols) {
+		return "(none)" // a truncate, or a malformed change Write refuses anyway
+	}
+	row := make([]schema.Value, len(w.cols))
+	if _, err := w.keyRow(nil, img, row); err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return w.keyText(row)
 }
 
 // keyArgs appends the key's values of row as arguments.

@@ -22,7 +22,7 @@ type writer struct {
 	prefix     string // INSERT … VALUES
 	suffix     string // ON DUPLICATE KEY UPDATE …
 	delete     string // a delete without a version: by key
-	deleteVer  string // a versioned delete: by key, unless the row is newer
+	deleteVer  string // a versioned delete: by key, unless the row is not older
 	raise      string // a row's version raised to a merged change's, unless newer
 	raises     []int  // the batch items whose row version to raise, reused between batches
 	tombPrefix string // INSERT INTO <table>_tombstones … VALUES
@@ -136,7 +136,7 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		prefix:     "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
 		suffix:     upsertSuffix,
 		delete:     "DELETE FROM " + qdb + "." + qt + byKey,
-		deleteVer:  "DELETE FROM " + qdb + "." + qt + byKey + " AND (source_version IS NULL OR source_version <= ?)",
+		deleteVer:  "DELETE FROM " + qdb + "." + qt + byKey + " AND (source_version IS NULL OR source_version < ?)", // at one version the row wins (later)
 		raise:      "UPDATE " + qdb + "." + qt + " SET source_version = ?" + byKey + " AND (source_version IS NULL OR source_version < ?)",
 		tombPrefix: "INSERT INTO " + qdb + "." + qtt + " (" + tombstoneCols + ") VALUES ",
 		tombLookup: "SELECT timestamp, device_type, event_type, source_version FROM " + qdb + "." + qtt + " WHERE timestamp >= ? AND timestamp <= ?",
@@ -204,6 +204,16 @@ type writeResult struct {
 	deleted    int
 	tombstoned int // upserts dropped: their key was deleted by a newer change
 	merged     int // changes replaced by a later change of their key in the batch
+}
+
+// add counts o's rows into r.
+func (r *writeResult) add(o writeResult) {
+	r.inserted += o.inserted
+	r.updated += o.updated
+	r.unchanged += o.unchanged
+	r.deleted += o.deleted
+	r.tombstoned += o.tombstoned
+	r.merged += o.merged
 }
 
 // write applies the batch's final items in one transaction, retried as a

@@ -166,6 +166,9 @@ func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc Res
 	if err := r.key(t, tgtIdx); err != nil {
 		return nil, err
 	}
+	if err := r.keyNotNull(t); err != nil {
+		return nil, err
+	}
 	if !missing {
 		t.ExtraUnique = extraUnique(t, tgtIdx)
 	}
@@ -606,6 +609,20 @@ func (r *resolver) key(t *Table, idx []Index) error {
 		return nil
 	}
 	return r.failf("key", "not set, and the target %s has several unique keys whose columns all travel: %s; choose one", t.Target, describe(candidates))
+}
+
+// keyNotNull refuses a key with a column the target lets be NULL: a unique
+// index holds any number of rows with a NULL there, so such a key names no
+// single row. Its upserts would insert copies and its deletes match
+// nothing.
+func (r *resolver) keyNotNull(t *Table) error {
+	for _, k := range t.Key {
+		if c := t.Columns[k]; c.Target.Nullable {
+			return r.failf("key", "column %q is nullable in the target %s (%s.%s): a unique index lets any number of rows hold NULL there, so a NULL key names no row (its changes would insert copies, its deletes match nothing); make the column NOT NULL there, or key the table on NOT NULL columns",
+				c.Source.Name, t.Target, t.Target, c.Target.Name)
+		}
+	}
+	return nil
 }
 
 func sameColumns(a, b []string) bool {

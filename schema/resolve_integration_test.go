@@ -105,6 +105,7 @@ CREATE TABLE {src}.wide (
   u    INT UNSIGNED NOT NULL,
   a    INT NOT NULL,
   b    INT NOT NULL,
+  k    INT,
   note VARCHAR(10));
 CREATE TABLE {dst}.wide (
   id   BIGINT UNSIGNED NOT NULL,
@@ -113,8 +114,9 @@ CREATE TABLE {dst}.wide (
   u    INT NOT NULL,
   a    INT NOT NULL,
   b    INT NOT NULL,
+  k    INT,
   note VARCHAR(10) NOT NULL,
-  UNIQUE KEY ua (a), UNIQUE KEY ub (b));
+  UNIQUE KEY ua (a), UNIQUE KEY ub (b), UNIQUE KEY uk (k));
 INSERT INTO {src}.raw_records (date, timestamp, device_type, event_type, message) VALUES ('2025-10-01', '2025-10-01 10:00:00', 'sensor', 'open', 'hi');
 INSERT INTO {src}.customers (email, phone, ssn, full_name, signed_up) VALUES ('ann@example.com', '+33612345678', '123-45-6789', 'Ann', '2025-10-01 10:00:00');`)
 	return e
@@ -343,6 +345,11 @@ func TestIntegrationResolveBadConfig(t *testing.T) {
 			want: "target type varchar(10) (" + e.dst + ".wide.code) cannot hold source type varchar(255)"},
 		{name: "int from bigint", specs: []schema.TableSpec{wide("n")}, table: "wide", field: "columns.n", want: "target type int(11) (" + e.dst + ".wide.n) cannot hold source type bigint(20)"},
 		{name: "signed from unsigned", specs: []schema.TableSpec{wide("u")}, table: "wide", field: "columns.u", want: "cannot hold source type int(10) unsigned"},
+		{name: "nullable key column", specs: []schema.TableSpec{func() schema.TableSpec {
+			s := wide("k")
+			s.Key = []string{"k"}
+			return s
+		}()}, table: "wide", field: "key", want: `column "k" is nullable in the target ` + e.dst + ".wide"},
 		{name: "nullable into NOT NULL", specs: []schema.TableSpec{wide("note")}, table: "wide", field: "columns.note", want: "NOT NULL and the source column is nullable"},
 		{name: "ambiguous default key", specs: []schema.TableSpec{{Source: "wide", Columns: schema.ColumnsSpec{Include: []string{"id", "a", "b"}}}}, table: "wide",
 			field: "key", want: "several unique keys whose columns all travel: ua (a), ub (b)"},

@@ -29,14 +29,14 @@ import (
 
 // followed is one configured table as the tail reads it.
 type followed struct {
-	t *schema.Table
+	t   *schema.Table
+	idx int // its place in Config.Tables: the events metric's table
 	// The traveling columns' positions in the last table map seen, and
 	// their columns with the ENUM and SET members that map carries.
-	tm   *replication.TableMapEvent
-	pos  []int
-	cols []schema.Column
-	buf  []byte
-	key  []byte
+	tm     *replication.TableMapEvent
+	pos    []int
+	cols   []schema.Column
+	rowCap int // the largest row image's bytes so far
 
 	// The table's shape, for row events without column names (ddl.go):
 	// every column of the source table in order, as the last table map
@@ -116,8 +116,8 @@ func (t *Tail) generic() bool { return len(t.cfg.Tables) > 0 }
 // followedTables indexes the configured tables by lower-case "db.table".
 func followedTables(tables []*schema.Table) map[string]*followed {
 	out := make(map[string]*followed, len(tables))
-	for _, tb := range tables {
-		out[strings.ToLower(tb.Source.String())] = &followed{t: tb}
+	for i, tb := range tables {
+		out[strings.ToLower(tb.Source.String())] = &followed{t: tb, idx: i}
 	}
 	return out
 }
@@ -216,8 +216,11 @@ func (t *Tail) layoutByShape(f *followed, tm *replication.TableMapEvent, at Posi
 }
 
 // image reads one row of a rows event into the traveling columns' values.
+// The values point into a buffer of the row's own, which the record made
+// from them may keep: a new one per row, sized by the largest row so far.
 func (f *followed) image(vals []any) ([]schema.Value, error) {
 	out := make([]schema.Value, len(f.cols))
+	buf := make([]byte, 0, f.rowCap)
 	for k, c := range f.cols {
 		var v schema.Value
 		var err error
@@ -225,19 +228,12 @@ func (f *followed) image(vals []any) ([]schema.Value, error) {
 		if f.pos[k] < len(vals) {
 			in = vals[f.pos[k]]
 		}
-		if f.buf, v, err = schema.AppendBinlog(f.buf, c, in); err != nil {
+		if buf, v, err = schema.AppendBinlog(buf, c, in); err != nil {
 			return nil, fmt.Errorf("column %s: %w", c.Name, err)
 		}
 		out[k] = v
 	}
-	// The values point into f.buf, which later rows may move: copy them
-	// out per row (an event holds few rows; the copies are small).
-	for k := range out {
-		if !out[k].Null {
-			out[k].B = bytes.Clone(out[k].B)
-		}
-	}
-	f.buf = f.buf[:0]
+	f.rowCap = max(f.rowCap, len(buf))
 	return out, nil
 }
 
@@ -345,7 +341,7 @@ func (t *Tail) produceChange(ctx context.Context, s *streamState, f *followed, c
 		t.begin(s)
 	}
 	t.cl.Produce(ctx, &kgo.Record{Topic: f.t.Topic, Key: key, Value: value}, t.promise)
-	s.count(c.Op)
+	s.count(f.idx, c.Op)
 	return nil
 }
 

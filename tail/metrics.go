@@ -22,7 +22,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Seconds between the source commit of the last binlog event read and now; 0 while caught up (heartbeats arrive, nothing to read)."}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_tail_events_total",
-			Help: "Change events produced from the binlog, by Debezium op (c, u, d, t), counted when their Kafka transaction commits."}, []string{"op"}),
+			Help: "Change events produced from the binlog, by source table (db.table) and Debezium op (c, u, d, t), counted when their Kafka transaction commits."}, []string{"table", "op"}),
 		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_tail_binlog_position",
 			Help: "The binlog offset, within the file named by the label, up to which changes are committed to Kafka."}, []string{"file"}),
@@ -36,9 +36,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_tail_reconnects_total",
 			Help: "Restarts of the binlog stream after a lost connection or a failed Kafka transaction, from the last committed position."}),
-	}
-	for _, op := range opLabels {
-		m.events.WithLabelValues(op)
 	}
 	if reg != nil {
 		reg.MustRegister(m.behind, m.events, m.position, m.sourceTxs, m.kafkaTxs, m.commit, m.reconnects)

@@ -21,7 +21,7 @@
 // Metrics:
 //
 //	sluice_tail_seconds_behind_source        now minus the source commit time of the last event
-//	sluice_tail_events_total{op}             events committed to Kafka, by op
+//	sluice_tail_events_total{table,op}       events committed to Kafka, by source table (db.table) and op
 //	sluice_tail_binlog_position{file}        the committed binlog offset
 //	sluice_tail_source_transactions_total    source transactions read
 //	sluice_tail_kafka_transactions_total     Kafka transactions committed
@@ -47,6 +47,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -161,6 +162,8 @@ type Tail struct {
 	db      *sql.DB // the source, for settings, positions and columns
 	metrics *Metrics
 	log     *slog.Logger
+	tables  []string                // the events metric's table labels: the configured tables' sources, or the fixed table
+	events  [][4]prometheus.Counter // by table, then op (opLabels)
 
 	cl        *kgo.Client // transactional
 	st        *producer.State
@@ -219,7 +222,23 @@ func New(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Tail, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Tail{cfg: cfg, db: db, metrics: m, log: log, follows: followedTables(cfg.Tables)}, nil
+	t := &Tail{cfg: cfg, db: db, metrics: m, log: log, follows: followedTables(cfg.Tables)}
+	// The tables the events metric counts by: the configured tables, in
+	// their order (followed.idx), or the fixed table.
+	t.tables = []string{cfg.Database + "." + cfg.Table}
+	if len(cfg.Tables) > 0 {
+		t.tables = t.tables[:0]
+		for _, tb := range cfg.Tables {
+			t.tables = append(t.tables, tb.Source.String())
+		}
+	}
+	t.events = make([][4]prometheus.Counter, len(t.tables))
+	for ti, name := range t.tables {
+		for i, op := range opLabels {
+			t.events[ti][i] = m.events.WithLabelValues(name, op)
+		}
+	}
+	return t, nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -517,7 +536,7 @@ type streamState struct {
 	open    bool // a Kafka transaction is open
 	openAt  time.Time
 	events  int
-	ops     [4]int64 // c, u, d, t in the open transaction (opLabels)
+	ops     [][4]int64 // by table (Tail.tables): c, u, d, t in the open transaction (opLabels)
 	savedAt time.Time
 
 	checkedAt time.Time // when the source was last compared with the stream (watchSource)
@@ -880,21 +899,35 @@ func (t *Tail) produce(ctx context.Context, s *streamState, ev *schema.Event) {
 	}
 	value := schema.AppendEvent(make([]byte, 0, 512), ev)
 	t.cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, t.promise)
-	s.count(ev.Op)
+	s.count(0, ev.Op)
 }
 
-// count counts one event of op in the open Kafka transaction.
-func (s *streamState) count(op schema.Op) {
+// count counts one event of op of table (an index of Tail.tables) in the
+// open Kafka transaction.
+func (s *streamState) count(table int, op schema.Op) {
 	s.events++
+	ops := &s.ops[table]
 	switch op {
 	case schema.OpCreate:
-		s.ops[0]++
+		ops[0]++
 	case schema.OpUpdate:
-		s.ops[1]++
+		ops[1]++
 	case schema.OpDelete:
-		s.ops[2]++
+		ops[2]++
 	case schema.OpTruncate:
-		s.ops[3]++
+		ops[3]++
+	}
+}
+
+// countEvents adds the committed transaction's events to the events
+// metric, by table and op.
+func (t *Tail) countEvents(s *streamState) {
+	for ti, ops := range s.ops {
+		for i, n := range ops {
+			if n > 0 {
+				t.events[ti][i].Add(float64(n))
+			}
+		}
 	}
 }
 
@@ -906,7 +939,11 @@ func (t *Tail) begin(s *streamState) {
 		// Only possible when one is already open, which s.open rules out.
 		t.setProdErr(err)
 	}
-	s.open, s.openAt, s.events, s.ops = true, time.Now(), 0, [4]int64{}
+	if len(s.ops) != len(t.tables) {
+		s.ops = make([][4]int64, len(t.tables))
+	}
+	clear(s.ops)
+	s.open, s.openAt, s.events = true, time.Now(), 0
 }
 
 func (t *Tail) promise(r *kgo.Record, err error) {
@@ -971,15 +1008,14 @@ func (t *Tail) commit(ctx context.Context, s *streamState) error {
 	t.metrics.kafkaTxs.Inc()
 	t.metrics.commit.Observe(time.Since(t0).Seconds())
 	t.metrics.setPosition(pos)
-	for i, op := range opLabels {
-		t.metrics.events.WithLabelValues(op).Add(float64(s.ops[i]))
-	}
+	t.countEvents(s)
 	t.mu.Lock()
 	t.stats.Events += int64(s.events)
 	t.stats.KafkaTxs++
 	t.stats.Position = pos
 	t.mu.Unlock()
-	s.events, s.ops = 0, [4]int64{}
+	s.events = 0
+	clear(s.ops)
 	return nil
 }
 

@@ -486,8 +486,11 @@ func TestIntegrationLagCountsUncommittedRecords(t *testing.T) {
 	next := []string{"--start-at", e.end, "--end-at", "2025-10-03 00:00:00"}
 	e.must(append([]string{"seed", "--rows", fmt.Sprint(rows)}, next...)...)
 	e.must(append([]string{"backfill"}, next...)...)
+	// The member polls some of the new records and is stuck on them: all of
+	// them, or under load a first batch cut by --linger before the rest
+	// arrived. Either way the group has committed none of the rows.
 	m.waitFor(t, time.Minute, "the member polling the new records", func() bool {
-		return scrape(t, addr, "sluice_consumer_records_total")["sluice_consumer_records_total"] >= polled+rows
+		return scrape(t, addr, "sluice_consumer_records_total")["sluice_consumer_records_total"] > polled
 	})
 	var lag float64
 	deadline := time.Now().Add(30 * time.Second)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/consumer"
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // runReplay moves a consumer group's committed offsets, so that its members
@@ -28,6 +30,7 @@ func runReplay(ctx context.Context, args []string) error {
 	toOffset := c.fs.String("to-offset", "", "move the listed partitions to these offsets, P:O[,P:O…]; the other partitions keep theirs")
 	c.fs.StringVar(&c.o.tz, "tz", "UTC", "time zone of a --to-time without one")
 	dryRun := c.fs.Bool("dry-run", false, "print the offsets before and after, and commit nothing")
+	tf := c.configuredTables("replay only these configured tables' topics")
 	c.logging()
 	if err := parseOrHelp(c, args); err != nil {
 		return err
@@ -43,7 +46,18 @@ func runReplay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log = log.With("group", c.o.group, "topic", c.o.topic)
+	topics := []string{c.o.topic}
+	if tf.path != "" || len(tf.names) > 0 {
+		tables, err := tf.pick(ctx, c)
+		if err != nil {
+			return err
+		}
+		topics = topics[:0]
+		for _, t := range tables {
+			topics = append(topics, t.Topic)
+		}
+	}
+	log = log.With("group", c.o.group, "topics", strings.Join(topics, ","))
 
 	cl, err := kgo.NewClient(c.o.kafkaClient()...)
 	if err != nil {
@@ -58,27 +72,99 @@ func runReplay(ctx context.Context, args []string) error {
 	}
 	adm := kadm.NewClient(cl)
 
-	plan, err := consumer.PlanReplay(ctx, adm, c.o.group, c.o.topic, target)
+	plans, err := consumer.PlanReplayTopics(ctx, adm, c.o.group, topics, target)
 	if errors.Is(err, consumer.ErrReplayTarget) {
 		return usageError{err}
 	}
 	if err != nil {
 		return err
 	}
-	plan.Print(os.Stdout)
+	for _, plan := range plans {
+		plan.Print(os.Stdout)
+	}
 	if *dryRun {
 		fmt.Println("dry run: nothing committed")
 		return nil
 	}
-	n, err := plan.Commit(ctx, adm)
-	if err != nil {
-		log.Error("replay failed", "to", target.Desc, "err", err)
-		return err
+	for _, plan := range plans {
+		n, err := plan.Commit(ctx, adm)
+		if err != nil {
+			log.Error("replay failed", "to", target.Desc, "topic", plan.Topic, "err", err)
+			return err
+		}
+		log.Info("replay committed", "to", target.Desc, "topic", plan.Topic, "partitions", n, "records_to_apply", plan.Total(consumer.ReplayPartition.ToApply),
+			"records_applied_again", plan.Total(consumer.ReplayPartition.Again), "records_skipped", plan.Total(consumer.ReplayPartition.Skipped))
+		fmt.Printf("committed: group %s starts at the new offsets on %d partitions of %s\n", c.o.group, n, plan.Topic)
 	}
-	log.Info("replay committed", "to", target.Desc, "partitions", n, "records_to_apply", plan.Total(consumer.ReplayPartition.ToApply),
-		"records_applied_again", plan.Total(consumer.ReplayPartition.Again), "records_skipped", plan.Total(consumer.ReplayPartition.Skipped))
-	fmt.Printf("committed: group %s starts at the new offsets on %d partitions of %s\n", c.o.group, n, c.o.topic)
 	return nil
+}
+
+// tableFlags are --config and --table of the commands that act on some of
+// the configured tables' topics (replay, dlq).
+type tableFlags struct {
+	path  string
+	names tableNames
+}
+
+// tableNames is a repeatable --table: each value one name or a
+// comma-separated list.
+type tableNames []string
+
+func (n *tableNames) String() string { return strings.Join(*n, ",") }
+
+func (n *tableNames) Set(v string) error {
+	for _, s := range splitList(v) {
+		if !slices.Contains(*n, s) {
+			*n = append(*n, s)
+		}
+	}
+	return nil
+}
+
+// configuredTables registers --config and --table, and the DSN flags that
+// resolving the tables (their topics) needs.
+func (c *command) configuredTables(what string) *tableFlags {
+	f := &tableFlags{}
+	c.fs.StringVar(&f.path, "config", "", "the configuration file (YAML) declaring the tables: act on their topics instead of --topic")
+	c.fs.Var(&f.names, "table", "with --config: "+what+", named by their source (db.table, or table when unambiguous); repeat it or give a comma-separated list (default: every configured table)")
+	c.source()
+	c.target()
+	return f
+}
+
+// pick resolves the configured tables and returns those --table names, in
+// configuration order, or all of them.
+func (f *tableFlags) pick(ctx context.Context, c *command) ([]*schema.Table, error) {
+	if len(f.names) > 0 && f.path == "" {
+		return nil, usagef("--table %s: needs --config, which declares the tables", f.names.String())
+	}
+	cf, err := openConfigured(ctx, c, f.path)
+	if err != nil {
+		return nil, err
+	}
+	defer cf.close()
+	all, err := cf.resolve(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.names) == 0 {
+		return all, nil
+	}
+	picked := map[*schema.Table]bool{}
+	for _, name := range f.names {
+		ts, err := pickTables(all, name, f.path)
+		if err != nil {
+			return nil, err
+		}
+		picked[ts[0]] = true
+	}
+	out := make([]*schema.Table, 0, len(picked))
+	for _, t := range all {
+		if picked[t] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // parseReplayTarget checks that exactly one target is given and parses it.
