@@ -251,7 +251,32 @@ func (b *bench) configRuns(ctx context.Context) error {
 		if err := b.checkTable(ctx, m.stage, configDB, table); err != nil {
 			return err
 		}
+		if b.table == tableMixed {
+			if err := b.checkMixed(ctx, m.stage, configDB); err != nil {
+				return err
+			}
+		}
 		b.add(out.result(m.stage, m.label, int64(b.rows)))
+	}
+	return nil
+}
+
+// checkMixed fails the bench when a row of database's mixed table differs
+// from its source row in any column: the count alone would let a wrong
+// value pass.
+func (b *bench) checkMixed(ctx context.Context, stage, database string) error {
+	var same []string
+	for _, c := range mixedColumns {
+		same = append(same, "BINARY s."+c+" <=> BINARY t."+c)
+	}
+	q := fmt.Sprintf("SELECT COUNT(*) FROM %s.%s s JOIN %s.%s t ON t.tenant = s.tenant AND t.code = s.code WHERE s.ts >= ? AND s.ts < ? AND NOT (%s)",
+		sourceDB, mixedTable, database, mixedTable, strings.Join(same, " AND "))
+	var n int64
+	if err := b.db.QueryRowContext(ctx, q, windowStart, windowEnd).Scan(&n); err != nil {
+		return fmt.Errorf("%s: compare %s.%s with its source: %w", stage, database, mixedTable, err)
+	}
+	if n != 0 {
+		return fmt.Errorf("%s: %d rows of %s.%s differ from their source rows", stage, n, database, mixedTable)
 	}
 	return nil
 }
