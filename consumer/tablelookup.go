@@ -224,3 +224,17 @@ func (l *tableLookup) note(existing, total int) {
 		l.off = 10*existing <= total
 	}
 }
+
+// fullUpsert runs the upsert of a full chunk as a statement prepared on
+// the server once per batch: its values then travel in the binary
+// protocol, which the server does not parse as SQL text.
+func (w *TableWriter) fullUpsert(ctx context.Context, tx *sql.Tx, stmt **sql.Stmt, args []any) (sql.Result, error) {
+	if *stmt == nil {
+		s, err := tx.PrepareContext(ctx, w.upsert.full)
+		if err != nil {
+			return nil, fmt.Errorf("prepare the upsert of %d rows: %w", w.upsert.perStmt, err)
+		}
+		*stmt = s
+	}
+	return (*stmt).ExecContext(ctx, args...)
+}

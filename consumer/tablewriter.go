@@ -723,6 +723,12 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 	}
 	total := len(idx)
 	var affected int64
+	var stmt *sql.Stmt
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
 	for len(idx) > 0 {
 		chunk := idx[:min(len(idx), w.upsert.perStmt)]
 		idx = idx[len(chunk):]
@@ -743,7 +749,12 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 			args = append(args, ver, loadedAt)
 		}
 		w.args = args
-		r, err := tx.ExecContext(ctx, w.upsert.text(len(chunk)), args...)
+		var r sql.Result
+		if len(chunk) == w.upsert.perStmt {
+			r, err = w.fullUpsert(ctx, tx, &stmt, args)
+		} else {
+			r, err = tx.ExecContext(ctx, w.upsert.text(len(chunk)), args...)
+		}
 		if err != nil {
 			return fmt.Errorf("upsert %d rows: %w", len(chunk), err)
 		}
