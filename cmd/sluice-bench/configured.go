@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -150,13 +151,15 @@ func (b *bench) writeConfig(database, topic string) (string, error) {
 	var yaml string
 	switch b.table {
 	case tableMixed:
-		yaml = fmt.Sprintf(`tables:
-  - source: %s.%s
-    target: %s.%s
+		yaml = fmt.Sprintf(`kafka:
+  state_topic: %[5]s.progress
+tables:
+  - source: %[1]s.%[2]s
+    target: %[3]s.%[4]s
     id: id
     window: ts
     key: [tenant, code]
-    topic: %s
+    topic: %[5]s
 `, sourceDB, mixedTable, database, mixedTable, topic)
 	default:
 		raw, err := os.ReadFile(b.exampleConfig)
@@ -164,15 +167,19 @@ func (b *bench) writeConfig(database, topic string) (string, error) {
 			return "", fmt.Errorf("--example-config: %w", err)
 		}
 		yaml = string(raw)
-		for _, r := range [][2]string{
-			{"source: source_db." + schema.SourceTable, "source: " + sourceDB + "." + schema.SourceTable},
-			{"target: target_db." + schema.TargetTable, "target: " + database + "." + schema.TargetTable},
-			{"topic: sluice." + schema.SourceTable, "topic: " + topic},
+		// Each measurement has its own topic and state topic (the
+		// backfill's progress), so each reads the whole window.
+		for _, r := range []struct{ re, to string }{
+			{`(?m)^(\s+- source: )source_db\.` + schema.SourceTable + `\b`, "${1}" + sourceDB + "." + schema.SourceTable},
+			{`(?m)^(\s+target: )target_db\.` + schema.TargetTable + `\b`, "${1}" + database + "." + schema.TargetTable},
+			{`(?m)^(\s+topic: )sluice\.` + schema.SourceTable + `( |$)`, "${1}" + topic + "${2}"},
+			{`(?m)^(\s+state_topic: )\S+`, "${1}" + topic + ".progress"},
 		} {
-			if strings.Count(yaml, r[0]) != 1 {
-				return "", fmt.Errorf("--example-config %s: want exactly one %q to replace with %q", b.exampleConfig, r[0], r[1])
+			re := regexp.MustCompile(r.re)
+			if n := len(re.FindAllStringIndex(yaml, -1)); n != 1 {
+				return "", fmt.Errorf("--example-config %s: want exactly one line matching %s to replace, found %d", b.exampleConfig, r.re, n)
 			}
-			yaml = strings.Replace(yaml, r[0], r[1], 1)
+			yaml = re.ReplaceAllString(yaml, r.to)
 		}
 	}
 	path := filepath.Join(b.configDir, database+".yaml")
@@ -247,6 +254,9 @@ func (b *bench) configRuns(ctx context.Context) error {
 		b.forget(ctx, topic)
 		if err != nil {
 			return err
+		}
+		if want := fmt.Sprintf(" %d records applied", b.rows); !strings.Contains(out.summary, want) {
+			return fmt.Errorf("%s: sluice's summary %q does not say%s: it did not read the whole window", m.stage, out.summary, want)
 		}
 		if err := b.checkTable(ctx, m.stage, configDB, table); err != nil {
 			return err
