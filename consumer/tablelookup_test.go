@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"testing"
@@ -77,4 +78,42 @@ func TestIntegrationTableWriterLookup(t *testing.T) {
 		}
 		e.sameRow("row kept from the older change", e.target()[0].vals, e.want(a))
 	})
+}
+
+// TestIntegrationTableWriterFullChunk: a batch of more rows than one upsert
+// statement takes runs its full chunks as a prepared statement (values in
+// the binary protocol) and the rest as text; both land byte for byte.
+func TestIntegrationTableWriterFullChunk(t *testing.T) {
+	e := newGWEnv(t)
+	e.exec(`INSERT INTO ` + e.src + `.mixed (id, site, day, seq, name, amount, ratio, f, flags, raw, at, ts, dur, kind, tags, yr, note) VALUES
+ (1, 'a1', '2024-01-15', 1, 'Ünïcode', -12.3400, 0.1, 3.1415927, b'1000000001', X'00275C22FF0A', '2024-02-29 23:59:59.123456', '2038-01-19 03:14:07.999', '-838:59:59.00', 'b', 'x,z', 2155, 'it''s a \\ back'),
+ (2, 'a1', '2024-01-15', 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+	a, b := e.image(1), e.image(2)
+	seq := slicesIndex(e.table, "seq")
+	n := e.w.upsert.perStmt + 3
+	var recs []TableRecord
+	var want [][]schema.Value
+	for i := range n {
+		img := append([]schema.Value{}, a...)
+		if i%2 == 1 {
+			img = append([]schema.Value{}, b...)
+		}
+		img[seq] = schema.Value{B: []byte(strconv.Itoa(i - n/2))}
+		recs = append(recs, e.change(schema.OpCreate, nil, img, uint64(1000+i)))
+		want = append(want, e.want(img))
+	}
+	if res := e.write(recs...); res.Inserted != n {
+		t.Fatalf("got %s, want %d inserted", countsOf(res), n)
+	}
+	got := e.target()
+	if len(got) != n {
+		t.Fatalf("target has %d rows, want %d", len(got), n)
+	}
+	// Ordered by key: seq ascending, as written.
+	for i := range n {
+		e.sameRow(fmt.Sprintf("row %d", i), got[i].vals, want[i])
+		if t.Failed() {
+			break
+		}
+	}
 }
