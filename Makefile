@@ -115,12 +115,16 @@ lint:
 # ceiling, sluice run and re-run, and each stage alone. Table on stdout, JSON
 # in $(BENCH_RESULTS). PROFILE=1 adds pprof profiles of every Sluice stage.
 # SLUICE_* variables reach the sluice processes: SLUICE_CONSUMERS=4 make bench.
+# TABLE=mixed measures `sluice run --config` on a 21-column table of mixed
+# types; TABLE=iot-config the IoT table through the fixed path and through
+# run --config (deploy/sluice.example.yaml's table) side by side.
 BENCH_RESULTS ?= bench/results
+TABLE         ?= iot
 BENCH_FLAGS   ?=
 bench: build up
 	@set -euo pipefail; eval "$$($(STACK) env)"; \
 	  $(GO) run ./cmd/sluice-bench --mysql-dsn "$${SLUICE_SOURCE_DSN%source_db}" --brokers "$$SLUICE_BROKERS" \
-	  --rows $(ROWS) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) --purge-binlogs $(BENCH_FLAGS)
+	  --rows $(ROWS) --table $(TABLE) --sluice $(BIN) --results $(BENCH_RESULTS) $(if $(filter-out 0 false no,$(PROFILE)),--profile) --purge-binlogs $(BENCH_FLAGS)
 	@echo "Go micro-benchmarks (A vs B pairs, no servers): make bench-go"
 
 # Old and new binaries alternating on one stack (bench/pairs.sh): the

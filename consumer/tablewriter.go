@@ -22,7 +22,8 @@ import (
 //
 // It is built for any table, so it uses only the plain versioned multi-row
 // INSERT … ON DUPLICATE KEY UPDATE: none of the fixed writer's fast paths
-// (LOAD DATA, MariaDB's bulk insert, the look-up of existing rows). A
+// (LOAD DATA, MariaDB's bulk insert) but the look-up of existing rows
+// (tablelookup.go), which leaves unchanged rows out of the upsert. A
 // truncate (op "t") is applied as tabletruncate.go says. A Write is one
 // transaction, all or nothing: a record the target refuses fails it with
 // the server's error. The table-driven member (tablePath.apply) retries
@@ -46,6 +47,7 @@ type TableWriter struct {
 	tombDrop  string   // the tombstone of a key, unless it is newer
 	raise     string   // a row's version raised to a merged change's, unless newer
 	trunc     tableTruncateStmts
+	look      tableLookup // the look-up of existing rows (tablelookup.go)
 
 	// Reused between batches.
 	buf   []byte
@@ -162,6 +164,9 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	if w.trunc, err = newTableTruncateStmts(t, qt, qtt); err != nil {
 		return nil, err
 	}
+	if w.look.exactDouble, err = probeExactDouble(ctx, db); err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.Target, err)
+	}
 	w.db = db
 	return w, nil
 }
@@ -248,6 +253,7 @@ func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
 	w.delete = "DELETE FROM " + qt + where
 	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` < ?)" // at one version the row wins (later)
 	w.tombDrop = "DELETE FROM " + qtt + where + " AND `source_version` <= ?"
+	w.look = newTableLookup(w, qt, names)
 	w.raise = "UPDATE " + qt + " SET `source_version` = ?" + where + " AND (`source_version` IS NULL OR `source_version` < ?)"
 	return w, nil
 }
@@ -703,7 +709,13 @@ func (w *TableWriter) writeTombstones(ctx context.Context, tx *sql.Tx, idx []int
 // unchanged one (the session does not set CLIENT_FOUND_ROWS), and
 // @sluice_dups counts the rows that met an existing key.
 func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loadedAt string, res *TableResult) error {
+	idx, skipped, err := w.unchanged(ctx, tx, idx)
+	if err != nil {
+		return err
+	}
+	res.Unchanged += skipped
 	if len(idx) == 0 {
+		w.look.note(skipped, skipped)
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, "SET @sluice_dups = 0, @sluice_apply = 0"); err != nil {
@@ -711,6 +723,12 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 	}
 	total := len(idx)
 	var affected int64
+	var stmt *sql.Stmt
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
 	for len(idx) > 0 {
 		chunk := idx[:min(len(idx), w.upsert.perStmt)]
 		idx = idx[len(chunk):]
@@ -731,7 +749,12 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 			args = append(args, ver, loadedAt)
 		}
 		w.args = args
-		r, err := tx.ExecContext(ctx, w.upsert.text(len(chunk)), args...)
+		var r sql.Result
+		if len(chunk) == w.upsert.perStmt {
+			r, err = w.fullUpsert(ctx, tx, &stmt, args)
+		} else {
+			r, err = tx.ExecContext(ctx, w.upsert.text(len(chunk)), args...)
+		}
 		if err != nil {
 			return fmt.Errorf("upsert %d rows: %w", len(chunk), err)
 		}
@@ -746,5 +769,6 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 	updated := (int(affected) - (total - dups)) / 2
 	res.Updated += updated
 	res.Unchanged += dups - updated
+	w.look.note(skipped+dups, skipped+total)
 	return nil
 }

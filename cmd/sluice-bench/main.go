@@ -2,6 +2,16 @@
 // what `make bench` runs to measure Sluice's throughput on the local stack
 // (deploy/local/stack.sh). It is never shipped and nothing imports it.
 //
+// --table picks the table (make bench TABLE=…): iot, the default, is the
+// above; iot-config runs steps 1 to 3 and then, instead of step 4, `sluice
+// run --config` with the IoT table of deploy/sluice.example.yaml, into an
+// empty target made by `sluice migrate --config` and again into the full
+// one, so the generic path (consumer/tablewriter.go) and the fixed one
+// compare in one run; mixed seeds bench_source.mixed, 21 columns of mixed
+// types keyed on (tenant, code) (configured.go), from MariaDB's sequence
+// engine, and measures its ceiling (into the target `sluice migrate
+// --config` creates) and `sluice run --config`, first load and re-run.
+//
 // One invocation measures everything on the same MariaDB instance and broker,
 // so the figures compare with each other:
 //
@@ -69,6 +79,14 @@ const (
 	ceilingDB = "bench_ceiling"
 	targetDB  = "bench_target"
 	consumeDB = "bench_consume"
+	configDB  = "bench_config" // the target of sluice run --config
+)
+
+// The tables --table measures.
+const (
+	tableIoT       = "iot"        // the fixed IoT path (no --config): the default
+	tableIoTConfig = "iot-config" // the IoT table through both paths: fixed, then run --config with the shipped example
+	tableMixed     = "mixed"      // a table of 21 mixed-type columns through run --config
 )
 
 func main() {
@@ -82,6 +100,7 @@ func main() {
 // figures gathered so far.
 type bench struct {
 	rows    int
+	table   string // tableIoT, tableIoTConfig or tableMixed
 	keep    bool
 	purge   bool          // purge the binary logs between steps
 	base    *mysql.Config // server DSN without a database
@@ -90,7 +109,10 @@ type bench struct {
 	adm     *kadm.Client
 	sluice  *sluice
 	runID   string // names this invocation's topics and groups
-	results []result
+
+	exampleConfig string // the shipped configuration whose IoT table --table iot-config runs
+	configDir     string // where the configuration files of the measurements are written
+	results       []result
 }
 
 func run() error {
@@ -106,14 +128,25 @@ func run() error {
 	tailPerTx := fs.Int("tail-rows-per-tx", 1, "tail bench: rows per source transaction")
 	tailFor := fs.Duration("tail-duration", 30*time.Second, "tail bench: how long to insert at --tail-rate")
 	tailBacklog := fs.Int("tail-backlog", 100000, "tail bench: single-row inserts in the backlog the tail alone then streams")
+	table := fs.String("table", tableIoT, "the table to measure: iot (the fixed path), iot-config (the IoT table through the fixed path and through run --config with --example-config's table), mixed (21 columns of mixed types through run --config)")
+	example := fs.String("example-config", "deploy/sluice.example.yaml", "--table iot-config: the configuration file declaring the IoT table")
 	keep := fs.Bool("keep", false, "keep the bench target databases at the end (bench_source is always kept)")
 	purge := fs.Bool("purge-binlogs", false, "between steps, purge the server's binary logs up to the current one (only on a server of your own: make bench passes it for the local stack)")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
 	}
-	if err := checkRows(*rows); err != nil {
-		return err
+	switch *table {
+	case tableIoT, tableIoTConfig:
+		if err := checkRows(*rows); err != nil {
+			return err
+		}
+	case tableMixed:
+		if *rows < 1 {
+			return fmt.Errorf("--rows %d: must be at least 1", *rows)
+		}
+	default:
+		return fmt.Errorf("--table %q: want iot, iot-config or mixed", *table)
 	}
 	base, err := mysql.ParseDSN(*dsn)
 	if err != nil {
@@ -137,7 +170,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	b := &bench{rows: *rows, keep: *keep, purge: *purge, base: base, brokers: *brokers, runID: fmt.Sprint(time.Now().UnixNano())}
+	b := &bench{rows: *rows, table: *table, exampleConfig: *example, keep: *keep, purge: *purge, base: base, brokers: *brokers, runID: fmt.Sprint(time.Now().UnixNano())}
 	if b.sluice, err = newSluice(*bin, b.redact); err != nil {
 		return err
 	}
@@ -151,6 +184,10 @@ func run() error {
 		}
 		b.sluice.profileDir = dir
 	}
+	if b.configDir, err = os.MkdirTemp("", "sluice-bench-config-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.configDir)
 	if b.db, err = b.open(); err != nil {
 		return err
 	}
@@ -186,8 +223,14 @@ func run() error {
 	}
 	fmt.Printf("\nwrote %s\n", strings.Join(paths, " and "))
 	if *profile {
-		fmt.Printf("profiles: %s/{run,rerun,backfill,consume}.{cpu,mem}.pprof, e.g. go tool pprof -top %s\n",
-			b.sluice.profileDir, filepath.Join(*resultsDir, "profiles", "consume.cpu.pprof"))
+		var stages []string
+		for _, r := range b.results {
+			if len(r.Env) > 0 {
+				stages = append(stages, r.Stage)
+			}
+		}
+		fmt.Printf("profiles: %s/{%s}.{cpu,mem}.pprof, e.g. go tool pprof -top %s\n",
+			b.sluice.profileDir, strings.Join(stages, ","), filepath.Join(*resultsDir, "profiles", stages[len(stages)-1]+".cpu.pprof"))
 	}
 	return nil
 }
@@ -212,7 +255,14 @@ func checkRows(rows int) error {
 
 // measure runs every step in order; the table's order is the same.
 func (b *bench) measure(ctx context.Context) error {
-	for _, step := range []func(context.Context) error{b.seed, b.ceiling, b.sluiceRuns, b.stagesAlone} {
+	steps := []func(context.Context) error{b.seed, b.ceiling, b.sluiceRuns, b.stagesAlone}
+	switch b.table {
+	case tableIoTConfig:
+		steps = []func(context.Context) error{b.seed, b.ceiling, b.sluiceRuns, b.configRuns}
+	case tableMixed:
+		steps = []func(context.Context) error{b.seedMixed, b.ceilingMixed, b.configRuns}
+	}
+	for _, step := range steps {
 		if err := b.purgeBinlogs(ctx); err != nil {
 			return err
 		}
@@ -221,7 +271,7 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	if !b.keep {
-		for _, db := range []string{ceilingDB, targetDB, consumeDB} {
+		for _, db := range []string{ceilingDB, targetDB, consumeDB, configDB} {
 			if err := b.dropDatabase(ctx, db); err != nil {
 				return err
 			}
@@ -290,6 +340,12 @@ FROM %[3]s.%[4]s WHERE timestamp >= ? AND timestamp < ?
 ON DUPLICATE KEY UPDATE date=VALUES(date), message=VALUES(message), created_at=VALUES(created_at),
   updated_at=VALUES(updated_at), source_id=VALUES(source_id), loaded_at=VALUES(loaded_at)`,
 		ceilingDB, schema.TargetTable, sourceDB, schema.SourceTable)
+	return b.timeCeiling(ctx, q, schema.TargetTable)
+}
+
+// timeCeiling runs q, the ceiling's INSERT … SELECT of the window into
+// bench_ceiling's table, twice: into the empty table, then the full one.
+func (b *bench) timeCeiling(ctx context.Context, q, table string) error {
 	for _, m := range []struct{ stage, label string }{
 		{"ceiling", "ceiling: INSERT…SELECT, empty target"},
 		{"ceiling_rerun", "ceiling re-run: full target"},
@@ -300,7 +356,7 @@ ON DUPLICATE KEY UPDATE date=VALUES(date), message=VALUES(message), created_at=V
 			return fmt.Errorf("%s: INSERT … SELECT into %s: %w", m.stage, ceilingDB, err)
 		}
 		secs := time.Since(t0).Seconds()
-		if err := b.checkTarget(ctx, m.stage, ceilingDB); err != nil {
+		if err := b.checkTable(ctx, m.stage, ceilingDB, table); err != nil {
 			return err
 		}
 		fmt.Printf("%s: %.2f s, %.0f rows/s\n", m.stage, secs, float64(b.rows)/secs)
@@ -385,9 +441,9 @@ func (b *bench) add(r result) {
 	}
 	against := ""
 	switch r.Stage {
-	case "run", "backfill", "consume":
+	case "run", "run_config", "backfill", "consume":
 		against = "ceiling"
-	case "rerun":
+	case "rerun", "rerun_config":
 		against = "ceiling_rerun"
 	}
 	for _, c := range b.results {
@@ -510,12 +566,16 @@ func (b *bench) countWindow(ctx context.Context) (n int64, exists bool, err erro
 // checkTarget fails the bench when a measurement did not leave exactly the
 // window's rows in its target: a fast wrong answer is no result.
 func (b *bench) checkTarget(ctx context.Context, stage, database string) error {
+	return b.checkTable(ctx, stage, database, schema.TargetTable)
+}
+
+func (b *bench) checkTable(ctx context.Context, stage, database, table string) error {
 	var n int64
-	if err := b.db.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM %s.%s", database, schema.TargetTable)).Scan(&n); err != nil {
-		return fmt.Errorf("%s: count %s.%s: %w", stage, database, schema.TargetTable, err)
+	if err := b.db.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM %s.%s", database, table)).Scan(&n); err != nil {
+		return fmt.Errorf("%s: count %s.%s: %w", stage, database, table, err)
 	}
 	if n != int64(b.rows) {
-		return fmt.Errorf("%s: %s.%s holds %d rows, want %d", stage, database, schema.TargetTable, n, b.rows)
+		return fmt.Errorf("%s: %s.%s holds %d rows, want %d", stage, database, table, n, b.rows)
 	}
 	return nil
 }

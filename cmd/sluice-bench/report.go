@@ -38,6 +38,7 @@ type result struct {
 // measured on.
 type report struct {
 	Time          time.Time         `json:"time"`
+	Table         string            `json:"table"` // --table: iot, iot-config or mixed
 	Rows          int               `json:"rows"`
 	Window        [2]string         `json:"window"`
 	GoVersion     string            `json:"go_version"` // the toolchain that built the sluice binary
@@ -59,6 +60,7 @@ type report struct {
 func (b *bench) newReport(ctx context.Context, profile bool) *report {
 	r := &report{
 		Time:          time.Now().UTC().Truncate(time.Second),
+		Table:         b.table,
 		Rows:          b.rows,
 		Window:        [2]string{windowStart, windowEnd},
 		GoVersion:     runtime.Version(),
@@ -139,8 +141,8 @@ func (r *report) printTable(w io.Writer) {
 		}
 		fmt.Fprintln(w, sb.String())
 	}
-	fmt.Fprintf(w, "\nsluice-bench: %s rows, window [%s, %s), %d CPUs, %s, %s, commit %s\n\n",
-		thousands(int64(r.Rows)), r.Window[0], r.Window[1], r.NProc, r.GoVersion, r.MySQLVersion, r.GitCommit)
+	fmt.Fprintf(w, "\nsluice-bench --table %s: %s rows, window [%s, %s), %d CPUs, %s, %s, commit %s\n\n",
+		r.Table, thousands(int64(r.Rows)), r.Window[0], r.Window[1], r.NProc, r.GoVersion, r.MySQLVersion, r.GitCommit)
 	line(rows[0])
 	sep := make([]string, len(width))
 	for i, n := range width {
@@ -169,16 +171,22 @@ func (r *report) printTable(w io.Writer) {
 		r.LoadAvgBefore, r.LoadAvgAfter)
 }
 
-// write writes the report as <time>-<rows>.json and latest-<rows>.json.
+// write writes the report as <time>-<rows>.json and latest-<rows>.json, with
+// the table after the rows for another table than the default (iot):
+// <time>-<rows>-mixed.json.
 func (r *report) write(dir string) ([]string, error) {
+	name := fmt.Sprint(r.Rows)
+	if r.Table != tableIoT {
+		name += "-" + r.Table
+	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	data = append(data, '\n')
 	paths := []string{
-		filepath.Join(dir, fmt.Sprintf("%s-%d.json", r.Time.Format("20060102T150405Z"), r.Rows)),
-		filepath.Join(dir, fmt.Sprintf("latest-%d.json", r.Rows)),
+		filepath.Join(dir, fmt.Sprintf("%s-%s.json", r.Time.Format("20060102T150405Z"), name)),
+		filepath.Join(dir, fmt.Sprintf("latest-%s.json", name)),
 	}
 	for _, p := range paths {
 		if err := os.WriteFile(p, data, 0o644); err != nil {

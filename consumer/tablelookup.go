@@ -1,0 +1,240 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-dev/sluice/schema"
+)
+
+// tableLookup is the TableWriter's look-up of existing rows (the fixed
+// writer's unchanged, upsert.go, for any table): before an upsert, the
+// batch's keys are read from the target, and an upsert the statement would
+// leave as it is (older than the row, or the same in every column it
+// compares) is left out of the statement. A re-run of a window then costs
+// the server a range read of the key instead of parsing and evaluating a
+// multi-row upsert that changes nothing.
+//
+// The read locks the rows it finds (FOR UPDATE, as the upsert would) and
+// reads their latest committed version, so a row cannot change between
+// the read and the commit, and a row another member deletes meanwhile (a
+// key move) is not found: the upsert then writes it, as it would have.
+//
+// It only ever marks rows it is sure of. A row found is matched to its
+// upsert by its key's text, byte for byte (a key the server returns in
+// another text, or equal only by collation, matches nothing). A value is
+// the same when its text is byte for byte the server's text of the stored
+// value (which, written back, stores that value); a DOUBLE when the server
+// prints doubles so that they round-trip (exactDouble) and the two parse
+// to the same float64; a FLOAT never (the server prints it rounded).
+// Whatever is not marked goes to the upsert, which decides as it always
+// has.
+type tableLookup struct {
+	prefix, suffix string // SELECT <key>, source_version, <non-key columns> FROM t WHERE <key> IN ( … ) FOR UPDATE
+	tuple          string // one key in the IN list
+	perStmt        int
+	cols           []int  // the non-key columns, in the select list's order
+	exactDouble    bool   // the server prints a DOUBLE's shortest round-trip text
+	q              []byte // the statement's text (not TableWriter.buf: the rows alias it)
+	raw            []sql.RawBytes
+	dest           []any
+	keyRow         []schema.Value
+	pos            map[string]int
+	skip           []bool
+	skipped        int // upserts left out, in all (for tests)
+	// off: the last batch met (almost) no existing row, so this one is
+	// not looked up (a first load): see note.
+	off bool
+}
+
+func newTableLookup(w *TableWriter, qt string, names []string) tableLookup {
+	l := tableLookup{pos: map[string]int{}}
+	isKey := make([]bool, len(w.cols))
+	var keys []string
+	for _, k := range w.t.Key {
+		isKey[k] = true
+		keys = append(keys, names[k])
+	}
+	// The consumer's session parses times (parseTime): a time read as
+	// text would come back in Go's format, so times are read as CAST(… AS
+	// CHAR), the server's own text.
+	text := func(c int) string {
+		switch w.cols[c].DataType {
+		case "date", "datetime", "timestamp":
+			return "CAST(" + names[c] + " AS CHAR)"
+		}
+		return names[c]
+	}
+	var sel []string
+	for _, k := range w.t.Key {
+		sel = append(sel, text(k))
+	}
+	sel = append(sel, "`source_version`")
+	for c := range w.cols {
+		if !isKey[c] {
+			l.cols = append(l.cols, c)
+			sel = append(sel, text(c))
+		}
+	}
+	l.tuple = "(" + placeholders(len(keys)) + ")"
+	lhs := "(" + strings.Join(keys, ", ") + ")"
+	if len(keys) == 1 {
+		l.tuple, lhs = "?", keys[0]
+	}
+	l.prefix = "SELECT " + strings.Join(sel, ", ") + " FROM " + qt + " WHERE " + lhs + " IN ("
+	l.suffix = ") FOR UPDATE"
+	l.perStmt = max(1, min(1000, maxParams/len(keys)))
+	l.raw = make([]sql.RawBytes, len(sel))
+	for i := range l.raw {
+		l.dest = append(l.dest, &l.raw[i])
+	}
+	l.keyRow = make([]schema.Value, len(w.cols))
+	return l
+}
+
+// probeExactDouble tells whether the server prints a DOUBLE as its
+// shortest round-trip text (MariaDB 10.11 and MySQL 8 do): only then is a
+// DOUBLE read back compared in the look-up.
+func probeExactDouble(ctx context.Context, db *sql.DB) (bool, error) {
+	var s string
+	if err := db.QueryRowContext(ctx, "SELECT CAST(0.1e0 + 0.2e0 AS CHAR)").Scan(&s); err != nil {
+		return false, fmt.Errorf("print a double: %w", err)
+	}
+	return s == "0.30000000000000004", nil
+}
+
+// unchanged returns idx (w.items' upserts) without the ones the target
+// already holds as the upsert would leave them, and how many it left out.
+// It runs unless the last batch found next to no existing row.
+func (w *TableWriter) unchanged(ctx context.Context, tx *sql.Tx, idx []int) ([]int, int, error) {
+	l := &w.look
+	if l.off || len(idx) == 0 {
+		return idx, 0, nil
+	}
+	l.skip = append(l.skip[:0], make([]bool, len(idx))...)
+	for from := 0; from < len(idx); from += l.perStmt {
+		chunk := idx[from:min(len(idx), from+l.perStmt)]
+		clear(l.pos)
+		args := w.args[:0]
+		l.q = append(l.q[:0], l.prefix...)
+		var err error
+		for n, i := range chunk {
+			it := &w.items[i]
+			if n > 0 {
+				l.q = append(l.q, ',')
+			}
+			l.q = append(l.q, l.tuple...)
+			l.pos[it.key] = from + n
+			if args, err = w.keyArgs(args, it.row); err != nil {
+				return nil, 0, fmt.Errorf("look up key %s: %w", w.keyText(it.row), err)
+			}
+		}
+		l.q = append(l.q, l.suffix...)
+		w.args = args
+		if err := w.scanUnchanged(ctx, tx, idx, string(l.q), len(chunk), args); err != nil {
+			return nil, 0, err
+		}
+	}
+	kept := idx[:0:0]
+	for n, i := range idx {
+		if !l.skip[n] {
+			kept = append(kept, i)
+		}
+	}
+	l.skipped += len(idx) - len(kept)
+	return kept, len(idx) - len(kept), nil
+}
+
+// scanUnchanged runs one look-up statement of n keys and marks l.skip.
+func (w *TableWriter) scanUnchanged(ctx context.Context, tx *sql.Tx, idx []int, q string, n int, args []any) error {
+	l := &w.look
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("look up %d keys in the target: %w", n, err)
+	}
+	defer rows.Close()
+	nk := len(w.t.Key)
+	for rows.Next() {
+		if err := rows.Scan(l.dest...); err != nil {
+			return fmt.Errorf("look up keys in the target: %w", err)
+		}
+		for j, k := range w.t.Key {
+			l.keyRow[k] = schema.Value{B: l.raw[j], Null: l.raw[j] == nil}
+		}
+		w.dkey = w.t.AppendDedupeKey(w.dkey[:0], l.keyRow)
+		pos, ok := l.pos[string(w.dkey)]
+		if !ok {
+			continue // a key in another text than the batch's: the upsert decides
+		}
+		l.skip[pos] = w.same(&w.items[idx[pos]], l.raw[nk], l.raw[nk+1:])
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up keys in the target: %w", err)
+	}
+	return nil
+}
+
+// same tells whether the upsert of it would leave the row (its stored
+// version, and its non-key columns' texts) as it is.
+func (w *TableWriter) same(it *titem, stored sql.RawBytes, vals []sql.RawBytes) bool {
+	if it.hasVer && stored != nil {
+		v, err := strconv.ParseUint(string(stored), 10, 64)
+		if err == nil && it.version < v {
+			return true // older than the row
+		}
+	}
+	for n, c := range w.look.cols {
+		got, want := vals[n], it.row[c]
+		if want.Null || got == nil {
+			if want.Null != (got == nil) {
+				return false
+			}
+			continue
+		}
+		switch w.cols[c].DataType {
+		case "float":
+			return false
+		case "double", "real":
+			if !w.look.exactDouble {
+				return false
+			}
+			a, err1 := strconv.ParseFloat(string(got), 64)
+			b, err2 := strconv.ParseFloat(string(want.B), 64)
+			if err1 != nil || err2 != nil || a != b {
+				return false
+			}
+			continue
+		}
+		if !bytes.Equal(want.B, got) {
+			return false
+		}
+	}
+	return true
+}
+
+// note decides whether the next batch is looked up: when more than a tenth
+// of this one's upserts met an existing row (a re-run, a replay, a tail's
+// updates), not while a first load writes new ones.
+func (l *tableLookup) note(existing, total int) {
+	if total > 0 {
+		l.off = 10*existing <= total
+	}
+}
+
+// fullUpsert runs the upsert of a full chunk as a statement prepared on
+// the server once per batch: its values then travel in the binary
+// protocol, which the server does not parse as SQL text.
+func (w *TableWriter) fullUpsert(ctx context.Context, tx *sql.Tx, stmt **sql.Stmt, args []any) (sql.Result, error) {
+	if *stmt == nil {
+		s, err := tx.PrepareContext(ctx, w.upsert.full)
+		if err != nil {
+			return nil, fmt.Errorf("prepare the upsert of %d rows: %w", w.upsert.perStmt, err)
+		}
+		*stmt = s
+	}
+	return (*stmt).ExecContext(ctx, args...)
+}
