@@ -16,11 +16,6 @@ import (
 type backfillFlags struct {
 	path  string // --config: the tables to backfill ("" : the fixed IoT table)
 	table string // --table: only this one of them
-
-	// Set by run --config, whose members consume while the tables are
-	// backfilled: what they have upserted, and their progress line.
-	upserted func() int64
-	consumed func() string
 }
 
 // configuredBackfill registers --config and --table, and --target-dsn,
@@ -109,11 +104,7 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 			pr := bf.Progress()
 			r, a = r+pr.RowsRead, a+pr.RowsAcked
 		}
-		c := stageCounts{Read: r, Produced: a}
-		if f.upserted != nil {
-			c.Upserted = f.upserted()
-		}
-		return c
+		return stageCounts{Read: r, Produced: a}
 	}
 	s.ready.Store(true)
 	var finished []*backfill.Backfill
@@ -129,13 +120,7 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 		}
 		cur.Store(bf)
 		label := fmt.Sprintf("%s (%d/%d)", t.Source, i+1, len(tables))
-		stopProgress := startProgress(func(el time.Duration) string {
-			line := label + ": " + bf.Progress().Line(el)
-			if f.consumed != nil {
-				line += " | " + f.consumed()
-			}
-			return line
-		})
+		stopProgress := startProgress(func(el time.Duration) string { return label + ": " + bf.Progress().Line(el) })
 		tt := time.Now()
 		err = inStage("backfill", bf.Run(ctx))
 		stopProgress()

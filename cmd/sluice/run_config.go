@@ -10,20 +10,20 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/consumer"
-	"github.com/sluice-dev/sluice/producer"
 )
 
 // runConfigured is `sluice run --config FILE`: the nightly job for every
-// configured table. The group's members start first, on every table's
-// topic (created here when missing), and consume while each table's window
-// is backfilled into its topic (backfillConfigured), as `sluice run` does
-// for the IoT table. Once the backfill has produced everything, the run
-// waits until the group has committed every record the topics held at that
-// point (so every row is in its target), then, with --verify, reconciles
-// each table.
+// configured table. It backfills each table's window into its topic
+// (backfillConfigured), then runs the group's members until they have
+// committed every record the topics held at that point (so every row is in
+// its target), then, with --verify, reconciles each table. The two steps
+// run one after the other: the members start once every topic exists.
 func (s *stage) runConfigured(ctx context.Context, c *command, path string) error {
 	t0 := time.Now()
 	if err := s.checkMembers(); err != nil {
+		return err
+	}
+	if err := s.backfillConfigured(ctx, c, &backfillFlags{path: path}); err != nil {
 		return err
 	}
 	dst, tables, err := s.openTables(ctx, c, path)
@@ -39,23 +39,18 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 	if err := ccfg.Validate(); err != nil {
 		return usagef("--config %s: consumer: %v", path, err)
 	}
-	pcfg, err := s.producerConfig()
-	if err != nil {
-		return err
-	}
 	cl, err := kgo.NewClient(s.o.kafkaClient()...)
 	if err != nil {
 		return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
 	}
 	defer cl.Close()
-	for _, t := range tables { // the members subscribe to topics that exist
-		tcfg := pcfg
-		tcfg.Topic = t.Topic
-		if err := producer.EnsureTopic(ctx, cl, tcfg, s.stageLog("producer")); err != nil {
-			return inStage("producer", fmt.Errorf("table %s: %w", t.Source, err))
+	adm := kadm.NewClient(cl)
+	ends := map[string]map[int32]int64{}
+	for _, t := range tables {
+		if ends[t.Topic], err = consumer.EndOffsets(ctx, adm, t.Topic); err != nil {
+			return inStage("consumer", err)
 		}
 	}
-	adm := kadm.NewClient(cl)
 	members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 	if err != nil {
 		return err
@@ -70,27 +65,16 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 	goMembers(g, gctx, consCtx, members)
 	g.Go(func() error {
 		defer stopConsumer()
-		bf := &backfillFlags{path: path,
-			upserted: func() int64 { return stats().Upserted },
-			consumed: func() string { return consumeLine(stats(), time.Since(t0)) }}
-		if err := s.backfillConfigured(gctx, c, bf); err != nil {
-			return err
-		}
-		s.log.Info("run: backfill produced; waiting for the group to apply it", "tables", len(tables), "group", s.o.group)
-		stopProgress := startProgress(func(time.Duration) string { return consumeLine(stats(), time.Since(t0)) })
-		defer stopProgress()
 		for _, t := range tables {
-			ends, err := consumer.EndOffsets(gctx, adm, t.Topic)
-			if err != nil {
-				return inStage("consumer", err)
-			}
-			if err := consumer.WaitCaughtUp(gctx, adm, s.o.group, t.Topic, ends, catchUpPoll); err != nil {
+			if err := consumer.WaitCaughtUp(gctx, adm, s.o.group, t.Topic, ends[t.Topic], catchUpPoll); err != nil {
 				return inStage("consumer", err)
 			}
 		}
 		return nil
 	})
+	stopProgress := startProgress(func(el time.Duration) string { return consumeLine(stats(), el) })
 	err = g.Wait()
+	stopProgress()
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
