@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -84,26 +86,7 @@ func TestIntegrationTailStopsAtDDLWithoutColumnNames(t *testing.T) {
 
 	e.srcExec("ALTER TABLE {src}.raw_records MODIFY message TEXT AFTER id")
 	e.insertRows(10, 10, "moved")
-	done := make(chan error, 1)
-	go func() { done <- tl.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatalf("the tail exited 0 at a DDL it cannot read past:\n%s", tlogs)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("the tail did not stop at the DDL without column names within a minute:\n%s", tlogs)
-	}
-	logs := tlogs.String()
-	for _, want := range []string{"MODIFY message TEXT AFTER id", "binlog_row_metadata is MINIMAL", "SET GLOBAL binlog_row_metadata = 'FULL'", "sluice tail --reset --from"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("the tail's error does not say %q:\n%s", want, logs)
-		}
-	}
-	m := regexp.MustCompile("sluice tail --reset --from (\\S+)`").FindStringSubmatch(logs)
-	if m == nil {
-		t.Fatalf("no position to restart from in:\n%s", logs)
-	}
+	m := waitStopsAtDDL(t, tl, tlogs, "MODIFY message TEXT AFTER id", "binlog_row_metadata is MINIMAL", "SET GLOBAL binlog_row_metadata = 'FULL'", "sluice tail --reset --from")
 	// Nothing of the moved rows was read into the wrong columns.
 	if got := e.count("SELECT COUNT(*) FROM " + e.dst + ".records WHERE message LIKE 'MOVED %'"); got != 0 {
 		t.Errorf("%d rows after the DDL reached the target before the restart", got)
@@ -120,4 +103,32 @@ func TestIntegrationTailStopsAtDDLWithoutColumnNames(t *testing.T) {
 	}
 	stopProc(t, tl, tlogs)
 	stopProc(t, cons, clogs)
+}
+
+// waitStopsAtDDL waits for the tail tl to stop at a DDL it cannot read past
+// (exiting non-zero within a minute), checks that its logs say each of
+// wants, and returns the position its error says to restart from (m[1]).
+func waitStopsAtDDL(t *testing.T, tl *exec.Cmd, tlogs *bytes.Buffer, wants ...string) []string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- tl.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("the tail exited 0 at a DDL it cannot read past:\n%s", tlogs)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the tail did not stop at the DDL without column names within a minute:\n%s", tlogs)
+	}
+	logs := tlogs.String()
+	for _, want := range wants {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the tail's logs do not say %q:\n%s", want, logs)
+		}
+	}
+	m := regexp.MustCompile("sluice tail --reset --from (\\S+)`").FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no position to restart from in:\n%s", logs)
+	}
+	return m
 }

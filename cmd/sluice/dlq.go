@@ -123,20 +123,7 @@ func inspectConfigured(ctx context.Context, args []string) error {
 		}
 	}
 	enc := json.NewEncoder(os.Stdout)
-	_, err = consumer.Inspect(ctx, cfg, func(r *kgo.Record) error {
-		headers := map[string]string{}
-		for _, h := range r.Headers {
-			headers[h.Key] = string(h.Value)
-		}
-		return enc.Encode(struct {
-			Topic     string            `json:"topic"`
-			Partition int32             `json:"partition"`
-			Offset    int64             `json:"offset"`
-			Headers   map[string]string `json:"headers,omitempty"`
-			Key       json.RawMessage   `json:"key"`
-			Value     json.RawMessage   `json:"value"`
-		}{r.Topic, r.Partition, r.Offset, headers, rawOrString(r.Key), rawOrString(r.Value)})
-	})
+	_, err = consumer.Inspect(ctx, cfg, func(r *kgo.Record) error { return encodeRecord(enc, r) })
 	if err != nil {
 		return fmt.Errorf("dlq inspect %s: %w", cfg.DLQTopic, err)
 	}

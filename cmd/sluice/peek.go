@@ -57,28 +57,31 @@ func runPeekTopic(ctx context.Context, name string, args []string, topicOf func(
 			}
 		}
 		for _, r := range fetches.Records() {
-			var headers map[string]string
-			for _, h := range r.Headers {
-				if headers == nil {
-					headers = map[string]string{}
-				}
-				headers[h.Key] = string(h.Value)
-			}
-			out := struct {
-				Topic     string            `json:"topic"`
-				Partition int32             `json:"partition"`
-				Offset    int64             `json:"offset"`
-				Headers   map[string]string `json:"headers,omitempty"`
-				Key       json.RawMessage   `json:"key"`
-				Value     json.RawMessage   `json:"value"`
-			}{r.Topic, r.Partition, r.Offset, headers, rawOrString(r.Key), rawOrString(r.Value)}
-			if err := enc.Encode(out); err != nil {
+			if err := encodeRecord(enc, r); err != nil {
 				return err
 			}
 			printed++
 		}
 	}
 	return nil
+}
+
+// encodeRecord writes r as one JSON line: its coordinates, its headers and
+// its key and value (as JSON where they are, else as strings). peek and
+// dlq inspect print records this way.
+func encodeRecord(enc *json.Encoder, r *kgo.Record) error {
+	headers := map[string]string{}
+	for _, h := range r.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	return enc.Encode(struct {
+		Topic     string            `json:"topic"`
+		Partition int32             `json:"partition"`
+		Offset    int64             `json:"offset"`
+		Headers   map[string]string `json:"headers,omitempty"`
+		Key       json.RawMessage   `json:"key"`
+		Value     json.RawMessage   `json:"value"`
+	}{r.Topic, r.Partition, r.Offset, headers, rawOrString(r.Key), rawOrString(r.Value)})
 }
 
 // rawOrString keeps JSON as it is and quotes anything else.

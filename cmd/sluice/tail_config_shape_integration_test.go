@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,26 +79,7 @@ tables:
 	e.srcExec("ALTER TABLE {src}.gadgets ADD COLUMN extra VARCHAR(5) NOT NULL DEFAULT 'x' FIRST")
 	insert(15, 5, "after")
 	tl, tlogs = e.startTail("--config", path, "--flush-interval", "20ms")
-	done := make(chan error, 1)
-	go func() { done <- tl.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatalf("the tail exited 0 at a DDL it cannot read past:\n%s", tlogs)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("the tail did not stop at the DDL without column names within a minute:\n%s", tlogs)
-	}
-	logs := tlogs.String()
-	for _, want := range []string{"changed shape since the stored position", "ADD COLUMN extra", "binlog_row_metadata is MINIMAL", "--reset --from"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("the tail's logs do not say %q:\n%s", want, logs)
-		}
-	}
-	m := regexp.MustCompile("sluice tail --reset --from (\\S+)`").FindStringSubmatch(logs)
-	if m == nil {
-		t.Fatalf("no position to restart from in:\n%s", logs)
-	}
+	m := waitStopsAtDDL(t, tl, tlogs, "changed shape since the stored position", "ADD COLUMN extra", "binlog_row_metadata is MINIMAL", "--reset --from")
 	// The rows logged before the DDL arrived, read by the stored shape;
 	// none after it.
 	e.waitCount(time.Minute, 5, "SELECT COUNT(*) FROM "+e.dst+".gadgets WHERE name LIKE 'BEFORE-%'", tlogs, clogs)
