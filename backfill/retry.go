@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"time"
 
@@ -42,7 +43,10 @@ func transientRead(err error) bool {
 	if me := (*mysql.MySQLError)(nil); errors.As(err, &me) {
 		return slices.Contains(transientReadErrors, me.Number)
 	}
-	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
+	// A refused or timed-out dial: the source is restarting or failing
+	// over. The pool dials again on the next attempt.
+	var ne *net.OpError
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne)
 }
 
 // transientReadErrors are the server error numbers transientRead retries:

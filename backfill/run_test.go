@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +179,9 @@ func TestRunRetriesChunks(t *testing.T) {
 		{name: "read fails while the source fails over and on a broken connection, then succeeds", attempts: 5,
 			readErrs:  []error{&mysql.MySQLError{Number: 1290, Message: "read-only"}, fmt.Errorf("query: %w", mysql.ErrInvalidConn)},
 			wantSends: 1, wantReads: 3, retries: 2},
+		{name: "read fails while the source restarts (a refused dial), then succeeds", attempts: 5,
+			readErrs:  []error{fmt.Errorf("connect: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})},
+			wantSends: 1, wantReads: 2, retries: 1},
 		{name: "read and delivery failures share the attempts", attempts: 3, readErrs: []error{lost}, ackErrs: []error{errBroker},
 			wantSends: 2, wantReads: 3, retries: 2},
 		{name: "delivery keeps failing", attempts: 3, ackErrs: []error{errBroker, errBroker, errBroker},

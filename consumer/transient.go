@@ -4,14 +4,16 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"net"
 
 	"github.com/go-sql-driver/mysql"
 )
 
 // transientMySQL reports whether a target error is worth another attempt of
 // the whole transaction: a deadlock or lock wait timeout rolled it back, the
-// target is read-only during a failover, or the connection broke (server gone
-// away, lost during the query, a bad pooled connection). The retry is
+// target is read-only during a failover, the connection broke (server gone
+// away, lost during the query, a bad pooled connection), or a new one could
+// not be made (the server restarting). The retry is
 // idempotent: an upsert batch applied again, even after a commit whose
 // acknowledgement was lost. Anything else (syntax, privileges, data too long)
 // fails the same way every time. Context cancellation means shutdown and is
@@ -35,5 +37,8 @@ func transientMySQL(err error) bool {
 		}
 		return false
 	}
-	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
+	// A refused or timed-out dial: the target is restarting or failing
+	// over. The pool dials again on the next attempt.
+	var ne *net.OpError
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne)
 }

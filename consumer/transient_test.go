@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
@@ -37,6 +39,7 @@ func TestTransientMySQL(t *testing.T) {
 		{name: "wrapped duplicate key", err: fmt.Errorf("upsert: %w", myErr(1062)), want: false},
 		{name: "wrapped invalid conn", err: fmt.Errorf("commit: %w", mysql.ErrInvalidConn), want: true},
 		{name: "wrapped bad conn", err: fmt.Errorf("begin: %w", driver.ErrBadConn), want: true},
+		{name: "refused dial (a restarting server)", err: fmt.Errorf("connect: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), want: true},
 		{name: "wrapped canceled", err: fmt.Errorf("begin: %w", context.Canceled), want: false},
 		{name: "canceled beside a deadlock", err: fmt.Errorf("%w: %w", context.Canceled, myErr(1213)), want: false},
 		{name: "canceled beside a bad conn", err: errors.Join(driver.ErrBadConn, context.Canceled), want: false},
