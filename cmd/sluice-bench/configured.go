@@ -196,15 +196,17 @@ func (b *bench) freshConfigured(ctx context.Context, database, topic string) (st
 	if err := b.dropDatabase(ctx, database); err != nil {
 		return "", err
 	}
-	if _, err := b.db.ExecContext(ctx, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4"); err != nil {
-		return "", fmt.Errorf("create database %s: %w", database, err)
+	if err := b.createDatabase(ctx, database, schema.TargetTable); err != nil { // the earlier layout's records too (layout.go)
+		return "", err
 	}
 	path, err := b.writeConfig(database, topic)
 	if err != nil {
 		return "", err
 	}
-	_, err = b.sluice.run(ctx, "", "migrate", "--config", path, "--source-dsn", b.dsn(sourceDB), "--target-dsn", b.dsn(database))
-	return path, err
+	if _, err = b.sluice.run(ctx, "", "migrate", "--config", path, "--source-dsn", b.dsn(sourceDB), "--target-dsn", b.dsn(database)); err != nil {
+		return path, err
+	}
+	return path, b.targetLayoutKept(ctx, database)
 }
 
 // ceilingMixed times the server's own INSERT … SELECT … ON DUPLICATE KEY

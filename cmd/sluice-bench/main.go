@@ -12,6 +12,13 @@
 // engine, and measures its ceiling (into the target `sluice migrate
 // --config` creates) and `sluice run --config`, first load and re-run.
 //
+// --layout earlier (make bench LAYOUT=earlier) creates bench_source's
+// raw_records, the ceiling's and every target's records with the earlier
+// RDB-to-RDB job's DDL (earlier.sql, layout.go: utf8mb4_unicode_ci and a
+// second index idx_device_event_time repeating the unique key) before
+// `sluice seed` and `sluice migrate` add what Sluice needs, for --table iot
+// and iot-config; the default layout is Sluice's own DDL.
+//
 // One invocation measures everything on the same MariaDB instance and broker,
 // so the figures compare with each other:
 //
@@ -101,6 +108,7 @@ func main() {
 type bench struct {
 	rows    int
 	table   string // tableIoT, tableIoTConfig or tableMixed
+	layout  string // layoutDefault or layoutEarlier: the DDL of the IoT tables
 	keep    bool
 	purge   bool          // purge the binary logs between steps
 	base    *mysql.Config // server DSN without a database
@@ -130,6 +138,7 @@ func run() error {
 	tailBacklog := fs.Int("tail-backlog", 100000, "tail bench: single-row inserts in the backlog the tail alone then streams")
 	table := fs.String("table", tableIoT, "the table to measure: iot (the fixed path), iot-config (the IoT table through the fixed path and through run --config with --example-config's table), mixed (21 columns of mixed types through run --config)")
 	example := fs.String("example-config", "deploy/sluice.example.yaml", "--table iot-config: the configuration file declaring the IoT table")
+	layout := fs.String("layout", layoutDefault, "the IoT tables' DDL: default (what sluice migrate creates) or earlier (the earlier job's, earlier.sql: utf8mb4_unicode_ci and the extra index idx_device_event_time), for source, ceiling and targets alike")
 	keep := fs.Bool("keep", false, "keep the bench target databases at the end (bench_source is always kept)")
 	purge := fs.Bool("purge-binlogs", false, "between steps, purge the server's binary logs up to the current one (only on a server of your own: make bench passes it for the local stack)")
 	_ = fs.Parse(os.Args[1:])
@@ -147,6 +156,12 @@ func run() error {
 		}
 	default:
 		return fmt.Errorf("--table %q: want iot, iot-config or mixed", *table)
+	}
+	switch {
+	case *layout != layoutDefault && *layout != layoutEarlier:
+		return fmt.Errorf("--layout %q: want default or earlier", *layout)
+	case *layout == layoutEarlier && (*table == tableMixed || *tailRate > 0):
+		return fmt.Errorf("--layout earlier: only for the throughput bench of --table iot or iot-config (the layout is the IoT tables')")
 	}
 	base, err := mysql.ParseDSN(*dsn)
 	if err != nil {
@@ -170,7 +185,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	b := &bench{rows: *rows, table: *table, exampleConfig: *example, keep: *keep, purge: *purge, base: base, brokers: *brokers, runID: fmt.Sprint(time.Now().UnixNano())}
+	b := &bench{rows: *rows, table: *table, layout: *layout, exampleConfig: *example, keep: *keep, purge: *purge, base: base, brokers: *brokers, runID: fmt.Sprint(time.Now().UnixNano())}
 	if b.sluice, err = newSluice(*bin, b.redact); err != nil {
 		return err
 	}
@@ -301,6 +316,19 @@ func (b *bench) seed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if exists {
+		why, err := layoutMismatch(ctx, b.db, sourceDB, schema.SourceTable, b.layout)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			fmt.Printf("== seed: %s, not the %s layout; dropping %s\n", why, b.layout, sourceDB)
+			if err := b.dropDatabase(ctx, sourceDB); err != nil {
+				return err
+			}
+			n, exists = 0, false
+		}
+	}
 	if n == int64(b.rows) {
 		fmt.Printf("== seed: %s.%s already holds the %d rows of [%s, %s); reusing it\n", sourceDB, schema.SourceTable, n, windowStart, windowEnd)
 		b.add(result{Stage: "seed", Label: "seed (reused)", Rows: n, Note: "reused: bench_source already held exactly these rows"})
@@ -312,7 +340,10 @@ func (b *bench) seed(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Printf("== seed: %d rows into %s\n", b.rows, sourceDB)
+	fmt.Printf("== seed: %d rows into %s (%s layout)\n", b.rows, sourceDB, b.layout)
+	if err := b.createDatabase(ctx, sourceDB, schema.SourceTable); err != nil {
+		return err
+	}
 	out, err := b.sluice.run(ctx, "", "seed", "--source-dsn", b.dsn(sourceDB), "--rows", fmt.Sprint(b.rows),
 		"--start-at", windowStart, "--end-at", windowEnd)
 	if err != nil {
@@ -323,6 +354,11 @@ func (b *bench) seed(ctx context.Context) error {
 	}
 	if n != int64(b.rows) {
 		return fmt.Errorf("seed: %s holds %d rows of the window after seeding, want %d", sourceDB, n, b.rows)
+	}
+	if why, err := layoutMismatch(ctx, b.db, sourceDB, schema.SourceTable, b.layout); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	} else if why != "" {
+		return fmt.Errorf("seed: after sluice seed, %s", why)
 	}
 	b.add(out.result("seed", "seed", n))
 	return nil
@@ -520,20 +556,19 @@ func redactDSN(cfg *mysql.Config) string {
 }
 
 // freshTarget drops database and recreates it with `sluice migrate`, so the
-// target has exactly the DDL Sluice itself would create.
+// target has exactly the DDL Sluice itself would create, or on the earlier
+// layout the earlier job's table as migrate leaves it.
 func (b *bench) freshTarget(ctx context.Context, database string) error {
 	if err := b.dropDatabase(ctx, database); err != nil {
 		return err
 	}
-	q, err := schema.QuoteIdent(database)
-	if err != nil {
+	if err := b.createDatabase(ctx, database, schema.TargetTable); err != nil {
 		return err
 	}
-	if _, err := b.db.ExecContext(ctx, "CREATE DATABASE "+q+" CHARACTER SET utf8mb4"); err != nil {
-		return fmt.Errorf("create database %s: %w", database, err)
+	if _, err := b.sluice.run(ctx, "", "migrate", "--source-dsn", b.dsn(sourceDB), "--target-dsn", b.dsn(database)); err != nil {
+		return err
 	}
-	_, err = b.sluice.run(ctx, "", "migrate", "--source-dsn", b.dsn(sourceDB), "--target-dsn", b.dsn(database))
-	return err
+	return b.targetLayoutKept(ctx, database)
 }
 
 func (b *bench) dropDatabase(ctx context.Context, database string) error {
@@ -576,6 +611,9 @@ func (b *bench) checkTable(ctx context.Context, stage, database, table string) e
 	}
 	if n != int64(b.rows) {
 		return fmt.Errorf("%s: %s.%s holds %d rows, want %d", stage, database, table, n, b.rows)
+	}
+	if table == schema.TargetTable {
+		return b.checkIoT(ctx, stage, database)
 	}
 	return nil
 }

@@ -38,7 +38,8 @@ type result struct {
 // measured on.
 type report struct {
 	Time          time.Time         `json:"time"`
-	Table         string            `json:"table"` // --table: iot, iot-config or mixed
+	Table         string            `json:"table"`  // --table: iot, iot-config or mixed
+	Layout        string            `json:"layout"` // --layout: default or earlier (the IoT tables' DDL)
 	Rows          int               `json:"rows"`
 	Window        [2]string         `json:"window"`
 	GoVersion     string            `json:"go_version"` // the toolchain that built the sluice binary
@@ -61,6 +62,7 @@ func (b *bench) newReport(ctx context.Context, profile bool) *report {
 	r := &report{
 		Time:          time.Now().UTC().Truncate(time.Second),
 		Table:         b.table,
+		Layout:        b.layout,
 		Rows:          b.rows,
 		Window:        [2]string{windowStart, windowEnd},
 		GoVersion:     runtime.Version(),
@@ -141,8 +143,8 @@ func (r *report) printTable(w io.Writer) {
 		}
 		fmt.Fprintln(w, sb.String())
 	}
-	fmt.Fprintf(w, "\nsluice-bench --table %s: %s rows, window [%s, %s), %d CPUs, %s, %s, commit %s\n\n",
-		r.Table, thousands(int64(r.Rows)), r.Window[0], r.Window[1], r.NProc, r.GoVersion, r.MySQLVersion, r.GitCommit)
+	fmt.Fprintf(w, "\nsluice-bench --table %s --layout %s: %s rows, window [%s, %s), %d CPUs, %s, %s, commit %s\n\n",
+		r.Table, r.Layout, thousands(int64(r.Rows)), r.Window[0], r.Window[1], r.NProc, r.GoVersion, r.MySQLVersion, r.GitCommit)
 	line(rows[0])
 	sep := make([]string, len(width))
 	for i, n := range width {
@@ -172,12 +174,16 @@ func (r *report) printTable(w io.Writer) {
 }
 
 // write writes the report as <time>-<rows>.json and latest-<rows>.json, with
-// the table after the rows for another table than the default (iot):
-// <time>-<rows>-mixed.json.
+// the table after the rows for another table than the default (iot), and
+// the layout after that for another layout than the default:
+// <time>-<rows>-mixed.json, latest-<rows>-iot-config-earlier.json.
 func (r *report) write(dir string) ([]string, error) {
 	name := fmt.Sprint(r.Rows)
 	if r.Table != tableIoT {
 		name += "-" + r.Table
+	}
+	if r.Layout != layoutDefault {
+		name += "-" + r.Layout
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
