@@ -80,26 +80,9 @@ func equalLines(a, b []string) bool { return strings.Join(a, "\n") == strings.Jo
 // table were added. Then it takes the index, then the collation, away and
 // sees the bench's check name each.
 func TestEarlierLayoutOnServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: -short")
-	}
-	dsn := os.Getenv("SLUICE_TEST_MYSQL_DSN")
-	if dsn == "" {
-		err := errors.New("SLUICE_TEST_MYSQL_DSN is not set")
-		if os.Getenv("SLUICE_REQUIRE_INTEGRATION") == "1" || os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, database := layoutTestDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	database := fmt.Sprintf("bench_layout_test_%d", time.Now().UnixNano())
-	t.Cleanup(func() { _, _ = db.Exec("DROP DATABASE IF EXISTS " + database) })
 
 	b := &bench{db: db, layout: layoutEarlier}
 	for _, table := range []string{schema.SourceTable, schema.TargetTable} {
@@ -145,4 +128,92 @@ func TestEarlierLayoutOnServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestCheckIoTOnServer runs the bench's content check on a small earlier-
+// layout source and target: a faithful copy passes; a message not
+// upper-cased, a case-only change of a key (equal under the layout's _ci
+// collation) and a wrong source_id each fail it.
+func TestCheckIoTOnServer(t *testing.T) {
+	db, database := layoutTestDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := &bench{db: db, layout: layoutEarlier, rows: 3}
+	for _, table := range []string{schema.SourceTable, schema.TargetTable} {
+		if err := b.createDatabase(ctx, database, table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := schema.MigrateTarget(ctx, db, database); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := database+"."+schema.SourceTable, database+"."+schema.TargetTable
+	stmts := []string{
+		"INSERT INTO " + src + " (date, timestamp, device_type, event_type, message, created_at, updated_at) VALUES " +
+			"('2025-10-01', '2025-10-01 00:00:01', 'meter-00001', 'alert', 'door opened', '2025-10-01 00:00:01', '2025-10-01 00:00:01')," +
+			"('2025-10-01', '2025-10-01 00:00:02', 'camera-00002', 'status', 'ok', '2025-10-01 00:00:02', '2025-10-01 00:00:02')," +
+			"('2025-10-01', '2025-10-01 00:00:03', 'sensor-00003', 'reading', NULL, '2025-10-01 00:00:03', '2025-10-01 00:00:03')",
+		"INSERT INTO " + dst + " (date, timestamp, device_type, event_type, message, created_at, updated_at, source_id) " +
+			"SELECT date, timestamp, device_type, event_type, UPPER(message), created_at, updated_at, id FROM " + src,
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.checkIoT(ctx, "test", database, database); err != nil {
+		t.Fatalf("a faithful copy fails the check: %v", err)
+	}
+	for _, c := range []struct{ change, undo string }{
+		{"SET message = 'DOOR opened' WHERE device_type = 'meter-00001'", "SET message = 'DOOR OPENED' WHERE device_type = 'meter-00001'"},
+		{"SET device_type = 'CAMERA-00002' WHERE device_type = 'camera-00002'", "SET device_type = 'camera-00002' WHERE device_type = 'camera-00002'"},
+		{"SET source_id = source_id + 100 WHERE event_type = 'reading'", "SET source_id = source_id - 100 WHERE event_type = 'reading'"},
+	} {
+		// updated_at = updated_at: else ON UPDATE CURRENT_TIMESTAMP changes it too.
+		if _, err := db.ExecContext(ctx, "UPDATE "+dst+" SET updated_at = updated_at, "+strings.TrimPrefix(c.change, "SET ")); err != nil {
+			t.Fatal(err)
+		}
+		err := b.checkIoT(ctx, "test", database, database)
+		if err == nil || !strings.Contains(err.Error(), "only 2 of the 3 rows of "+dst) {
+			t.Errorf("after UPDATE %s: the check says %v, want it to count 2 of the 3 rows equal", c.change, err)
+		}
+		if _, err := db.ExecContext(ctx, "UPDATE "+dst+" SET updated_at = updated_at, "+strings.TrimPrefix(c.undo, "SET ")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.checkIoT(ctx, "test", database, database); err != nil {
+		t.Fatalf("the copy, restored, fails the check: %v", err)
+	}
+}
+
+// layoutTestDB connects to the test server (SLUICE_TEST_MYSQL_DSN, without
+// a database) and names a database of the test's own, dropped at its end;
+// with SLUICE_REQUIRE_INTEGRATION=1 or CI=true a missing server fails the
+// test.
+func layoutTestDB(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: -short")
+	}
+	fail := t.Skip
+	if os.Getenv("SLUICE_REQUIRE_INTEGRATION") == "1" || os.Getenv("CI") == "true" {
+		fail = t.Fatal
+	}
+	dsn := os.Getenv("SLUICE_TEST_MYSQL_DSN")
+	if dsn == "" {
+		fail(errors.New("SLUICE_TEST_MYSQL_DSN is not set"))
+	}
+	db, err := sql.Open("mysql", dsn+"?parseTime=true&loc=UTC&time_zone=%27%2B00%3A00%27")
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		fail(err)
+	}
+	database := fmt.Sprintf("bench_layout_test_%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + database)
+		db.Close()
+	})
+	return db, database
 }

@@ -613,7 +613,7 @@ func (b *bench) checkTable(ctx context.Context, stage, database, table string) e
 		return fmt.Errorf("%s: %s.%s holds %d rows, want %d", stage, database, table, n, b.rows)
 	}
 	if table == schema.TargetTable {
-		return b.checkIoT(ctx, stage, database)
+		return b.checkIoT(ctx, stage, sourceDB, database)
 	}
 	return nil
 }
