@@ -17,7 +17,9 @@
 // RDB-to-RDB job's DDL (earlier.sql, layout.go: utf8mb4_unicode_ci and a
 // second index idx_device_event_time repeating the unique key) before
 // `sluice seed` and `sluice migrate` add what Sluice needs, for --table iot
-// and iot-config; the default layout is Sluice's own DDL.
+// and iot-config; the default layout is Sluice's own DDL. The bench checks
+// the layout of bench_source (reseeding it when it has the other one) and
+// of every target after migrate, and names its results …-<rows>-earlier.json.
 //
 // One invocation measures everything on the same MariaDB instance and broker,
 // so the figures compare with each other:
@@ -599,7 +601,8 @@ func (b *bench) countWindow(ctx context.Context) (n int64, exists bool, err erro
 }
 
 // checkTarget fails the bench when a measurement did not leave exactly the
-// window's rows in its target: a fast wrong answer is no result.
+// window's rows in its target, each equal to its source row (checkIoT): a
+// fast wrong answer is no result.
 func (b *bench) checkTarget(ctx context.Context, stage, database string) error {
 	return b.checkTable(ctx, stage, database, schema.TargetTable)
 }
