@@ -45,18 +45,26 @@ func runCheck(ctx context.Context, args []string) error {
 	return nil
 }
 
-// configured is a configuration file with its two databases open.
+// configured is a configuration file (or the built-in one) with its two
+// databases open.
 type configured struct {
-	path     string
+	path     string // "" : the built-in IoT table (builtin.yaml)
 	cfg      *config
 	src, dst *sql.DB
 	rc       schema.ResolveConfig
 }
 
-// openConfigured loads a configuration file and connects to the databases
-// it (or the flags) name.
+// openConfigured loads a configuration file, or without one (path "") the
+// built-in IoT table on --topic, and connects to the databases it (or the
+// flags) name.
 func openConfigured(ctx context.Context, c *command, path string) (*configured, error) {
-	cfg, err := loadConfig(path, os.LookupEnv)
+	var cfg *config
+	var err error
+	if path == "" {
+		cfg, err = builtinConfig(c.o.topic)
+	} else {
+		cfg, err = loadConfig(path, os.LookupEnv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +91,15 @@ func openConfigured(ctx context.Context, c *command, path string) (*configured, 
 
 func (cf *configured) close() { cf.src.Close(); cf.dst.Close() }
 
+// desc names the configuration in messages: "--config FILE", or the
+// built-in table.
+func (cf *configured) desc() string {
+	if cf.path == "" {
+		return "the built-in IoT table (no --config)"
+	}
+	return "--config " + cf.path
+}
+
 // resolve resolves every table; a bad configuration is a usage error (exit
 // 2) naming the file, the table and the field.
 func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schema.Table, error) {
@@ -91,7 +108,7 @@ func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schem
 	tables, err := schema.ResolveAll(ctx, cf.cfg.tables, cf.src, cf.dst, rc)
 	var ce *schema.ConfigError
 	if errors.As(err, &ce) {
-		return nil, usageError{fmt.Errorf("--config %s: %w", cf.path, err)}
+		return nil, usageError{fmt.Errorf("%s: %w", cf.desc(), err)}
 	}
 	return tables, err
 }
