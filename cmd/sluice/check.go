@@ -149,9 +149,7 @@ func migrateConfigured(ctx context.Context, c *command, path string) error {
 // variable set it, else the configuration file's, else the flag's default.
 // It returns where the DSN came from, for errors.
 func dsnOf(fs *flag.FlagSet, name, fromFile, fileField string) (dsn, from string) {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	if set || fromFile == "" {
+	if isSet(fs, name) || fromFile == "" {
 		return fs.Lookup(name).Value.String(), "--" + name
 	}
 	return fromFile, fileField

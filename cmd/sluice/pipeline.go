@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/schema"
+	"github.com/sluice-dev/sluice/verify"
 )
 
 // stage holds what the pipeline commands share once flags are parsed.
@@ -633,7 +634,7 @@ func runRun(ctx context.Context, args []string) error {
 			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged,
 			pr.ResumedNote(), secs, float64(pr.RowsRead)/secs)
 		if s.o.verify {
-			if err := verifyWindow(ctx, s, dst, tdb); err != nil {
+			if err := verifyConfigured(ctx, c, s, "", "", verify.TableConfig{ChunkRows: s.o.chunkRows}); err != nil {
 				return inStage("verify", err)
 			}
 		}
