@@ -15,22 +15,20 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// runCheck is `sluice check --config FILE`: it resolves every configured
-// table against information_schema of the source and the target and prints
-// the plan. It reads no row and writes nothing. A bad configuration exits 2
+// runCheck is `sluice check [--config FILE]`: it resolves every configured
+// table (without --config, the built-in IoT table) against
+// information_schema of the source and the target and prints the plan. It reads no row and writes nothing. A bad configuration exits 2
 // (usage), naming the table and the field; a database that cannot be
 // reached exits 1.
 func runCheck(ctx context.Context, args []string) error {
 	c := newCommand("check")
 	var path string
-	c.fs.StringVar(&path, "config", "", "the configuration file (YAML) declaring the tables to sync")
+	c.fs.StringVar(&path, "config", "", "the configuration file (YAML) declaring the tables to sync (default: the built-in IoT table)")
+	c.fs.StringVar(&c.o.topic, "topic", defaultTopic, "without --config: the built-in IoT table's topic")
 	c.source()
 	c.target()
 	if err := parseOrHelp(c, args); err != nil {
 		return err
-	}
-	if path == "" {
-		return usagef("--config: required (or SLUICE_CONFIG): the configuration file to check")
 	}
 	cf, err := openConfigured(ctx, c, path)
 	if err != nil {
@@ -113,6 +111,15 @@ func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schem
 	return tables, err
 }
 
+// resolveSourceOnly resolves the tables for a stage that only reads the
+// source (backfill, tail). The built-in table resolves even before
+// 'sluice migrate' made its target, planned from the source as migrate
+// would create it, as the flag-only stages always ran on a source alone; a
+// configured table's target must exist.
+func (cf *configured) resolveSourceOnly(ctx context.Context) ([]*schema.Table, error) {
+	return cf.resolve(ctx, cf.path == "")
+}
+
 // migrateConfigured is `sluice migrate --config FILE`: each configured
 // target table that is missing is created from its source's columns (after
 // renames, excludes and transforms), the lineage columns are added where
@@ -141,7 +148,11 @@ func migrateConfigured(ctx context.Context, c *command, path string) error {
 	if _, err := cf.resolve(ctx, false); err != nil {
 		return err
 	}
-	fmt.Printf("migrate: %d table(s) ready; `sluice check --config %s` prints their plan\n", len(tables), path)
+	check := "sluice check --config " + path
+	if path == "" {
+		check = "sluice check"
+	}
+	fmt.Printf("migrate: %d table(s) ready; `%s` prints their plan\n", len(tables), check)
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 func runMigrate(ctx context.Context, args []string) error {
 	c := newCommand("migrate")
 	var path string
-	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): create each configured target table that is missing, add the lineage columns and the tombstone table; without it, the IoT tables of the flag-only setup")
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): create each configured target table that is missing, add the lineage columns and the tombstone table; without it, the built-in IoT table's source and target")
 	c.source()
 	c.target()
 	c.logging()
@@ -27,9 +27,20 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if path != "" {
-		return migrateConfigured(ctx, c, path)
+	if path == "" {
+		if err := migrateBuiltin(ctx, s); err != nil {
+			return err
+		}
 	}
+	return migrateConfigured(ctx, c, path)
+}
+
+// migrateBuiltin creates what the built-in IoT table needs beyond what
+// migrateConfigured makes: its source raw_records (for seed and the demo;
+// a configured source is never created) and its target records as the
+// flag-only setup always made it (with its own auto-increment id), so a
+// new deployment gets the same table an older one has.
+func migrateBuiltin(ctx context.Context, s *stage) error {
 	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1, backfill.SourceSession, nil)
 	if err != nil {
 		return err
@@ -43,11 +54,7 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer dst.Close()
-	if err := schema.MigrateTarget(ctx, dst, tdb); err != nil {
-		return err
-	}
-	fmt.Printf("migrate: %s.%s and %s.%s are ready\n", sdb, schema.SourceTable, tdb, schema.TargetTable)
-	return nil
+	return schema.MigrateTarget(ctx, dst, tdb)
 }
 
 func runSeed(ctx context.Context, args []string) error {
