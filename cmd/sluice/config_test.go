@@ -34,7 +34,8 @@ func uncommentExample(s string) string {
 var iotSpec = schema.TableSpec{
 	Source: "source_db.raw_records", Target: "target_db.records", ID: "id", Window: "timestamp",
 	Key: []string{"device_type", "event_type", "timestamp"}, Topic: "sluice.raw_records",
-	Columns:    schema.ColumnsSpec{Rename: map[string]string{"id": "source_id"}},
+	Columns: schema.ColumnsSpec{Include: []string{"id", "date", "timestamp", "device_type", "event_type", "message", "created_at", "updated_at"},
+		Rename: map[string]string{"id": "source_id"}},
 	Transforms: map[string][]schema.TransformSpec{"message": {{Name: "upper"}}},
 	Rules:      map[string]schema.RuleSpec{"device_type": {Required: true}, "event_type": {Required: true}},
 }
