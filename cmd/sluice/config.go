@@ -223,9 +223,6 @@ func validVarName(n string) bool {
 //go:embed builtin.yaml
 var builtinYAML []byte
 
-// defaultTopic is --topic's default: the built-in table's topic.
-const defaultTopic = "sluice.raw_records"
-
 // builtinConfig is the built-in configuration on topic (--topic; a command
 // without that flag gets its default): the IoT table, its state in
 // <topic>.progress, as the flag-only setup always kept it. Its connections

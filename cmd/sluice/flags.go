@@ -99,6 +99,9 @@ func newCommand(name string) *command {
 	return c
 }
 
+// defaultTopic is --topic's default: the built-in table's topic.
+const defaultTopic = "sluice.raw_records"
+
 func (c *command) source() {
 	c.fs.StringVar(&c.o.sourceDSN, "source-dsn", "sluice:sluice@tcp(127.0.0.1:3307)/source_db",
 		"source MySQL/MariaDB DSN (go-sql-driver form); its database holds raw_records")

@@ -38,7 +38,7 @@ func runTail(ctx context.Context, args []string) error {
 	c.fs.DurationVar(&recoverMargin, "recover-margin", 5*time.Minute, "with --recover-purged: start the gap's backfill window this long before the last commit carried (a transaction may stamp its rows when it begins)")
 	c.fs.StringVar(&flavor, "flavor", "auto", "source server flavor: auto, mysql or mariadb")
 	c.fs.UintVar(&serverID, "server-id", 0, "replica server id used on the source, unique among its replicas (default: derived from --tail-name)")
-	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
+	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: its tables' sources, db.table, joined by +; the built-in table's is the fixed tail's)")
 	c.fs.DurationVar(&flushInterval, "flush-interval", 100*time.Millisecond, "longest a Kafka transaction of events stays open (bounds the added latency)")
 	c.fs.IntVar(&flushEvents, "flush-events", 5000, "events that end a Kafka transaction early")
 	c.fs.StringVar(&onTruncate, "on-truncate", "apply", "what a TRUNCATE of the source table does: apply (carried as a truncate event, op t, that empties the target) or fail (the tail stops with an error)")

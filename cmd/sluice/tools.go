@@ -36,7 +36,7 @@ func runMigrate(ctx context.Context, args []string) error {
 }
 
 // migrateBuiltin creates what the built-in IoT table needs beyond what
-// migrateConfigured makes: its source raw_records (for seed and the demo;
+// migrateConfigured makes: its source table (for seed and the demo;
 // a configured source is never created) and its target records as the
 // flag-only setup always made it (with its own auto-increment id), so a
 // new deployment gets the same table an older one has.
