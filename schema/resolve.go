@@ -300,8 +300,8 @@ func (r *resolver) columns(t *Table) error {
 			return r.failf("rules."+n, "column %q does not travel (see columns.include/exclude): a rule on it would check nothing", n)
 		}
 	}
-	lineage := map[string]bool{}
-	for _, l := range lineageColumns() {
+	lineage := map[string]bool{} // what the table writer writes itself (source_id is the fixed writer's, and a rename may fill it)
+	for _, l := range tableLineage {
 		lineage[l.name] = true
 	}
 	r.travel = map[string]int{}

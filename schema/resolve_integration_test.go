@@ -339,7 +339,7 @@ func TestIntegrationResolveBadConfig(t *testing.T) {
 			field: "columns.rename.message", want: "has no column msg"},
 		{name: "missing target table", specs: with(iot(), func(s *schema.TableSpec) { s.Target = "nowhere" }),
 			field: "target", want: e.dst + ".nowhere does not exist"},
-		{name: "lineage column written", specs: with(iot(), func(s *schema.TableSpec) { s.Columns.Rename = map[string]string{"message": "source_id"} }),
+		{name: "lineage column written", specs: with(iot(), func(s *schema.TableSpec) { s.Columns.Rename = map[string]string{"message": "source_version"} }),
 			field: "columns.rename.message", want: "lineage column"},
 		{name: "varchar(10) from varchar(255)", specs: []schema.TableSpec{wide("code")}, table: "wide", field: "columns.code",
 			want: "target type varchar(10) (" + e.dst + ".wide.code) cannot hold source type varchar(255)"},

@@ -359,8 +359,7 @@ func (t *Tail) genericStatement(ctx context.Context, s *streamState, h *replicat
 			return dml, permanent(t.statementError(s, h, q, effect, f.t.Source.DB, f.t.Source.Table))
 		case stmtTruncate:
 			if t.cfg.OnTruncate == "fail" {
-				return dml, permanent(fmt.Errorf("tail: binlog %s:%d: %s of %s, and --on-truncate=fail: restart the tail with `--reset --from %s:%d` once the target is dealt with",
-					s.file, h.LogPos, truncate(strings.Join(strings.Fields(q), " "), 120), f.t.Source, s.file, h.LogPos))
+				return dml, permanent(truncateRefused(s, h, f.t.Source.String(), strings.Join(strings.Fields(q), " ")))
 			}
 			src := schema.Source{
 				Connector: "mysql", Name: "sluice", TsMs: int64(h.Timestamp) * 1000, Snapshot: "false",

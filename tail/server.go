@@ -25,6 +25,15 @@ type server struct {
 // checkServer reads the settings tail mode needs and returns one error naming
 // every setting or grant that is missing, with the statement that fixes it,
 // rather than letting the binlog protocol fail later with a bare code.
+// CheckServer checks what a tail needs of the source server (its flavor,
+// binlog settings and the user's replication grants) before anything else
+// reads it, so a user who may not replicate hears that first, naming the
+// grant, rather than that a table is not visible to it.
+func CheckServer(ctx context.Context, db *sql.DB, flavor string) error {
+	_, err := checkServer(ctx, db, flavor)
+	return err
+}
+
 func checkServer(ctx context.Context, db *sql.DB, flavor string) (server, error) {
 	var s server
 	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@server_id").Scan(&s.version, &s.serverID); err != nil {

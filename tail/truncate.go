@@ -32,10 +32,16 @@ func (t *Tail) truncateEvent(ctx context.Context, s *streamState, h *replication
 
 // truncateRefused is the error of a TRUNCATE under --on-truncate=fail.
 func (t *Tail) truncateRefused(s *streamState, h *replication.EventHeader, q string) error {
+	return truncateRefused(s, h, t.cfg.Database+"."+t.cfg.Table, q)
+}
+
+// truncateRefused is the error of a TRUNCATE of table (db.table) under
+// --on-truncate=fail.
+func truncateRefused(s *streamState, h *replication.EventHeader, table, q string) error {
 	start, end := eventSpan(s, h)
-	return fmt.Errorf("tail: binlog %s holds a TRUNCATE of %s.%s (%q) and --on-truncate=fail: the tail stops rather than carry it, and the target still has the table's rows. "+
+	return fmt.Errorf("tail: binlog %s holds a TRUNCATE of %s (%q) and --on-truncate=fail: the tail stops rather than carry it, and the target still has the table's rows. "+
 		"To carry it, restart with --on-truncate=apply (the tail resumes before the statement); to leave the target as it is, restart past it with --reset --from %s",
-		start, t.cfg.Database, t.cfg.Table, truncate(q, 200), end)
+		start, table, truncate(q, 200), end)
 }
 
 // statementError is the error of a change of the table logged as a

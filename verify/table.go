@@ -28,6 +28,7 @@ import (
 type TableConfig struct {
 	Start, End time.Time // ignored for a table read whole
 	Slices     int       // equal time slices of the window
+	ChunkRows  int       // > 0: instead of Slices, as many slices as hold about ChunkRows source rows each
 	MaxKeys    int       // differing keys to name
 }
 
@@ -59,6 +60,14 @@ func RunTable(ctx context.Context, src, dst *sql.DB, t *schema.Table, cfg TableC
 	if win < 0 {
 		rep.Whole = true
 	} else {
+		if cfg.ChunkRows > 0 && cfg.End.After(cfg.Start) {
+			n, err := countWindow(ctx, src, t, win, cfg.Start, cfg.End)
+			if err != nil {
+				return nil, err
+			}
+			secs := int(cfg.End.Sub(cfg.Start) / time.Second)
+			cfg.Slices = max(1, min((n+cfg.ChunkRows-1)/cfg.ChunkRows, secs))
+		}
 		if !cfg.End.After(cfg.Start) || cfg.Slices < 1 {
 			return nil, fmt.Errorf("verify %s: window [%s, %s) in %d slices: the end must be after the start, and slices at least 1",
 				t.Source, cfg.Start.Format(time.DateTime), cfg.End.Format(time.DateTime), cfg.Slices)
@@ -104,6 +113,23 @@ func RunTable(ctx context.Context, src, dst *sql.DB, t *schema.Table, cfg TableC
 		rep.DiffKeys = diffRows(t, a.rows, b.rows, cfg.MaxKeys)
 	}
 	return rep, nil
+}
+
+// countWindow counts the source rows of t in the window [start, end).
+func countWindow(ctx context.Context, src *sql.DB, t *schema.Table, win int, start, end time.Time) (int, error) {
+	qn, err := t.Source.Quoted()
+	if err != nil {
+		return 0, err
+	}
+	q, err := schema.QuoteIdent(t.Columns[win].Source.Name)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := src.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+qn+" WHERE "+q+" >= ? AND "+q+" < ?", start, end).Scan(&n); err != nil {
+		return 0, fmt.Errorf("verify %s: count the source rows of [%s, %s): %w", t.Source, start.Format(time.DateTime), end.Format(time.DateTime), err)
+	}
+	return n, nil
 }
 
 // windowColumn is the index of the window column among the traveling

@@ -14,7 +14,7 @@ import (
 
 // backfillFlags are `sluice backfill`'s flags for configured tables.
 type backfillFlags struct {
-	path  string // --config: the tables to backfill ("" : the fixed IoT table)
+	path  string // --config: the tables to backfill ("" : the built-in IoT table)
 	table string // --table: only this one of them
 }
 
@@ -22,14 +22,14 @@ type backfillFlags struct {
 // which resolving a configured table needs (its key is the target's).
 func (c *command) configuredBackfill() *backfillFlags {
 	f := &backfillFlags{}
-	c.fs.StringVar(&f.path, "config", "", "the configuration file (YAML) declaring the tables: backfill each into its topic instead of the IoT table")
-	c.fs.StringVar(&f.table, "table", "", "with --config: backfill only this configured table, named by its source (db.table, or table when unambiguous)")
+	c.fs.StringVar(&f.path, "config", "", "the configuration file (YAML) declaring the tables: backfill each into its topic (default: the built-in IoT table, into --topic)")
+	c.fs.StringVar(&f.table, "table", "", "backfill only this configured table, named by its source (db.table, or table when unambiguous)")
 	c.target()
 	return f
 }
 
 // pickTables returns the configured tables --table names, or all of them.
-func pickTables(tables []*schema.Table, name, path string) ([]*schema.Table, error) {
+func pickTables(tables []*schema.Table, name, desc string) ([]*schema.Table, error) {
 	if name == "" {
 		return tables, nil
 	}
@@ -45,9 +45,9 @@ func pickTables(tables []*schema.Table, name, path string) ([]*schema.Table, err
 	case 1:
 		return picked, nil
 	case 0:
-		return nil, usagef("--table %s: not a table of --config %s (its tables: %s)", name, path, strings.Join(known, ", "))
+		return nil, usagef("--table %s: not a table of %s (its tables: %s)", name, desc, strings.Join(known, ", "))
 	}
-	return nil, usagef("--table %s: more than one table of --config %s has that name: name it db.table", name, path)
+	return nil, usagef("--table %s: more than one table of %s has that name: name it db.table", name, desc)
 }
 
 // backfillConfigured is `sluice backfill --config FILE [--table T]`: it
@@ -64,11 +64,11 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 		return inStage("backfill", err)
 	}
 	defer cf.close()
-	all, err := cf.resolve(ctx, false)
+	all, err := cf.resolveSourceOnly(ctx)
 	if err != nil {
 		return err
 	}
-	tables, err := pickTables(all, f.table, f.path)
+	tables, err := pickTables(all, f.table, cf.desc())
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (s *stage) backfillTable(ctx context.Context, cfg backfill.Config, cf *conf
 	blog := s.stageLog("backfill").With("table", t.Source.String())
 	bf, err := backfill.NewTable(cfg, cf.src, sink, m, blog)
 	if err != nil {
-		return nil, usagef("--config %s: %v", cf.path, err)
+		return nil, usagef("%s: %v", cf.desc(), err)
 	}
 	bf.SetCheckpoints(&backfill.StateCheckpoints{KV: st, RunID: s.runID, Where: st.Topic(), Log: blog,
 		Key: backfill.TableProgressKey(t, cfg.Start, cfg.End)})

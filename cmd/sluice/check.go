@@ -15,22 +15,20 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// runCheck is `sluice check --config FILE`: it resolves every configured
-// table against information_schema of the source and the target and prints
-// the plan. It reads no row and writes nothing. A bad configuration exits 2
+// runCheck is `sluice check [--config FILE]`: it resolves every configured
+// table (without --config, the built-in IoT table) against
+// information_schema of the source and the target and prints the plan. It reads no row and writes nothing. A bad configuration exits 2
 // (usage), naming the table and the field; a database that cannot be
 // reached exits 1.
 func runCheck(ctx context.Context, args []string) error {
 	c := newCommand("check")
 	var path string
-	c.fs.StringVar(&path, "config", "", "the configuration file (YAML) declaring the tables to sync")
+	c.fs.StringVar(&path, "config", "", "the configuration file (YAML) declaring the tables to sync (default: the built-in IoT table)")
+	c.fs.StringVar(&c.o.topic, "topic", defaultTopic, "without --config: the built-in IoT table's topic")
 	c.source()
 	c.target()
 	if err := parseOrHelp(c, args); err != nil {
 		return err
-	}
-	if path == "" {
-		return usagef("--config: required (or SLUICE_CONFIG): the configuration file to check")
 	}
 	cf, err := openConfigured(ctx, c, path)
 	if err != nil {
@@ -45,18 +43,26 @@ func runCheck(ctx context.Context, args []string) error {
 	return nil
 }
 
-// configured is a configuration file with its two databases open.
+// configured is a configuration file (or the built-in one) with its two
+// databases open.
 type configured struct {
-	path     string
+	path     string // "" : the built-in IoT table (builtin.yaml)
 	cfg      *config
 	src, dst *sql.DB
 	rc       schema.ResolveConfig
 }
 
-// openConfigured loads a configuration file and connects to the databases
-// it (or the flags) name.
+// openConfigured loads a configuration file, or without one (path "") the
+// built-in IoT table on --topic, and connects to the databases it (or the
+// flags) name.
 func openConfigured(ctx context.Context, c *command, path string) (*configured, error) {
-	cfg, err := loadConfig(path, os.LookupEnv)
+	var cfg *config
+	var err error
+	if path == "" {
+		cfg, err = builtinConfig(c.o.topic)
+	} else {
+		cfg, err = loadConfig(path, os.LookupEnv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +89,15 @@ func openConfigured(ctx context.Context, c *command, path string) (*configured, 
 
 func (cf *configured) close() { cf.src.Close(); cf.dst.Close() }
 
+// desc names the configuration in messages: "--config FILE", or the
+// built-in table.
+func (cf *configured) desc() string {
+	if cf.path == "" {
+		return "the built-in IoT table (no --config)"
+	}
+	return "--config " + cf.path
+}
+
 // resolve resolves every table; a bad configuration is a usage error (exit
 // 2) naming the file, the table and the field.
 func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schema.Table, error) {
@@ -91,9 +106,18 @@ func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schem
 	tables, err := schema.ResolveAll(ctx, cf.cfg.tables, cf.src, cf.dst, rc)
 	var ce *schema.ConfigError
 	if errors.As(err, &ce) {
-		return nil, usageError{fmt.Errorf("--config %s: %w", cf.path, err)}
+		return nil, usageError{fmt.Errorf("%s: %w", cf.desc(), err)}
 	}
 	return tables, err
+}
+
+// resolveSourceOnly resolves the tables for a stage that only reads the
+// source (backfill, tail). The built-in table resolves even before
+// 'sluice migrate' made its target, planned from the source as migrate
+// would create it, as the flag-only stages always ran on a source alone; a
+// configured table's target must exist.
+func (cf *configured) resolveSourceOnly(ctx context.Context) ([]*schema.Table, error) {
+	return cf.resolve(ctx, cf.path == "")
 }
 
 // migrateConfigured is `sluice migrate --config FILE`: each configured
@@ -124,7 +148,11 @@ func migrateConfigured(ctx context.Context, c *command, path string) error {
 	if _, err := cf.resolve(ctx, false); err != nil {
 		return err
 	}
-	fmt.Printf("migrate: %d table(s) ready; `sluice check --config %s` prints their plan\n", len(tables), path)
+	check := "sluice check --config " + path
+	if path == "" {
+		check = "sluice check"
+	}
+	fmt.Printf("migrate: %d table(s) ready; `%s` prints their plan\n", len(tables), check)
 	return nil
 }
 
@@ -132,9 +160,7 @@ func migrateConfigured(ctx context.Context, c *command, path string) error {
 // variable set it, else the configuration file's, else the flag's default.
 // It returns where the DSN came from, for errors.
 func dsnOf(fs *flag.FlagSet, name, fromFile, fileField string) (dsn, from string) {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	if set || fromFile == "" {
+	if isSet(fs, name) || fromFile == "" {
 		return fs.Lookup(name).Value.String(), "--" + name
 	}
 	return fromFile, fileField

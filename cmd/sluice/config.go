@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,4 +215,30 @@ func validVarName(n string) bool {
 		}
 	}
 	return true
+}
+
+// builtinYAML is the built-in configuration (builtin.yaml): the IoT table
+// every command syncs without --config.
+//
+//go:embed builtin.yaml
+var builtinYAML []byte
+
+// builtinConfig is the built-in configuration on topic (--topic; a command
+// without that flag gets its default): the IoT table, its state in
+// <topic>.progress, as the flag-only setup always kept it. Its connections
+// are the flags'.
+func builtinConfig(topic string) (*config, error) {
+	if topic == "" {
+		topic = defaultTopic
+	}
+	cfg, err := parseConfig(builtinYAML, func(name string) (string, bool) {
+		if name == "SLUICE_TOPIC" {
+			return topic, true
+		}
+		return "", false
+	})
+	if err != nil {
+		return nil, usagef("the built-in IoT table (no --config), on --topic %s: %v", topic, err)
+	}
+	return cfg, nil
 }

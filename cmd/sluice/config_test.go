@@ -34,7 +34,8 @@ func uncommentExample(s string) string {
 var iotSpec = schema.TableSpec{
 	Source: "source_db.raw_records", Target: "target_db.records", ID: "id", Window: "timestamp",
 	Key: []string{"device_type", "event_type", "timestamp"}, Topic: "sluice.raw_records",
-	Columns:    schema.ColumnsSpec{Exclude: []string{"id"}},
+	Columns: schema.ColumnsSpec{Include: []string{"id", "date", "timestamp", "device_type", "event_type", "message", "created_at", "updated_at"},
+		Rename: map[string]string{"id": "source_id"}},
 	Transforms: map[string][]schema.TransformSpec{"message": {{Name: "upper"}}},
 	Rules:      map[string]schema.RuleSpec{"device_type": {Required: true}, "event_type": {Required: true}},
 }
@@ -178,5 +179,41 @@ func TestLoadConfigIsUsageError(t *testing.T) {
 	}
 	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.yaml"), envOf(nil)); exitCodeOf(err) != exitUsage {
 		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// TestBuiltinMatchesExample keeps the built-in configuration (what every
+// command syncs without --config) and the example file's first table the
+// same table: they differ only in the databases, which the built-in one
+// takes from the DSNs, and in the topic, which is --topic's.
+func TestBuiltinMatchesExample(t *testing.T) {
+	ex, err := parseConfig([]byte(readExample(t)), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{defaultTopic, "other.events"} {
+		b, err := builtinConfig(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.tables) != 1 {
+			t.Fatalf("built-in tables: %d, want 1", len(b.tables))
+		}
+		want := ex.tables[0]
+		want.Source = strings.TrimPrefix(want.Source, "source_db.")
+		want.Target = strings.TrimPrefix(want.Target, "target_db.")
+		want.Topic = topic
+		if !reflect.DeepEqual(b.tables[0], want) {
+			t.Errorf("--topic %s: built-in table = %+v\nwant the example's first table %+v", topic, b.tables[0], want)
+		}
+		if b.stateTopic != topic+".progress" {
+			t.Errorf("--topic %s: built-in state topic %s, want %s.progress", topic, b.stateTopic, topic)
+		}
+		if topic == defaultTopic && (ex.stateTopic != b.stateTopic || ex.tables[0].Topic != b.tables[0].Topic) {
+			t.Errorf("example's topics %s (state %s), built-in's %s (state %s)", ex.tables[0].Topic, ex.stateTopic, b.tables[0].Topic, b.stateTopic)
+		}
+	}
+	if b, err := builtinConfig(""); err != nil || b.tables[0].Topic != defaultTopic {
+		t.Errorf("built-in without --topic: %v, %+v", err, b)
 	}
 }

@@ -99,6 +99,9 @@ func newCommand(name string) *command {
 	return c
 }
 
+// defaultTopic is --topic's default: the built-in table's topic.
+const defaultTopic = "sluice.raw_records"
+
 func (c *command) source() {
 	c.fs.StringVar(&c.o.sourceDSN, "source-dsn", "sluice:sluice@tcp(127.0.0.1:3307)/source_db",
 		"source MySQL/MariaDB DSN (go-sql-driver form); its database holds raw_records")
@@ -124,7 +127,7 @@ func (c *command) mysqlTLS() {
 
 func (c *command) kafka() {
 	c.fs.StringVar(&c.o.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
-	c.fs.StringVar(&c.o.topic, "topic", "sluice.raw_records", "Kafka topic of the change events")
+	c.fs.StringVar(&c.o.topic, "topic", defaultTopic, "Kafka topic of the change events (of the built-in IoT table without --config)")
 	c.fs.DurationVar(&c.o.kafkaTimeout, "kafka-timeout", 10*time.Second, "how long to wait for the brokers to answer at start")
 	c.kafkaSecurity()
 	c.kafkaSet = true

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/schema"
+	"github.com/sluice-dev/sluice/verify"
 )
 
 // stage holds what the pipeline commands share once flags are parsed.
@@ -202,44 +203,10 @@ func runBackfill(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cb.path == "" && cb.table != "" {
-		return usagef("--table %s: needs --config, the file that declares the table", cb.table)
-	}
 	if err := s.setupNotify("backfill", false, true); err != nil {
 		return err
 	}
-	if cb.path != "" {
-		return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.backfillConfigured(ctx, c, cb) }))
-	}
-	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
-		t0 := time.Now()
-		bf, p, cleanup, err := s.openBackfill(ctx)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		s.counts = func() stageCounts { pr := bf.Progress(); return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked} }
-		s.ready.Store(true)
-		stopProgress := startProgress(func(el time.Duration) string { return bf.Progress().Line(el) })
-		err = inStage("backfill", bf.Run(ctx))
-		stopProgress()
-		if err == nil {
-			err = inStage("producer", p.Flush(ctx))
-		}
-		pr := bf.Progress()
-		secs := time.Since(t0).Seconds()
-		if err != nil {
-			s.log.Error("backfill failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "failed_stage", stageOf(err),
-				"where", whereOf(err), "err", err)
-			return err
-		}
-		s.complete(ctx, bf)
-		s.log.Info("backfill summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "chunks", pr.Chunks,
-			"resumed_ids", pr.IDsResumed, "retries", pr.Retries, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
-		fmt.Printf("backfill: %d rows read, %d produced to %s in %d chunks%s, %.1f s, %.0f rows/s\n",
-			pr.RowsRead, pr.RowsAcked, s.o.topic, pr.Chunks, pr.ResumedNote(), secs, float64(pr.RowsAcked)/secs)
-		return nil
-	}))
+	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.backfillConfigured(ctx, c, cb) }))
 }
 
 // complete drops the window's saved progress once the whole job succeeded:
@@ -633,7 +600,7 @@ func runRun(ctx context.Context, args []string) error {
 			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged,
 			pr.ResumedNote(), secs, float64(pr.RowsRead)/secs)
 		if s.o.verify {
-			if err := verifyWindow(ctx, s, dst, tdb); err != nil {
+			if err := verifyConfigured(ctx, c, s, "", "", verify.TableConfig{ChunkRows: s.o.chunkRows}); err != nil {
 				return inStage("verify", err)
 			}
 		}

@@ -152,7 +152,7 @@ func (f *tableFlags) pick(ctx context.Context, c *command) ([]*schema.Table, err
 	}
 	picked := map[*schema.Table]bool{}
 	for _, name := range f.names {
-		ts, err := pickTables(all, name, f.path)
+		ts, err := pickTables(all, name, cf.desc())
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/consumer"
+	"github.com/sluice-dev/sluice/verify"
 )
 
 // runConfigured is `sluice run --config FILE`: the nightly job for every
@@ -85,7 +86,7 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 	fmt.Printf("run --config %s [%s, %s): %d tables, %d records applied, %d upserted, %d deleted, %d dead-lettered, %.1f s\n", path,
 		s.start.Format(time.DateTime), s.end.Format(time.DateTime), len(tables), st.Records, st.Upserted, st.Deleted, st.Dead, time.Since(t0).Seconds())
 	if s.o.verify {
-		if err := verifyConfigured(ctx, c, s, path, "", 24); err != nil {
+		if err := verifyConfigured(ctx, c, s, path, "", verify.TableConfig{Slices: 24}); err != nil {
 			return inStage("verify", err)
 		}
 	}

@@ -38,7 +38,7 @@ func runTail(ctx context.Context, args []string) error {
 	c.fs.DurationVar(&recoverMargin, "recover-margin", 5*time.Minute, "with --recover-purged: start the gap's backfill window this long before the last commit carried (a transaction may stamp its rows when it begins)")
 	c.fs.StringVar(&flavor, "flavor", "auto", "source server flavor: auto, mysql or mariadb")
 	c.fs.UintVar(&serverID, "server-id", 0, "replica server id used on the source, unique among its replicas (default: derived from --tail-name)")
-	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: <source db>.raw_records)")
+	c.fs.StringVar(&name, "tail-name", "", "name of this tail: its Kafka transactional id and position key (default: its tables' sources, db.table, joined by +; the built-in table's is the fixed tail's)")
 	c.fs.DurationVar(&flushInterval, "flush-interval", 100*time.Millisecond, "longest a Kafka transaction of events stays open (bounds the added latency)")
 	c.fs.IntVar(&flushEvents, "flush-events", 5000, "events that end a Kafka transaction early")
 	c.fs.StringVar(&onTruncate, "on-truncate", "apply", "what a TRUNCATE of the source table does: apply (carried as a truncate event, op t, that empties the target) or fail (the tail stops with an error)")
@@ -56,22 +56,28 @@ func runTail(ctx context.Context, args []string) error {
 	if serverID > 1<<32-1 {
 		return usagef("--server-id %d: must fit in 32 bits", serverID)
 	}
+	cf, err := openConfigured(ctx, c, path)
+	if err != nil {
+		return err
+	}
+	// What the tail needs of the server first: a user who may not
+	// replicate hears that, not that the table is not visible to it.
+	err = tail.CheckServer(ctx, cf.src, flavor)
 	var tables []*schema.Table
+	if err == nil {
+		tables, err = cf.resolveSourceOnly(ctx)
+	}
+	cf.close()
+	if err != nil {
+		return err
+	}
+	// The tail's position and the source's epoch are kept in the
+	// configuration's state topic (openConfigured: the built-in table's is
+	// <--topic>.progress, as ever); its source is the one the tables
+	// resolved against.
+	s.o.sourceDSN, _ = dsnOf(c.fs, "source-dsn", cf.cfg.sourceDSN, "")
 	if path != "" {
-		cf, err := openConfigured(ctx, c, path)
-		if err != nil {
-			return err
-		}
-		tables, err = cf.resolve(ctx, false)
-		cf.close()
-		if err != nil {
-			return err
-		}
-		// The tail's position and the source's epoch are kept in the
-		// configuration's state topic (openConfigured); its source is the
-		// one the tables resolved against.
-		s.o.sourceDSN, _ = dsnOf(c.fs, "source-dsn", cf.cfg.sourceDSN, "")
-		recoverBackfill = false // the gap's backfill of configured tables is printed, not run
+		recoverBackfill = false // the gap's backfill of a file's tables is printed, not run
 	}
 	dsn, err := mysql.ParseDSN(s.o.sourceDSN)
 	if err != nil {
@@ -85,21 +91,19 @@ func runTail(ctx context.Context, args []string) error {
 		return err
 	}
 	return s.withMetrics(ctx, func(ctx context.Context) error {
-		src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, backfill.SourceSession, nil)
+		src, _, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, backfill.SourceSession, nil)
 		if err != nil {
 			return err
 		}
 		defer src.Close()
 		cfg := tail.DefaultConfig()
 		cfg.Addr, cfg.User, cfg.Password, cfg.TLS = dsn.Addr, dsn.User, dsn.Passwd, dsn.TLS
-		cfg.Database, cfg.Flavor, cfg.ServerID, cfg.Name = database, flavor, uint32(serverID), name
+		cfg.Flavor, cfg.ServerID, cfg.Name = flavor, uint32(serverID), name
 		cfg.From, cfg.Reset, cfg.RecoverPurged, cfg.RecoverMargin = start, reset, recoverPurged, recoverMargin
 		cfg.Producer = pcfg
 		cfg.FlushInterval, cfg.FlushEvents = flushInterval, flushEvents
 		cfg.OnTruncate = onTruncate
-		if len(tables) > 0 {
-			cfg.Database, cfg.Table, cfg.Tables = "", "", tables
-		}
+		cfg.Database, cfg.Table, cfg.Tables = "", "", tables
 		if err := cfg.Validate(); err != nil {
 			return usagef("tail: %v", err)
 		}
@@ -120,7 +124,7 @@ func runTail(ctx context.Context, args []string) error {
 		t0 := time.Now()
 		stop := startProgress(func(el time.Duration) string { return tl.Stats().Line(el) })
 		if autoGap {
-			err = tl.RunFillingGap(ctx, func(ctx context.Context, g *tail.Gap) error { return s.backfillGap(ctx, tl, g) })
+			err = tl.RunFillingGap(ctx, func(ctx context.Context, g *tail.Gap) error { return s.backfillGap(ctx, c, tl, g) })
 		} else {
 			err = tl.Run(ctx)
 		}
@@ -136,39 +140,25 @@ func runTail(ctx context.Context, args []string) error {
 	})
 }
 
-// backfillGap backfills a recovered gap's window into the topic, beside the
-// running tail, with the backfill's own resumable progress, and records the
-// gap as done.
-func (s *stage) backfillGap(ctx context.Context, tl *tail.Tail, g *tail.Gap) error {
+// backfillGap backfills a recovered gap's window of the built-in table
+// into its topic, beside the running tail, with the backfill's own
+// resumable progress, and records the gap as done.
+func (s *stage) backfillGap(ctx context.Context, c *command, tl *tail.Tail, g *tail.Gap) error {
 	loc, err := time.LoadLocation(s.o.tz)
 	if err != nil {
 		return usagef("--tz %q: %v", s.o.tz, err)
 	}
 	s.start, s.end = wallClock(g.Since, loc), wallClock(g.Until, loc)
 	log := s.stageLog("backfill").With("gap_after", g.Lost.String())
-	fail := func(err error) error {
-		return fmt.Errorf("backfill of the gap after %s (%s): %w", g.Lost.String(), g.BackfillCommand(), err)
-	}
-	bf, p, cleanup, err := s.openBackfill(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	defer cleanup()
 	log.Info("tail: backfilling the gap beside the running tail", "start", s.start.Format(time.DateTime), "end", s.end.Format(time.DateTime), "tz", s.o.tz)
-	if err := bf.Run(ctx); err != nil {
-		return fail(err)
-	}
-	if err := p.Flush(ctx); err != nil {
-		return fail(err)
-	}
-	if err := bf.Complete(ctx); err != nil {
-		log.Warn("gap backfilled but its saved progress was not cleared", "err", err)
+	if err := s.backfillConfigured(ctx, c, &backfillFlags{}); err != nil {
+		return fmt.Errorf("backfill of the gap after %s (%s): %w", g.Lost.String(), g.BackfillCommand(), err)
 	}
 	if err := tl.GapBackfilled(ctx); err != nil {
 		return err
 	}
-	pr := bf.Progress()
-	log.Info("tail: the gap is backfilled", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked)
-	fmt.Printf("tail: the gap is backfilled: %d rows read, %d produced to %s\n", pr.RowsRead, pr.RowsAcked, s.o.topic)
+	n := s.counts()
+	log.Info("tail: the gap is backfilled", "rows_read", n.Read, "rows_produced", n.Produced)
+	fmt.Printf("tail: the gap is backfilled: %d rows read, %d produced to %s\n", n.Read, n.Produced, s.o.topic)
 	return nil
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"database/sql"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -19,7 +19,7 @@ import (
 func runMigrate(ctx context.Context, args []string) error {
 	c := newCommand("migrate")
 	var path string
-	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): create each configured target table that is missing, add the lineage columns and the tombstone table; without it, the IoT tables of the flag-only setup")
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): create each configured target table that is missing, add the lineage columns and the tombstone table; without it, the built-in IoT table's source and target")
 	c.source()
 	c.target()
 	c.logging()
@@ -27,9 +27,20 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if path != "" {
-		return migrateConfigured(ctx, c, path)
+	if path == "" {
+		if err := migrateBuiltin(ctx, s); err != nil {
+			return err
+		}
 	}
+	return migrateConfigured(ctx, c, path)
+}
+
+// migrateBuiltin creates what the built-in IoT table needs beyond what
+// migrateConfigured makes: its source table (for seed and the demo;
+// a configured source is never created) and its target records as the
+// flag-only setup always made it (with its own auto-increment id), so a
+// new deployment gets the same table an older one has.
+func migrateBuiltin(ctx context.Context, s *stage) error {
 	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 1, backfill.SourceSession, nil)
 	if err != nil {
 		return err
@@ -43,11 +54,7 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer dst.Close()
-	if err := schema.MigrateTarget(ctx, dst, tdb); err != nil {
-		return err
-	}
-	fmt.Printf("migrate: %s.%s and %s.%s are ready\n", sdb, schema.SourceTable, tdb, schema.TargetTable)
-	return nil
+	return schema.MigrateTarget(ctx, dst, tdb)
 }
 
 func runSeed(ctx context.Context, args []string) error {
@@ -95,60 +102,38 @@ func runVerify(ctx context.Context, args []string) error {
 	c := newCommand("verify")
 	var path, only string
 	var slices int
-	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): reconcile every configured table (or --table's) for the window; without it, the IoT table")
-	c.fs.StringVar(&only, "table", "", "with --config: only this configured source table (db.table)")
-	c.fs.IntVar(&slices, "slices", 24, "with --config: equal time slices of the window compared one by one")
+	c.fs.StringVar(&path, "config", "", "a configuration file (YAML): reconcile every configured table (or --table's) for the window; without it, the built-in IoT table")
+	c.fs.StringVar(&only, "table", "", "only this configured source table (db.table)")
+	c.fs.IntVar(&slices, "slices", 24, "equal time slices of the window compared one by one (with --config; without it, --chunk-rows decides)")
 	c.source()
 	c.target()
 	c.window()
-	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "source rows per compared time slice")
+	c.fs.IntVar(&c.o.chunkRows, "chunk-rows", 10000, "source rows per compared time slice: without --config, or when given, instead of --slices")
 	c.logging()
 	s, err := newStage(c, "verify", args, true)
 	if err != nil {
 		return err
 	}
-	if path != "" {
-		return verifyConfigured(ctx, c, s, path, only, slices)
-	}
-	dst, tdb, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", 3, consumer.TargetSession, nil)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	return verifyWindow(ctx, s, dst, tdb)
-}
-
-// verifyWindow reconciles the stage's window against the source of
-// --source-dsn and prints the table.
-func verifyWindow(ctx context.Context, s *stage, dst *sql.DB, tdb string) error {
-	cfg := verify.DefaultConfig()
 	if s.o.chunkRows < 1 {
 		return usagef("--chunk-rows %d: must be at least 1", s.o.chunkRows)
 	}
-	cfg.ChunkRows = s.o.chunkRows
-	src, sdb, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", cfg.Workers+1, backfill.SourceSession, nil)
-	if err != nil {
-		return err
+	vc := verify.TableConfig{Slices: slices}
+	if path == "" && !isSet(c.fs, "slices") || isSet(c.fs, "chunk-rows") {
+		vc.ChunkRows = s.o.chunkRows
 	}
-	defer src.Close()
-	cfg.SourceDatabase, cfg.TargetDatabase = sdb, tdb
-	cfg.Start, cfg.End = s.start, s.end
-	t0 := time.Now()
-	rep, err := verify.Run(ctx, src, dst, cfg)
-	if err != nil {
-		return err
-	}
-	rep.WriteText(os.Stdout, s.start, s.end, time.Since(t0))
-	if rep.OK() {
-		return nil
-	}
-	return fmt.Errorf("%w: %d of %d slices of [%s, %s), first at slice %d", errMismatch, rep.Differing(), len(rep.Slices),
-		s.start.Format(time.DateTime), s.end.Format(time.DateTime), rep.FirstDiff+1)
+	return verifyConfigured(ctx, c, s, path, only, vc)
+}
+
+// isSet says whether the command line or its SLUICE_* variable set the flag.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // verifyConfigured reconciles each configured table (or the one named) for
 // the stage's window, printing each table's slices; any difference exits 3.
-func verifyConfigured(ctx context.Context, c *command, s *stage, path, only string, slices int) error {
+func verifyConfigured(ctx context.Context, c *command, s *stage, path, only string, vc verify.TableConfig) error {
 	cf, err := openConfigured(ctx, c, path)
 	if err != nil {
 		return err
@@ -166,7 +151,7 @@ func verifyConfigured(ctx context.Context, c *command, s *stage, path, only stri
 		}
 		matched = true
 		t0 := time.Now()
-		rep, err := verify.RunTable(ctx, cf.src, cf.dst, t, verify.TableConfig{Start: s.start, End: s.end, Slices: slices, MaxKeys: 5})
+		rep, err := verify.RunTable(ctx, cf.src, cf.dst, t, verify.TableConfig{Start: s.start, End: s.end, Slices: vc.Slices, ChunkRows: vc.ChunkRows, MaxKeys: 5})
 		if err != nil {
 			return err
 		}
@@ -177,7 +162,7 @@ func verifyConfigured(ctx context.Context, c *command, s *stage, path, only stri
 		failed = append(failed, t.Source.String())
 	}
 	if !matched {
-		return usagef("--table %s: not a configured source table of %s", only, path)
+		return usagef("--table %s: not a source table of %s", only, cf.desc())
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%w: %s", errMismatch, strings.Join(failed, ", "))
