@@ -117,3 +117,62 @@ func TestIntegrationTableWriterFullChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationTableWriterLookupJoin: the look-up as one join of the
+// batch's keys (on MariaDB, whose plan reads the target by its key: the
+// probe must find that) and as IN lists leave out exactly the unchanged
+// upserts of a batch of many rows, each matched to its own upsert: a
+// changed row among them is written, the others are not.
+func TestIntegrationTableWriterLookupJoin(t *testing.T) {
+	e := newGWEnv(t)
+	if !e.w.look.join {
+		t.Fatal("the look-up of the mixed table is not the join: the server's plan of it does not read the target by its key")
+	}
+	const n = 60
+	e.exec(`INSERT INTO ` + e.src + `.mixed (id, site, day, seq, name, amount, note)
+ SELECT seq, 'a1', '2024-01-15', seq, CONCAT('n', seq), seq / 4, REPEAT('x', seq) FROM ` + e.src + `.seq_1_to_60`)
+	imgs := make([][]schema.Value, n)
+	for i := range imgs {
+		imgs[i] = e.image(i + 1)
+	}
+	batch := func(pos uint64, edit int) []TableRecord {
+		var recs []TableRecord
+		for i, img := range imgs {
+			if i == edit {
+				img = append([]schema.Value{}, img...)
+				img[slicesIndex(e.table, "name")] = schema.Value{B: []byte("edited")}
+				imgs[i] = img
+			}
+			recs = append(recs, e.change(schema.OpRead, nil, img, pos+uint64(i)))
+		}
+		return recs
+	}
+	if res := e.write(batch(1000, -1)...); res.Inserted != n {
+		t.Fatalf("first load: got %s, want %d inserted", countsOf(res), n)
+	}
+	if res := e.write(batch(2000, -1)...); res.Unchanged != n { // meets the rows: the next batches are looked up
+		t.Fatalf("re-read: got %s, want %d unchanged", countsOf(res), n)
+	}
+	for _, join := range []bool{true, false} {
+		e.w.look.join = join
+		edit := 17
+		if !join {
+			edit = 42
+		}
+		skipped := e.w.look.skipped
+		res := e.write(batch(uint64(3000+1000*edit), edit)...)
+		if res.Updated != 1 || res.Unchanged != n-1 {
+			t.Fatalf("join %v: got %s, want 1 updated, %d unchanged", join, countsOf(res), n-1)
+		}
+		if got := e.w.look.skipped - skipped; got != n-1 {
+			t.Errorf("join %v: the look-up left out %d upserts, want %d", join, got, n-1)
+		}
+		rows := e.target()
+		if len(rows) != n {
+			t.Fatalf("target has %d rows, want %d", len(rows), n)
+		}
+		for i := range rows { // ordered by key: seq 1 to 60
+			e.sameRow(fmt.Sprintf("join %v: row %d", join, i+1), rows[i].vals, e.want(imgs[i]))
+		}
+	}
+}

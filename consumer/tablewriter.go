@@ -167,6 +167,9 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	if w.look.exactDouble, err = probeExactDouble(ctx, db); err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Target, err)
 	}
+	if w.look.join, err = w.probeJoin(ctx, db); err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.Target, err)
+	}
 	w.db = db
 	return w, nil
 }
