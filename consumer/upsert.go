@@ -136,8 +136,8 @@ func newWriter(ctx context.Context, db *sql.DB, database, table string, attempts
 		prefix:     "INSERT INTO " + qdb + "." + qt + " (" + upsertCols + ") VALUES ",
 		suffix:     upsertSuffix,
 		delete:     "DELETE FROM " + qdb + "." + qt + byKey,
-		deleteVer:  "DELETE FROM " + qdb + "." + qt + byKey + " AND (source_version IS NULL OR source_version < ?)", // at one version the row wins (later)
-		raise:      "UPDATE " + qdb + "." + qt + " SET source_version = ?" + byKey + " AND (source_version IS NULL OR source_version < ?)",
+		deleteVer:  "DELETE FROM " + qdb + "." + qt + byKey + " AND (source_version IS NULL OR source_version < ?)",                                                 // at one version the row wins (later)
+		raise:      "UPDATE " + qdb + "." + qt + " SET source_version = ?, updated_at = updated_at" + byKey + " AND (source_version IS NULL OR source_version < ?)", // updated_at is ON UPDATE CURRENT_TIMESTAMP: assigned, it keeps the source's value
 		tombPrefix: "INSERT INTO " + qdb + "." + qtt + " (" + tombstoneCols + ") VALUES ",
 		tombLookup: "SELECT timestamp, device_type, event_type, source_version FROM " + qdb + "." + qtt + " WHERE timestamp >= ? AND timestamp <= ?",
 		tombRemove: "DELETE FROM " + qdb + "." + qtt + byKey + " AND source_version <= ?",

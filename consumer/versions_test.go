@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"database/sql"
 	"testing"
 	"time"
 
@@ -34,6 +35,16 @@ func TestIntegrationMergedBatchRaisesVersion(t *testing.T) {
 	}
 	if r := w.row("m1"); r.msg != "STATE A" || r.version.Int64 != int64(ver(V2)) {
 		t.Errorf("after the merged updates: %+v, want STATE A at version %d (V2)", r, ver(V2))
+	}
+	// Raising the version changes no column of the row: records.updated_at
+	// is ON UPDATE CURRENT_TIMESTAMP, and the source's value (NULL here)
+	// must stay, as verify compares it.
+	var updatedAt sql.NullString
+	if err := w.db.QueryRowContext(w.ctx, "SELECT CAST(updated_at AS CHAR) FROM "+w.database+".records WHERE device_type = 'm1'").Scan(&updatedAt); err != nil {
+		t.Fatal(err)
+	}
+	if updatedAt.Valid {
+		t.Errorf("updated_at %q after the version raise: the ON UPDATE column fired, want the source's NULL", updatedAt.String)
 	}
 	w.produceAll(change(schema.OpRead, "m1", "state b", P))
 	w.caughtUp()
