@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sluice-dev/sluice/schema"
 )
 
@@ -82,11 +84,7 @@ func RunTable(ctx context.Context, src, dst *sql.DB, t *schema.Table, cfg TableC
 	for i := 0; i+1 < len(bounds); i++ {
 		var sl Slice
 		sl.Start, sl.End = bounds[i], bounds[i+1]
-		srcRows, err := readSide(ctx, src, t, true, win, sl.Start, sl.End, nil)
-		if err != nil {
-			return nil, err
-		}
-		dstRows, err := readSide(ctx, dst, t, false, win, sl.Start, sl.End, nil)
+		srcRows, dstRows, err := readSides(ctx, src, dst, t, win, sl.Start, sl.End, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -102,17 +100,24 @@ func RunTable(ctx context.Context, src, dst *sql.DB, t *schema.Table, cfg TableC
 	}
 	if rep.FirstDiff >= 0 {
 		sl := rep.Slices[rep.FirstDiff]
-		a, err := readSide(ctx, src, t, true, win, sl.Start, sl.End, map[string][]schema.Value{})
-		if err != nil {
-			return nil, err
-		}
-		b, err := readSide(ctx, dst, t, false, win, sl.Start, sl.End, map[string][]schema.Value{})
+		a, b, err := readSides(ctx, src, dst, t, win, sl.Start, sl.End, map[string][]schema.Value{}, map[string][]schema.Value{})
 		if err != nil {
 			return nil, err
 		}
 		rep.DiffKeys = diffRows(t, a.rows, b.rows, cfg.MaxKeys)
 	}
 	return rep, nil
+}
+
+// readSides reads one slice of both sides at once: the source's rows go
+// through the transforms in Go while the target's are read, so neither
+// server nor this process waits for the other side.
+func readSides(ctx context.Context, src, dst *sql.DB, t *schema.Table, win int, start, end time.Time, keepSrc, keepDst map[string][]schema.Value) (a, b side, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { a, err = readSide(gctx, src, t, true, win, start, end, keepSrc); return err })
+	g.Go(func() (err error) { b, err = readSide(gctx, dst, t, false, win, start, end, keepDst); return err })
+	err = g.Wait()
+	return a, b, err
 }
 
 // countWindow counts the source rows of t in the window [start, end).
