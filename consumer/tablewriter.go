@@ -157,7 +157,11 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	if err := checkTarget(ctx, db, t, tombName); err != nil {
 		return nil, err
 	}
-	w, err := buildTableWriter(t, qt, qtt)
+	onUpdate, err := onUpdateColumns(ctx, db, t.Target)
+	if err != nil {
+		return nil, err
+	}
+	w, err := buildTableWriter(t, qt, qtt, onUpdate)
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +178,51 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	return w, nil
 }
 
+// onUpdateColumns returns the target's columns that the server sets to the
+// current time when a row changes (ON UPDATE CURRENT_TIMESTAMP).
+func onUpdateColumns(ctx context.Context, db *sql.DB, target schema.TableName) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT column_name FROM information_schema.columns
+WHERE table_schema = ? AND table_name = ? AND LOWER(extra) LIKE '%on update%' ORDER BY ordinal_position`, target.DB, target.Table)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: look up the ON UPDATE columns: %w", target, err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("target %s: look up the ON UPDATE columns: %w", target, err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("target %s: look up the ON UPDATE columns: %w", target, err)
+	}
+	return names, nil
+}
+
+// keepAssignments assigns each of the target's ON UPDATE columns that
+// assigned does not name to itself (", `c` = `c`"): a statement that
+// changes a row would otherwise set them to now, where Sluice changed
+// nothing of theirs (a version raised, a target-only column).
+func keepAssignments(onUpdate, assigned []string) (string, error) {
+	var sb strings.Builder
+	for _, c := range onUpdate {
+		q, err := schema.QuoteIdent(c)
+		if err != nil {
+			return "", err
+		}
+		if !slices.Contains(assigned, q) {
+			sb.WriteString(", " + q + " = " + q)
+		}
+	}
+	return sb.String(), nil
+}
+
 // buildTableWriter builds every statement of t's writer; qt and qtt are
-// the quoted target and tombstone tables.
-func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
+// the quoted target and tombstone tables, onUpdate the target's ON UPDATE
+// columns.
+func buildTableWriter(t *schema.Table, qt, qtt string, onUpdate []string) (*TableWriter, error) {
 	w := &TableWriter{t: t}
 	isKey := make([]bool, len(t.Columns))
 	for _, k := range t.Key {
@@ -239,6 +285,11 @@ func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
 		}
 		suffix.WriteString(q + " = IF(@sluice_apply, VALUES(" + q + "), " + q + ")")
 	}
+	keep, err := keepAssignments(onUpdate, assign)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.Target, err)
+	}
+	suffix.WriteString(keep)
 	nup := len(names) + 2
 	w.upsert = newMultiRow("INSERT INTO "+qt+" ("+strings.Join(names, ", ")+", `source_version`, `loaded_at`) VALUES ",
 		"("+placeholders(nup)+")", ",", suffix.String(), nup, 2000)
@@ -257,7 +308,10 @@ func buildTableWriter(t *schema.Table, qt, qtt string) (*TableWriter, error) {
 	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` < ?)" // at one version the row wins (later)
 	w.tombDrop = "DELETE FROM " + qtt + where + " AND `source_version` <= ?"
 	w.look = newTableLookup(w, qt, names)
-	w.raise = "UPDATE " + qt + " SET `source_version` = ?" + where + " AND (`source_version` IS NULL OR `source_version` < ?)"
+	if keep, err = keepAssignments(onUpdate, []string{"`source_version`"}); err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.Target, err)
+	}
+	w.raise = "UPDATE " + qt + " SET `source_version` = ?" + keep + where + " AND (`source_version` IS NULL OR `source_version` < ?)"
 	return w, nil
 }
 

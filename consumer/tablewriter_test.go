@@ -452,7 +452,7 @@ func TestTableWriterUpsertSQL(t *testing.T) {
 		},
 		Key: []int{0},
 	}
-	w, err := buildTableWriter(tbl, "`d`.`t`", "`d`.`t_tombstones`")
+	w, err := buildTableWriter(tbl, "`d`.`t`", "`d`.`t_tombstones`", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
