@@ -253,8 +253,17 @@ func (e *envelope) decode(c *Change) error {
 		return errors.New("field source is missing")
 	}
 	c.Source = e.src
-	if c.Source.DB != t.Source.DB || c.Source.Table != t.Source.Table {
+	// A record whose source names no database or no table is a change of
+	// the table whose topic it is on, as the flag-only consumer took it;
+	// one that names another table is refused.
+	if (c.Source.DB != "" && c.Source.DB != t.Source.DB) || (c.Source.Table != "" && c.Source.Table != t.Source.Table) {
 		return fmt.Errorf("source: the record is a change of table %s.%s, not of table %s", c.Source.DB, c.Source.Table, t.Source)
+	}
+	if c.Source.DB == "" {
+		c.Source.DB = t.Source.DB
+	}
+	if c.Source.Table == "" {
+		c.Source.Table = t.Source.Table
 	}
 	c.Before, c.After = e.before, e.after
 	if why := checkImages(c.Op, c.Before != nil, c.After != nil); why != "" {

@@ -414,6 +414,33 @@ func TestParseChangeOpsAndSnapshots(t *testing.T) {
 	}
 }
 
+// TestParseChangeSourceNamesNoTable: a record whose source names no
+// database or no table is a change of the topic's table, and says so once
+// parsed; one naming another database or table is refused.
+func TestParseChangeSourceNamesNoTable(t *testing.T) {
+	tb := iotExampleTable(t)
+	row := `{"date":0,"timestamp":0,"device_type":"d","event_type":"e","message":"m","created_at":null,"updated_at":null}`
+	for _, src := range []string{`{}`, `{"db":"","table":""}`, `{"db":"source_db"}`, `{"table":"raw_records"}`} {
+		var c Change
+		if _, err := ParseChange(nil, tb, []byte(`{"after":`+row+`,"source":`+src+`,"op":"c"}`), &c); err != nil {
+			t.Fatalf("source %s: %v", src, err)
+		}
+		if c.Source.DB != "source_db" || c.Source.Table != "raw_records" {
+			t.Errorf("source %s: parsed as a change of %s.%s, want source_db.raw_records", src, c.Source.DB, c.Source.Table)
+		}
+	}
+	for _, tc := range []struct{ src, want string }{
+		{`{"db":"","table":"customers"}`, "change of table .customers, not of table source_db.raw_records"},
+		{`{"db":"crm"}`, "change of table crm., not of table source_db.raw_records"},
+	} {
+		var c Change
+		_, err := ParseChange(nil, tb, []byte(`{"after":`+row+`,"source":`+tc.src+`,"op":"c"}`), &c)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("source %s: got %v, want ErrMalformed naming %q", tc.src, err, tc.want)
+		}
+	}
+}
+
 func TestParseChangeMalformed(t *testing.T) {
 	tb := iotExampleTable(t)
 	row := `{"date":0,"timestamp":0,"device_type":"d","event_type":"e","message":"m","created_at":null,"updated_at":null}`
