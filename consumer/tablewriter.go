@@ -49,6 +49,8 @@ type TableWriter struct {
 	trunc     tableTruncateStmts
 	look      tableLookup // the look-up of existing rows (tablelookup.go)
 
+	txOpts *sql.TxOptions // READ COMMITTED, unless the target logs statements (newTableWriter says why)
+
 	// Reused between batches.
 	buf   []byte
 	rows  []schema.Value
@@ -173,6 +175,20 @@ func NewTableWriter(ctx context.Context, db *sql.DB, t *schema.Table) (*TableWri
 	}
 	if w.look.join, err = w.probeJoin(ctx, db); err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Target, err)
+	}
+	// READ COMMITTED: the look-up's locking read of a batch's keys then
+	// locks the rows it finds, not the gaps where the missing ones go, on
+	// which members loading into one index's gaps (a re-run after deletes)
+	// deadlocked past their retries. Only the owner of a key's partition
+	// writes it, and the upsert decides by the row's latest version, so
+	// nothing relies on a snapshot. A server logging statements (binlog
+	// STATEMENT) refuses writes under READ COMMITTED: it keeps the default.
+	var format string
+	if err := db.QueryRowContext(ctx, "SELECT @@SESSION.binlog_format").Scan(&format); err != nil {
+		return nil, fmt.Errorf("table %s: read the target's binlog_format: %w", t.Target, err)
+	}
+	if !strings.EqualFold(format, "STATEMENT") {
+		w.txOpts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
 	w.db = db
 	return w, nil
@@ -368,7 +384,7 @@ WHERE table_schema = ? AND table_name = ? AND column_name IN ('source_version', 
 // of it is written.
 func (w *TableWriter) Write(ctx context.Context, recs []TableRecord) (TableResult, error) {
 	var res TableResult
-	tx, err := w.db.BeginTx(ctx, nil)
+	tx, err := w.db.BeginTx(ctx, w.txOpts)
 	if err != nil {
 		return TableResult{}, fmt.Errorf("table %s: begin: %w", w.t.Target, err)
 	}
