@@ -17,9 +17,9 @@ import (
 
 // runCheck is `sluice check [--config FILE]`: it resolves every configured
 // table (without --config, the built-in IoT table) against
-// information_schema of the source and the target and prints the plan. It reads no row and writes nothing. A bad configuration exits 2
-// (usage), naming the table and the field; a database that cannot be
-// reached exits 1.
+// information_schema of the source and the target and prints the plan. It
+// reads no row and writes nothing. A bad configuration exits 2 (usage),
+// naming the table and the field; a database that cannot be reached exits 1.
 func runCheck(ctx context.Context, args []string) error {
 	c := newCommand("check")
 	var path string
