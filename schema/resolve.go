@@ -115,7 +115,9 @@ func topicOf(s TableSpec, src TableName, rc ResolveConfig) string {
 }
 
 // Resolve checks a table's spec against information_schema of the source
-// and the target and builds its Table. It only reads information_schema: a
+// and the target and builds its Table. A nil target plans the target from
+// the source, as CreateMissing does for a missing one: for a stage that
+// only reads the source (a backfill, a tail) of a table whose key is given. It only reads information_schema: a
 // bad configuration fails here, as a *ConfigError naming the table and the
 // field, before any row is read or written.
 func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc ResolveConfig) (*Table, error) {
@@ -128,12 +130,14 @@ func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc Res
 	if err := tableExists(ctx, source, src); err != nil {
 		return nil, r.fail("source", err)
 	}
-	missing := false
-	if err := tableExists(ctx, target, tgt); err != nil {
-		if !rc.CreateMissing || !errors.Is(err, errNoTable) {
-			return nil, r.fail("target", fmt.Errorf("%w (`sluice migrate --config` creates it)", err))
+	missing := target == nil // no target to read: plan it from the source
+	if !missing {
+		if err := tableExists(ctx, target, tgt); err != nil {
+			if !rc.CreateMissing || !errors.Is(err, errNoTable) {
+				return nil, r.fail("target", fmt.Errorf("%w (`sluice migrate --config` creates it)", err))
+			}
+			missing = true
 		}
-		missing = true
 	}
 	if r.srcCols, err = ReadColumns(ctx, source, src.DB, src.Table); err != nil {
 		return nil, err

@@ -59,12 +59,12 @@ func pickTables(tables []*schema.Table, name, desc string) ([]*schema.Table, err
 // again resumes each table where it stopped.
 func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillFlags) error {
 	t0 := time.Now()
-	cf, err := openConfigured(ctx, c, f.path)
+	cf, err := openSourceConfigured(ctx, c, f.path)
 	if err != nil {
 		return inStage("backfill", err)
 	}
 	defer cf.close()
-	all, err := cf.resolveSourceOnly(ctx)
+	all, err := cf.resolve(ctx, false)
 	if err != nil {
 		return err
 	}

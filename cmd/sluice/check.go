@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/sluice-dev/sluice/backfill"
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/schema"
@@ -56,6 +57,19 @@ type configured struct {
 // built-in IoT table on --topic, and connects to the databases it (or the
 // flags) name.
 func openConfigured(ctx context.Context, c *command, path string) (*configured, error) {
+	return openConfiguredFor(ctx, c, path, true)
+}
+
+// openSourceConfigured is openConfigured for a stage that reads only the
+// source (backfill, tail): the built-in table, whose key is given, is then
+// resolved without the target server, as those stages always ran (their
+// deployments hold no target credentials); a file's tables resolve against
+// both.
+func openSourceConfigured(ctx context.Context, c *command, path string) (*configured, error) {
+	return openConfiguredFor(ctx, c, path, path != "")
+}
+
+func openConfiguredFor(ctx context.Context, c *command, path string, withTarget bool) (*configured, error) {
 	var cfg *config
 	var err error
 	if path == "" {
@@ -78,16 +92,27 @@ func openConfigured(ctx context.Context, c *command, path string) (*configured, 
 	if err != nil {
 		return nil, err
 	}
-	dst, tdb, err := openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, nil)
-	if err != nil {
-		src.Close()
-		return nil, err
+	var dst *sql.DB
+	tdb := "target_db"
+	if withTarget {
+		dst, tdb, err = openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, nil)
+		if err != nil {
+			src.Close()
+			return nil, err
+		}
+	} else if d, err := mysql.ParseDSN(tgtDSN); err == nil && d.DBName != "" {
+		tdb = d.DBName // only names the planned target
 	}
 	return &configured{path: path, cfg: cfg, src: src, dst: dst,
 		rc: schema.ResolveConfig{SourceDB: sdb, TargetDB: tdb, TopicPrefix: cfg.topicPrefix}}, nil
 }
 
-func (cf *configured) close() { cf.src.Close(); cf.dst.Close() }
+func (cf *configured) close() {
+	cf.src.Close()
+	if cf.dst != nil {
+		cf.dst.Close()
+	}
+}
 
 // desc names the configuration in messages: "--config FILE", or the
 // built-in table.
@@ -103,21 +128,16 @@ func (cf *configured) desc() string {
 func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schema.Table, error) {
 	rc := cf.rc
 	rc.CreateMissing = createMissing
-	tables, err := schema.ResolveAll(ctx, cf.cfg.tables, cf.src, cf.dst, rc)
+	var dst schema.Querier // nil: the targets are planned from the sources
+	if cf.dst != nil {
+		dst = cf.dst
+	}
+	tables, err := schema.ResolveAll(ctx, cf.cfg.tables, cf.src, dst, rc)
 	var ce *schema.ConfigError
 	if errors.As(err, &ce) {
 		return nil, usageError{fmt.Errorf("%s: %w", cf.desc(), err)}
 	}
 	return tables, err
-}
-
-// resolveSourceOnly resolves the tables for a stage that only reads the
-// source (backfill, tail). The built-in table resolves even before
-// 'sluice migrate' made its target, planned from the source as migrate
-// would create it, as the flag-only stages always ran on a source alone; a
-// configured table's target must exist.
-func (cf *configured) resolveSourceOnly(ctx context.Context) ([]*schema.Table, error) {
-	return cf.resolve(ctx, cf.path == "")
 }
 
 // migrateConfigured is `sluice migrate --config FILE`: each configured

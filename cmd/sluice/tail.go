@@ -56,7 +56,7 @@ func runTail(ctx context.Context, args []string) error {
 	if serverID > 1<<32-1 {
 		return usagef("--server-id %d: must fit in 32 bits", serverID)
 	}
-	cf, err := openConfigured(ctx, c, path)
+	cf, err := openSourceConfigured(ctx, c, path)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func runTail(ctx context.Context, args []string) error {
 	err = tail.CheckServer(ctx, cf.src, flavor)
 	var tables []*schema.Table
 	if err == nil {
-		tables, err = cf.resolveSourceOnly(ctx)
+		tables, err = cf.resolve(ctx, false)
 	}
 	cf.close()
 	if err != nil {
