@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +28,10 @@ import (
 const (
 	tailSourceDB = "bench_tail_source"
 	tailTargetDB = "bench_tail_target"
+	// tailConsumers is the group members `sluice consume` runs (its
+	// default, named so the bench keeps it): two members commit their
+	// batches in any order, which the observer must see through.
+	tailConsumers = 2
 )
 
 // tailReport is what the tail benchmark writes to
@@ -40,9 +43,16 @@ type tailReport struct {
 	LoadAvgBefore string            `json:"loadavg_before"`
 	LoadAvgAfter  string            `json:"loadavg_after"`
 
-	// Latency: source commit to target commit, observed by polling the
-	// target every PollMs (so each figure is late by up to PollMs).
+	// Latency: from the return of a row's source COMMIT to its sighting
+	// in the target, which is polled every PollMs by source id (so each
+	// figure is late by up to PollMs plus a poll round, at most MaxPollMs).
+	// The target commit lies between the row's loaded_at (the consumer's
+	// clock when it wrote the batch, before its commit: Loaded*) and the
+	// sighting. Rows is every row the writers committed, Seen those
+	// observed in the target: the bench fails unless they are equal.
 	Rate         int     `json:"rate_rows_per_second"`
+	Writers      int     `json:"source_connections"`
+	Consumers    int     `json:"consumer_members"`
 	RowsPerTx    int     `json:"rows_per_source_transaction"`
 	Seconds      float64 `json:"seconds"`
 	Rows         int     `json:"rows"`
@@ -52,6 +62,11 @@ type tailReport struct {
 	P90Ms        float64 `json:"p90_ms"`
 	P99Ms        float64 `json:"p99_ms"`
 	MaxMs        float64 `json:"max_ms"`
+	Seen         int     `json:"rows_seen"`
+	MaxPollMs    float64 `json:"max_poll_round_ms"`
+	LoadedP50Ms  float64 `json:"loaded_at_p50_ms"`
+	LoadedP99Ms  float64 `json:"loaded_at_p99_ms"`
+	LoadedMaxMs  float64 `json:"loaded_at_max_ms"`
 	TailRSSMiB   float64 `json:"tail_peak_rss_mib"`
 	ConsumeRSS   float64 `json:"consume_peak_rss_mib"`
 
@@ -87,13 +102,16 @@ func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duratio
 	}
 	rep.LoadAvgAfter = loadAvg()
 	fmt.Printf("\nsluice-bench tail: commit %s\n\n", rep.GitCommit)
-	fmt.Printf("| source commit → target commit | rows | rows/s | p50 ms | p90 ms | p99 ms | max ms | tail RSS MiB | consume RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Printf("| %d rows/s, %d rows per source transaction | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n",
-		rate, perTx, thousands(int64(rep.Rows)), rep.AchievedRate, rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs, rep.TailRSSMiB, rep.ConsumeRSS)
+	fmt.Printf("| source commit → target row seen | rows seen | rows/s | p50 ms | p90 ms | p99 ms | max ms | tail RSS MiB | consume RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| %d rows/s, %d rows per source transaction, %d connections, %d consumer members | %s of %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n",
+		rate, perTx, rep.Writers, rep.Consumers, thousands(int64(rep.Seen)), thousands(int64(rep.Rows)), rep.AchievedRate, rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs, rep.TailRSSMiB, rep.ConsumeRSS)
+	fmt.Printf("\nTo the rows' loaded_at (written before the target commit, so a lower bound): p50 %.0f ms, p99 %.0f ms, max %.0f ms.\n",
+		rep.LoadedP50Ms, rep.LoadedP99Ms, rep.LoadedMaxMs)
 	fmt.Printf("\n| tail alone, binlog backlog | events | seconds | events/s | peak RSS MiB |\n|---|---:|---:|---:|---:|\n")
 	fmt.Printf("| %s single-row inserts | %s | %.2f | %s | %.0f |\n", thousands(int64(backlog)), thousands(int64(backlog)),
 		rep.BacklogSeconds, thousands(int64(rep.EventsPerSecond)), rep.BacklogRSSMiB)
-	fmt.Printf("\nLatencies are observed by polling the target every %d ms. Load average before %s, after %s.\n", rep.PollMs, rep.LoadAvgBefore, rep.LoadAvgAfter)
+	fmt.Printf("\nRows are seen by polling the target by source id every %d ms (the longest poll round took %.0f ms). Load average before %s, after %s.\n",
+		rep.PollMs, rep.MaxPollMs, rep.LoadAvgBefore, rep.LoadAvgAfter)
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -200,66 +218,50 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 	if err != nil {
 		return err
 	}
-	cons, err := b.startChild(ctx, append([]string{"consume", "--target-dsn", b.dsn(tailTargetDB), "--group", topic}, common...)...)
+	rep.Consumers = tailConsumers
+	cons, err := b.startChild(ctx, append([]string{"consume", "--target-dsn", b.dsn(tailTargetDB), "--group", topic,
+		"--consumers", strconv.Itoa(tailConsumers)}, common...)...)
 	if err != nil {
 		_, _ = tl.stop()
 		return err
 	}
 
-	// The observer polls the target for the rows it has not seen yet, by
-	// their source id: from the lowest source id not seen, so a row that
-	// one consumer member commits after another member's later rows is
-	// still found (polling by the target's own auto-increment id missed
-	// those: ids are taken at insert, not at commit). Source ids start
-	// at 1 in the bench's fresh source table.
-	var mu sync.Mutex
-	seen := map[uint64]time.Time{}
+	// The observer polls the target for the committed rows not seen yet,
+	// by their source ids (observe.go).
+	obs := newObserver(b.db, tailTargetDB+".records")
 	octx, stopObserver := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		low := uint64(1) // every source id below it is seen
 		tick := time.NewTicker(time.Duration(rep.PollMs) * time.Millisecond)
 		defer tick.Stop()
-		q := "SELECT source_id FROM " + tailTargetDB + ".records WHERE source_id >= ?"
 		for {
 			select {
 			case <-octx.Done():
 				return
 			case <-tick.C:
 			}
-			rows, err := b.db.QueryContext(octx, q, low)
-			if err != nil {
-				continue
+			if err := obs.poll(octx); err != nil && octx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "sluice-bench: %v\n", err)
 			}
-			now := time.Now()
-			mu.Lock()
-			for rows.Next() {
-				var src uint64
-				if rows.Scan(&src) == nil {
-					if _, dup := seen[src]; !dup {
-						seen[src] = now
-					}
-				}
-			}
-			for {
-				if _, ok := seen[low]; !ok {
-					break
-				}
-				low++
-			}
-			mu.Unlock()
-			rows.Close()
 		}
 	}()
+	stopAll := func() {
+		stopObserver()
+		wg.Wait()
+		_, _ = tl.stop()
+		_, _ = cons.stop()
+	}
 
 	// The writers: rate rows a second in all, perTx rows per INSERT (one
 	// transaction each), on a fixed schedule of slots dealt round-robin to
-	// four connections, as several devices' gateways would write.
-	const writers = 4
+	// the connections (four, and one more per 500 rows/s above 2,000, so a
+	// commit's round trip does not cap the rate), as several devices'
+	// gateways would write.
+	writers := max(4, (rep.Rate+499)/500)
+	rep.Writers = writers
 	b.db.SetMaxOpenConns(writers + 2)
-	committed := make([]map[uint64]time.Time, writers)
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) * float64(rep.RowsPerTx) / float64(rep.Rate))
 	slots := int(dur / interval)
@@ -267,7 +269,6 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 	var wwg sync.WaitGroup
 	werrs := make(chan error, writers)
 	for w := range writers {
-		committed[w] = map[uint64]time.Time{}
 		wwg.Add(1)
 		go func() {
 			defer wwg.Done()
@@ -292,40 +293,33 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 					return
 				}
 				at := time.Now()
-				first, _ := res.LastInsertId() // a multi-row insert gets consecutive ids
-				for j := range rep.RowsPerTx {
-					committed[w][uint64(first)+uint64(j)] = at
+				first, err := res.LastInsertId() // a multi-row insert gets consecutive ids
+				if err != nil {
+					werrs <- fmt.Errorf("source insert: its id: %w", err)
+					return
 				}
+				obs.committed(uint64(first), rep.RowsPerTx, at)
 			}
 		}()
 	}
 	wwg.Wait()
 	close(werrs)
 	if err := <-werrs; err != nil {
-		stopObserver()
-		wg.Wait()
-		_, _ = tl.stop()
-		_, _ = cons.stop()
+		stopAll()
 		return err
 	}
-	n := slots * rep.RowsPerTx
 	rep.Seconds = time.Since(start).Seconds()
-	rep.Rows = n
-	rep.AchievedRate = float64(n) / rep.Seconds
-	deadline := time.Now().Add(2 * time.Minute)
+	rep.Rows, _ = obs.counts()
+	rep.AchievedRate = float64(rep.Rows) / rep.Seconds
+	const within = 2 * time.Minute
+	deadline := time.Now().Add(within)
 	for {
-		mu.Lock()
-		got := len(seen)
-		mu.Unlock()
-		if got >= n {
+		if _, missing := obs.counts(); missing == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			stopObserver()
-			wg.Wait()
-			_, _ = tl.stop()
-			_, _ = cons.stop()
-			return fmt.Errorf("only %d of %d rows reached the target within 2 minutes of the last insert", got, n)
+			stopAll()
+			return obs.missingErr(within)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -337,15 +331,14 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 	if rep.ConsumeRSS, err = cons.stop(); err != nil {
 		return fmt.Errorf("sluice consume: %w", err)
 	}
-	var delays []float64
-	for _, c := range committed {
-		for id, at := range c {
-			delays = append(delays, float64(seen[id].Sub(at).Microseconds())/1000)
-		}
+	seen, loaded := obs.latencies()
+	rep.Seen = len(seen)
+	rep.MaxPollMs = float64(obs.maxPoll.Microseconds()) / 1000
+	pct := func(d []float64, p float64) float64 { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs = pct(seen, 0.50), pct(seen, 0.90), pct(seen, 0.99), seen[len(seen)-1]
+	if len(loaded) > 0 {
+		rep.LoadedP50Ms, rep.LoadedP99Ms, rep.LoadedMaxMs = pct(loaded, 0.50), pct(loaded, 0.99), loaded[len(loaded)-1]
 	}
-	slices.Sort(delays)
-	pct := func(p float64) float64 { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
-	rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.MaxMs = pct(0.50), pct(0.90), pct(0.99), delays[len(delays)-1]
 	return nil
 }
 
