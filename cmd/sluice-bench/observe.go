@@ -74,20 +74,31 @@ func (o *observer) poll(ctx context.Context) error {
 	above := o.maxID
 	o.mu.Unlock()
 	slices.Sort(ids)
-	base := "SELECT source_id, loaded_at FROM " + o.table + " WHERE source_id "
-	for len(ids) > 0 {
+	// One query in the usual case (fewer than observerChunk rows in
+	// flight): both conditions are ranges of the source_id index.
+	for {
 		n := min(len(ids), observerChunk)
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
+		q := "SELECT source_id, loaded_at FROM " + o.table + " WHERE "
+		args := make([]any, 0, n+1)
+		if n > 0 {
+			q += "source_id IN (?" + strings.Repeat(",?", n-1) + ")"
+			for _, id := range ids[:n] {
+				args = append(args, id)
+			}
 		}
-		if err := o.read(ctx, base+"IN (?"+strings.Repeat(",?", n-1)+")", args...); err != nil {
+		if last := n == len(ids); last {
+			if n > 0 {
+				q += " OR "
+			}
+			q += "source_id > ?"
+			args = append(args, above)
+		}
+		if err := o.read(ctx, q, args...); err != nil {
 			return err
 		}
-		ids = ids[n:]
-	}
-	if err := o.read(ctx, base+"> ?", above); err != nil {
-		return err
+		if ids = ids[n:]; len(ids) == 0 {
+			break
+		}
 	}
 	o.mu.Lock()
 	o.maxPoll = max(o.maxPoll, time.Since(start))
