@@ -139,15 +139,18 @@ bench-pairs: up
 	@set -euo pipefail; eval "$$($(STACK) env)"; OLD=$(OLD) PAIRS=$(PAIRS) ROWS=$(ROWS) BENCH_RESULTS=$(BENCH_RESULTS) BENCH_FLAGS="$(BENCH_FLAGS)" bench/pairs.sh
 
 # The tail benchmark: p50/p99 from source commit to target commit at
-# TAIL_RATE inserts/s with `sluice tail` and `sluice consume` running, then
-# the events/s the tail alone streams from a binlog backlog.
+# TAIL_RATE inserts/s with `sluice tail` and `sluice consume` (two members)
+# running, every row observed by its source id, then the events/s the tail
+# alone streams from a binlog backlog. It fails when a committed row is not
+# seen in the target, or when p99 is above TAIL_P99_AIM (0: no aim).
 TAIL_RATE ?= 2000
 TAIL_DURATION ?= 30s
+TAIL_P99_AIM ?= 1s
 .PHONY: bench-tail
 bench-tail: build up
 	@set -euo pipefail; eval "$$($(STACK) env)"; \
 	  $(GO) run ./cmd/sluice-bench --mysql-dsn "$${SLUICE_SOURCE_DSN%source_db}" --brokers "$$SLUICE_BROKERS" \
-	  --sluice $(BIN) --results $(BENCH_RESULTS) --tail-rate $(TAIL_RATE) --tail-duration $(TAIL_DURATION) $(BENCH_FLAGS)
+	  --sluice $(BIN) --results $(BENCH_RESULTS) --tail-rate $(TAIL_RATE) --tail-duration $(TAIL_DURATION) --tail-p99-aim $(TAIL_P99_AIM) $(BENCH_FLAGS)
 
 .PHONY: bench-go
 bench-go:

@@ -138,6 +138,7 @@ func run() error {
 	tailPerTx := fs.Int("tail-rows-per-tx", 1, "tail bench: rows per source transaction")
 	tailFor := fs.Duration("tail-duration", 30*time.Second, "tail bench: how long to insert at --tail-rate")
 	tailBacklog := fs.Int("tail-backlog", 100000, "tail bench: single-row inserts in the backlog the tail alone then streams")
+	tailAim := fs.Duration("tail-p99-aim", time.Second, "tail bench: exit non-zero (after writing the results) when the p99 from source commit to target row seen is above it; 0: no aim")
 	table := fs.String("table", tableIoT, "the table to measure: iot (the fixed path), iot-config (the IoT table through the fixed path and through run --config with --example-config's table), mixed (21 columns of mixed types through run --config)")
 	example := fs.String("example-config", "deploy/sluice.example.yaml", "--table iot-config: the configuration file declaring the IoT table")
 	layout := fs.String("layout", layoutDefault, "the IoT tables' DDL: default (what sluice migrate creates) or earlier (the earlier job's, earlier.sql: utf8mb4_unicode_ci and the extra index idx_device_event_time), for source, ceiling and targets alike")
@@ -226,7 +227,7 @@ func run() error {
 		if *tailPerTx < 1 || *tailBacklog < 1 || *tailFor <= 0 {
 			return fmt.Errorf("--tail-rows-per-tx, --tail-backlog and --tail-duration must be positive")
 		}
-		return b.tailBench(ctx, *tailRate, *tailPerTx, *tailFor, *tailBacklog, *resultsDir)
+		return b.tailBench(ctx, *tailRate, *tailPerTx, *tailFor, *tailBacklog, *tailAim, *resultsDir)
 	}
 	rep := b.newReport(ctx, *profile)
 	if err := b.measure(ctx); err != nil {

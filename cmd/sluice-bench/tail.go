@@ -78,7 +78,7 @@ type tailReport struct {
 }
 
 // tailBench measures both and writes the report.
-func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duration, backlog int, resultsDir string) error {
+func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duration, backlog int, aim time.Duration, resultsDir string) error {
 	rep := &tailReport{Time: time.Now().UTC().Truncate(time.Second), GitCommit: gitCommit(), Env: b.sluice.knobs,
 		LoadAvgBefore: loadAvg(), Rate: rate, RowsPerTx: perTx, PollMs: 5, BacklogRows: backlog}
 	for _, db := range []string{tailSourceDB, tailTargetDB} {
@@ -126,12 +126,18 @@ func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duratio
 		paths = append(paths, p)
 	}
 	fmt.Printf("wrote %s\n", strings.Join(paths, " and "))
+	if rep.AchievedRate < 0.95*float64(rate) {
+		fmt.Printf("sluice-bench tail: the writers reached %.0f of the %d rows/s asked (is the machine busy? load average %s)\n", rep.AchievedRate, rate, rep.LoadAvgAfter)
+	}
 	if !b.keep {
 		for _, db := range []string{tailSourceDB, tailTargetDB} {
 			if err := b.dropDatabase(ctx, db); err != nil {
 				return err
 			}
 		}
+	}
+	if aim > 0 && rep.P99Ms > float64(aim.Milliseconds()) {
+		return fmt.Errorf("tail latency p99 %.0f ms is above the aim of --tail-p99-aim %v", rep.P99Ms, aim)
 	}
 	return nil
 }
