@@ -262,13 +262,13 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 
 	// The writers: rate rows a second in all, perTx rows per INSERT (one
 	// transaction each), on a fixed schedule of slots dealt round-robin to
-	// the connections (one per 250 rows/s, at least four, so a commit's
-	// round trip does not cap the rate), as several devices' gateways
-	// would write. Row n of the schedule gets source id n+1 from the
+	// the connections (one per 250 transactions/s, at least four, so a
+	// commit's round trip does not cap the rate), as several devices'
+	// gateways would write. Row n of the schedule gets source id n+1 from the
 	// writer, not from auto-increment (the stack's innodb_autoinc_lock_mode
 	// 2 may interleave a multi-row insert's ids with another's), so the
 	// observer knows every committed id.
-	writers := max(4, (rep.Rate+249)/250)
+	writers := max(4, (rep.Rate/rep.RowsPerTx+249)/250)
 	rep.Writers = writers
 	b.db.SetMaxOpenConns(writers + 2)
 	start := time.Now()
