@@ -138,6 +138,7 @@ func run() error {
 	tailPerTx := fs.Int("tail-rows-per-tx", 1, "tail bench: rows per source transaction")
 	tailFor := fs.Duration("tail-duration", 30*time.Second, "tail bench: how long to insert at --tail-rate")
 	tailBacklog := fs.Int("tail-backlog", 100000, "tail bench: single-row inserts in the backlog the tail alone then streams")
+	tailConns := fs.Int("tail-connections", 0, "tail bench: source connections the inserts are dealt to; 0: one per 500 transactions/s, at least four")
 	tailAim := fs.Duration("tail-p99-aim", time.Second, "tail bench: exit non-zero (after writing the results) when the p99 from source commit to target row seen is above it; 0: no aim")
 	table := fs.String("table", tableIoT, "the table to measure: iot (the fixed path), iot-config (the IoT table through the fixed path and through run --config with --example-config's table), mixed (21 columns of mixed types through run --config)")
 	example := fs.String("example-config", "deploy/sluice.example.yaml", "--table iot-config: the configuration file declaring the IoT table")
@@ -224,10 +225,10 @@ func run() error {
 	b.adm = kadm.NewClient(kcl)
 
 	if *tailRate > 0 {
-		if *tailPerTx < 1 || *tailBacklog < 1 || *tailFor <= 0 {
-			return fmt.Errorf("--tail-rows-per-tx, --tail-backlog and --tail-duration must be positive")
+		if *tailPerTx < 1 || *tailBacklog < 1 || *tailFor <= 0 || *tailConns < 0 {
+			return fmt.Errorf("--tail-rows-per-tx, --tail-backlog and --tail-duration must be positive, --tail-connections not negative")
 		}
-		return b.tailBench(ctx, *tailRate, *tailPerTx, *tailFor, *tailBacklog, *tailAim, *resultsDir)
+		return b.tailBench(ctx, *tailRate, *tailPerTx, *tailFor, *tailBacklog, *tailConns, *tailAim, *resultsDir)
 	}
 	rep := b.newReport(ctx, *profile)
 	if err := b.measure(ctx); err != nil {

@@ -78,9 +78,9 @@ type tailReport struct {
 }
 
 // tailBench measures both and writes the report.
-func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duration, backlog int, aim time.Duration, resultsDir string) error {
+func (b *bench) tailBench(ctx context.Context, rate, perTx int, dur time.Duration, backlog, conns int, aim time.Duration, resultsDir string) error {
 	rep := &tailReport{Time: time.Now().UTC().Truncate(time.Second), GitCommit: gitCommit(), Env: b.sluice.knobs,
-		LoadAvgBefore: loadAvg(), Rate: rate, RowsPerTx: perTx, PollMs: 5, BacklogRows: backlog}
+		LoadAvgBefore: loadAvg(), Rate: rate, RowsPerTx: perTx, Writers: conns, PollMs: 5, BacklogRows: backlog}
 	for _, db := range []string{tailSourceDB, tailTargetDB} {
 		if err := b.dropDatabase(ctx, db); err != nil {
 			return err
@@ -262,13 +262,16 @@ func (b *bench) tailLatency(ctx context.Context, rep *tailReport, dur time.Durat
 
 	// The writers: rate rows a second in all, perTx rows per INSERT (one
 	// transaction each), on a fixed schedule of slots dealt round-robin to
-	// the connections (one per 250 transactions/s, at least four, so a
+	// the connections (one per 500 transactions/s, at least four, so a
 	// commit's round trip does not cap the rate), as several devices'
 	// gateways would write. Row n of the schedule gets source id n+1 from the
 	// writer, not from auto-increment (the stack's innodb_autoinc_lock_mode
 	// 2 may interleave a multi-row insert's ids with another's), so the
 	// observer knows every committed id.
-	writers := max(4, (rep.Rate/rep.RowsPerTx+249)/250)
+	writers := rep.Writers
+	if writers == 0 {
+		writers = max(4, (rep.Rate/rep.RowsPerTx+499)/500)
+	}
 	rep.Writers = writers
 	b.db.SetMaxOpenConns(writers + 2)
 	start := time.Now()
