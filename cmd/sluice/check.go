@@ -116,11 +116,13 @@ func (cf *configured) close() {
 
 // desc names the configuration in messages: "--config FILE", or the
 // built-in table.
-func (cf *configured) desc() string {
-	if cf.path == "" {
+func (cf *configured) desc() string { return describeConfig(cf.path) }
+
+func describeConfig(path string) string {
+	if path == "" {
 		return "the built-in IoT table (no --config)"
 	}
-	return "--config " + cf.path
+	return "--config " + path
 }
 
 // resolve resolves every table; a bad configuration is a usage error (exit
