@@ -95,6 +95,11 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 	if s.jn == nil || s.jn.state != st {
 		defer st.Close()
 	}
+	// Before any record: a consumer given no source DSN decodes them by
+	// this description.
+	if err := storeShapes(ctx, st, cf, tables, s.stageLog("producer")); err != nil {
+		return inStage("producer", err)
+	}
 	metrics := backfill.NewMetrics(s.reg) // one set, shared by the tables' runs one after the other
 	var cur atomic.Pointer[backfill.Backfill]
 	var doneRead, doneAcked atomic.Int64 // the finished tables' rows

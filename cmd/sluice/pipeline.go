@@ -440,28 +440,33 @@ func runConsume(ctx context.Context, args []string) error {
 	}))
 }
 
-// openTables is consume --config's target: every configured table
-// resolved against both databases (a target that does not exist is an
-// error naming 'sluice migrate --config'), and the target's pool, sized for
-// the members. Nothing is created here: the TableWriters check the lineage
-// columns and the tombstone tables.
+// openTables is the consumer's target (consume --config, run --config;
+// path "": the built-in table): every configured table resolved against
+// the target (a target that does not exist is an error naming 'sluice
+// migrate --config') and the source, or, when no source DSN is given, the
+// source's description the producers stored in the state topic
+// (openConsumeConfigured, waiting for a table not described yet); and the
+// target's pool, sized for the members. Nothing is created here: the
+// TableWriters check the lineage columns and the tombstone tables.
 func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.DB, []*schema.Table, error) {
-	cf, err := openConfigured(ctx, c, path)
+	cf, err := openConsumeConfigured(ctx, c, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	tables, err := cf.resolve(ctx, false)
-	cf.src.Close()
+	tables, err := s.resolveConsumed(ctx, cf)
+	dst := cf.dst
+	cf.dst = nil // the caller's
+	cf.close()
 	if err != nil {
-		cf.dst.Close()
+		dst.Close()
 		return nil, nil, err
 	}
 	if len(tables) == 0 {
-		cf.dst.Close()
-		return nil, nil, usagef("--config %s: no table to consume", path)
+		dst.Close()
+		return nil, nil, usagef("%s: no table to consume", cf.desc())
 	}
-	cf.dst.SetMaxOpenConns(s.o.consumers + 2)
-	cf.dst.SetMaxIdleConns(s.o.consumers + 2)
+	dst.SetMaxOpenConns(s.o.consumers + 2)
+	dst.SetMaxIdleConns(s.o.consumers + 2)
 	s.log.Info("consuming the configured tables", "config", path, "tables", len(tables))
 	for _, t := range tables {
 		for _, u := range t.ExtraUnique {
@@ -469,7 +474,7 @@ func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.D
 				"table", t.Target.String(), "index", u.Name, "columns", strings.Join(u.Columns, ", "))
 		}
 	}
-	return cf.dst, tables, nil
+	return dst, tables, nil
 }
 
 // lagWatched says whether this process exports its group's lag: only with
