@@ -2,9 +2,7 @@ package schema_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"testing"
 
 	"github.com/sluice-dev/sluice/schema"
@@ -29,17 +27,7 @@ func TestIntegrationResolveFromStoredShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := json.Marshal(read)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back schema.SourceShape
-	if err := json.Unmarshal(stored, &back); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(back, read) {
-		t.Fatalf("stored description %s\nreads back as %+v\nwant %+v", stored, back, read)
-	}
+	stored := roundTrip(t, read)
 	spec := schema.TableSpec{Source: e.src + ".kinds", Target: e.dst + ".kinds", Columns: schema.ColumnsSpec{Exclude: []string{"upper_name"}}}
 	fromSource, err := schema.Resolve(ctx, spec, e.db, e.db, e.rc)
 	if err != nil {

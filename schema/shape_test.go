@@ -48,12 +48,11 @@ func manyKinds() schema.SourceShape {
 	}
 }
 
-// TestSourceShapeRoundTrip: a stored description reads back as exactly
-// what ReadColumns and ReadUniqueIndexes returned, and a table resolved
-// from it is the table resolved from the shape itself.
-func TestSourceShapeRoundTrip(t *testing.T) {
-	want := manyKinds()
-	b, err := json.Marshal(want)
+// roundTrip stores sh as the producers do and fails the test unless it
+// reads back equal; it returns the stored form.
+func roundTrip(t *testing.T, sh schema.SourceShape) []byte {
+	t.Helper()
+	b, err := json.Marshal(sh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +60,18 @@ func TestSourceShapeRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("round trip of\n%s\ngot  %+v\nwant %+v", b, got, want)
+	if !reflect.DeepEqual(got, sh) {
+		t.Fatalf("round trip of\n%s\ngot  %+v\nwant %+v", b, got, sh)
 	}
+	return b
+}
+
+// TestSourceShapeRoundTrip: a stored description reads back as exactly
+// what ReadColumns and ReadUniqueIndexes returned, and a table resolved
+// from it is the table resolved from the shape itself.
+func TestSourceShapeRoundTrip(t *testing.T) {
+	want := manyKinds()
+	b := roundTrip(t, want)
 	name := schema.TableName{DB: "src", Table: "wide"}
 	spec := schema.TableSpec{Source: "src.wide", Target: "dst.wide", Columns: schema.ColumnsSpec{Exclude: []string{"upper_name"}}}
 	rc := schema.ResolveConfig{SourceDB: "src", TargetDB: "dst", TopicPrefix: "sluice"}
