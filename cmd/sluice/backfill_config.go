@@ -97,7 +97,7 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 	}
 	// Before any record: a consumer given no source DSN decodes them by
 	// this description.
-	if err := storeShapes(ctx, st, cf, tables, s.stageLog("producer")); err != nil {
+	if err := storeShapes(ctx, st, cf.described, tables, s.stageLog("producer")); err != nil {
 		return inStage("producer", err)
 	}
 	metrics := backfill.NewMetrics(s.reg) // one set, shared by the tables' runs one after the other

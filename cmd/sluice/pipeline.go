@@ -248,6 +248,7 @@ func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer
 	if s.jn == nil || s.jn.state != st {
 		closeState = st.Close
 	}
+	s.describeBuiltin(ctx, src, database, st) // before any record, for consumers without a source DSN
 	blog := s.stageLog("backfill")
 	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), blog)
 	if err != nil {

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/producer"
@@ -23,6 +26,7 @@ const shapePoll = 2 * time.Second
 // shapeKV is the state store as describing needs it (producer.State).
 type shapeKV interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
+	GetPrefix(ctx context.Context, prefix string) (map[string][]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
 	Topic() string
 }
@@ -51,12 +55,12 @@ func (r *recordingDescriber) Describe(ctx context.Context, t schema.TableName) (
 // the state topic, where a consumer given no source DSN reads it
 // (storedShapes). A producer calls it before its first record of the
 // tables; a description equal to the stored one is not written again.
-func storeShapes(ctx context.Context, kv shapeKV, cf *configured, tables []*schema.Table, log *slog.Logger) error {
-	if cf.described == nil {
+func storeShapes(ctx context.Context, kv shapeKV, described *recordingDescriber, tables []*schema.Table, log *slog.Logger) error {
+	if described == nil {
 		return nil // resolved from the state topic itself
 	}
 	for _, t := range tables {
-		sh, ok := cf.described.seen[t.Source]
+		sh, ok := described.seen[t.Source]
 		if !ok {
 			return fmt.Errorf("source %s: not described while resolving", t.Source)
 		}
@@ -120,6 +124,57 @@ func (s storedShapes) Describe(ctx context.Context, t schema.TableName) (schema.
 	}
 }
 
+// sourceDB is the database of the tables named without one (the built-in
+// table's raw_records) for a consumer given no source DSN, which has no
+// DSN to take it from: the one database the state topic describes such a
+// table in (def, the default --source-dsn's, when it is one of several). It
+// waits for one as Describe does. Without such tables it returns def.
+func (s storedShapes) sourceDB(ctx context.Context, specs []schema.TableSpec, def string) (string, error) {
+	var bare []string
+	for _, sp := range specs {
+		if sp.Source != "" && !strings.Contains(sp.Source, ".") {
+			bare = append(bare, sp.Source)
+		}
+	}
+	if len(bare) == 0 {
+		return def, nil
+	}
+	for logged := false; ; logged = true {
+		stored, err := s.kv.GetPrefix(ctx, "shape/")
+		if err != nil {
+			return "", fmt.Errorf("source tables %s: descriptions: %w", strings.Join(bare, ", "), err)
+		}
+		dbs := map[string]bool{}
+		for k := range stored {
+			db, table, _ := strings.Cut(strings.TrimPrefix(k, "shape/"), ".")
+			if slices.Contains(bare, table) {
+				dbs[db] = true
+			}
+		}
+		switch {
+		case dbs[def]:
+			return def, nil
+		case len(dbs) == 1:
+			for db := range dbs {
+				s.log.Info("no source DSN given: the tables named without a database are read as the state topic describes them", "database", db, "tables", strings.Join(bare, ", "), "state_topic", s.kv.Topic())
+				return db, nil
+			}
+		case len(dbs) > 1:
+			return "", usagef("source tables %s: no source DSN gives their database, and state topic %s describes them in several (%s): name it (db.table) or give --source-dsn",
+				strings.Join(bare, ", "), s.kv.Topic(), strings.Join(slices.Sorted(maps.Keys(dbs)), ", "))
+		}
+		if !logged {
+			s.log.Info("no source DSN given, and no source table of this name is described yet: waiting for a backfill or tail of it to store its description",
+				"tables", strings.Join(bare, ", "), "state_topic", s.kv.Topic(), "key", "shape/<db>."+bare[0])
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("source tables %s: waiting for their description in state topic %s: %w", strings.Join(bare, ", "), s.kv.Topic(), ctx.Err())
+		case <-time.After(s.poll):
+		}
+	}
+}
+
 // resolveConsumed resolves a consumer's tables: against the source when
 // its DSN was given, else from the descriptions in the state topic.
 func (s *stage) resolveConsumed(ctx context.Context, cf *configured) ([]*schema.Table, error) {
@@ -131,7 +186,11 @@ func (s *stage) resolveConsumed(ctx context.Context, cf *configured) ([]*schema.
 		if s.jn == nil || s.jn.state != st {
 			defer st.Close()
 		}
-		cf.describe = storedShapes{kv: st, log: s.stageLog("consumer"), poll: shapePoll}
+		ss := storedShapes{kv: st, log: s.stageLog("consumer"), poll: shapePoll}
+		if cf.rc.SourceDB, err = ss.sourceDB(ctx, cf.cfg.tables, cf.rc.SourceDB); err != nil {
+			return nil, err
+		}
+		cf.describe = ss
 		s.log.Info("no source DSN given: the tables' sources are described by what the producers stored", "config", cf.desc(), "state_topic", st.Topic())
 	}
 	return cf.resolve(ctx, false)
@@ -173,5 +232,28 @@ func (s *stage) describeSources(ctx context.Context, cf *configured, tables []*s
 	if s.jn == nil || s.jn.state != st {
 		defer st.Close()
 	}
-	return storeShapes(ctx, st, cf, tables, s.stageLog("producer"))
+	return storeShapes(ctx, st, cf.described, tables, s.stageLog("producer"))
+}
+
+// describeBuiltin stores the built-in table's source description for the
+// flag-only run's backfill (openBackfill), which reads the fixed table
+// without resolving it. It cannot fail the run: a consumer given no source
+// DSN then waits for a tail or a backfill --config to describe the table,
+// which the warning says.
+func (s *stage) describeBuiltin(ctx context.Context, src schema.Querier, database string, st shapeKV) {
+	err := func() error {
+		cfg, err := builtinConfig(s.o.topic)
+		if err != nil {
+			return err
+		}
+		rec := newRecordingDescriber(src)
+		tables, err := schema.ResolveAllFrom(ctx, cfg.tables, rec, nil, schema.ResolveConfig{SourceDB: database, TargetDB: "target_db", TopicPrefix: cfg.topicPrefix})
+		if err != nil {
+			return err
+		}
+		return storeShapes(ctx, st, rec, tables, s.stageLog("producer"))
+	}()
+	if err != nil {
+		s.log.Warn("the built-in table's source description was not stored: a consumer given no source DSN waits for a tail or backfill to store it", "state_topic", st.Topic(), "err", err)
+	}
 }

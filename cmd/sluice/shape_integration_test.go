@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -189,4 +190,61 @@ func TestIntegrationTailConfigDescribesSources(t *testing.T) {
 	e.checkStoredShapes("mixed", "plain")
 	e.must(append([]string{"backfill", "--config", path}, e.window()...)...)
 	e.checkStoredShapes("mixed", "plain")
+}
+
+// TestIntegrationFlagOnlyProducersDescribeBuiltinSource: the flag-only
+// run (whose backfill reads the fixed table) and backfill store the
+// built-in table's description, for a consumer given no source DSN; run
+// again, they write none.
+func TestIntegrationFlagOnlyProducersDescribeBuiltinSource(t *testing.T) {
+	e := newITEnv(t)
+	e.must("migrate")
+	e.seed(50)
+	e.must(append([]string{"run"}, e.window()...)...)
+	e.checkStoredShapes("raw_records")
+	e.must(append([]string{"backfill"}, e.window()...)...)
+	e.checkStoredShapes("raw_records")
+}
+
+// TestIntegrationBuiltinConsumerResolvesWithoutSource: the consumer's
+// resolve of the built-in table (openTables with no --config, as the
+// flag-only consume is to call it), given no source DSN, finds the
+// database of raw_records, which the table names without one, from the
+// description a flag-only backfill stored: the test's source database,
+// not the default DSN's source_db.
+func TestIntegrationBuiltinConsumerResolvesWithoutSource(t *testing.T) {
+	e := newITEnv(t)
+	e.must("migrate")
+	e.seed(20)
+	e.must(append([]string{"backfill"}, e.window()...)...)
+	for _, kv := range e.env() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SLUICE_") {
+			t.Setenv(k, v)
+		}
+	}
+	for _, k := range []string{"SLUICE_SOURCE_DSN", "SLUICE_SOURCE_DSN_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	c := newCommand("consume")
+	c.source()
+	c.target()
+	c.kafka()
+	c.consume()
+	c.logging()
+	s, err := newStage(c, "consume", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dst, tables, err := s.openTables(ctx, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	want := schema.TableName{DB: e.src, Table: "raw_records"}
+	if len(tables) != 1 || tables[0].Source != want || tables[0].Target != (schema.TableName{DB: e.dst, Table: "records"}) || tables[0].Topic != e.topic {
+		t.Fatalf("resolved %+v, want %s -> %s.records on %s", tables, want, e.dst, e.topic)
+	}
 }
