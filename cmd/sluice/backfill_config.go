@@ -132,6 +132,11 @@ func (s *stage) openBackfills(ctx context.Context, c *command, f *backfillFlags)
 	if s.jn == nil || s.jn.state != b.st {
 		b.closers = append(b.closers, b.st.Close)
 	}
+	// Before any record: a consumer given no source DSN decodes them by
+	// this description.
+	if err := storeShapes(ctx, b.st, b.cf.described, b.tables, s.stageLog("producer")); err != nil {
+		return nil, inStage("producer", err)
+	}
 	for _, t := range b.tables { // the topics exist before anything subscribes to them
 		if _, err := b.p.ForTable(ctx, t); err != nil {
 			return nil, inStage("producer", fmt.Errorf("table %s: %w", t.Source, err))

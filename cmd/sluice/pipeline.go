@@ -369,14 +369,17 @@ func (s *stage) inspectHint(path string) string {
 }
 
 // openTables is the members' target: every table of the file (without
-// one, the built-in table) resolved against both databases, and the
-// target's pool, sized for the members. Nothing of a file's tables is
-// created here (a target that does not exist is an error naming 'sluice
-// migrate --config'; the TableWriters check the lineage columns and the
-// tombstone tables). The built-in table's target is made ready when
-// missing, as the flag-only consumer always did (migrateBuiltin).
+// one, the built-in table) resolved against the target and the source, or,
+// when no source DSN is given, the source's description the producers
+// stored in the state topic (openConsumeConfigured, waiting for a table not
+// described yet); and the target's pool, sized for the members. Nothing of
+// a file's tables is created here (a target that does not exist is an
+// error naming 'sluice migrate --config'; the TableWriters check the
+// lineage columns and the tombstone tables). The built-in table's target is
+// made ready when missing, as the flag-only consumer always did
+// (migrateBuiltin).
 func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.DB, []*schema.Table, error) {
-	cf, err := openConfigured(ctx, c, path)
+	cf, err := openConsumeConfigured(ctx, c, path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -386,18 +389,20 @@ func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.D
 			return nil, nil, err
 		}
 	}
-	tables, err := cf.resolve(ctx, false)
-	cf.src.Close()
+	tables, err := s.resolveConsumed(ctx, cf)
+	dst := cf.dst
+	cf.dst = nil // the caller's
+	cf.close()
 	if err != nil {
-		cf.dst.Close()
+		dst.Close()
 		return nil, nil, err
 	}
 	if len(tables) == 0 {
-		cf.dst.Close()
-		return nil, nil, usagef("--config %s: no table to consume", path)
+		dst.Close()
+		return nil, nil, usagef("%s: no table to consume", cf.desc())
 	}
-	cf.dst.SetMaxOpenConns(s.o.consumers + 2)
-	cf.dst.SetMaxIdleConns(s.o.consumers + 2)
+	dst.SetMaxOpenConns(s.o.consumers + 2)
+	dst.SetMaxIdleConns(s.o.consumers + 2)
 	s.log.Info("consuming the configured tables", "config", cf.desc(), "tables", len(tables))
 	for _, t := range tables {
 		for _, u := range t.ExtraUnique {
@@ -405,7 +410,7 @@ func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.D
 				"table", t.Target.String(), "index", u.Name, "columns", strings.Join(u.Columns, ", "))
 		}
 	}
-	return cf.dst, tables, nil
+	return dst, tables, nil
 }
 
 // migrateBuiltin makes the built-in table's target ready (records, its
