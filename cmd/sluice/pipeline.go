@@ -201,14 +201,14 @@ func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Co
 	s.cm = cm
 	dm := producer.NewDeadLetterMetrics(s.reg)
 	var writers []*producer.DeadLetterWriter
-	closeWriters = func() {
+	closeAll := func() {
 		for _, w := range writers {
 			w.Close()
 		}
 	}
 	defer func() {
 		if err != nil {
-			closeWriters()
+			closeAll() // not closeWriters: a failed return has set it to nil
 		}
 	}()
 	members := make([]*consumer.Consumer, s.o.consumers)
@@ -232,7 +232,7 @@ func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Co
 			return nil, nil, inStage("consumer", err)
 		}
 	}
-	return members, closeWriters, nil
+	return members, closeAll, nil
 }
 
 // checkMembers checks the flags of the members before anything connects.
