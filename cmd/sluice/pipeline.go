@@ -20,7 +20,6 @@ import (
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/schema"
-	"github.com/sluice-dev/sluice/verify"
 )
 
 // stage holds what the pipeline commands share once flags are parsed.
@@ -216,50 +215,6 @@ func (s *stage) complete(ctx context.Context, bf *backfill.Backfill) {
 	if err := bf.Complete(ctx); err != nil {
 		s.log.Warn("window finished but its saved progress was not cleared; a re-run of it will skip the read (use --restart)", "err", err)
 	}
-}
-
-// openBackfill connects the source and the producer and builds the backfill.
-func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer.Producer, func(), error) {
-	pcfg, err := s.producerConfig()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, backfill.SourceSession, nil)
-	if err != nil {
-		return nil, nil, nil, inStage("backfill", err)
-	}
-	bcfg, err := s.backfillConfig(database)
-	if err != nil {
-		src.Close()
-		return nil, nil, nil, err
-	}
-	p, err := producer.New(ctx, pcfg, s.reg, s.stageLog("producer"))
-	if err != nil {
-		src.Close()
-		return nil, nil, nil, inStage("producer", err)
-	}
-	st, err := s.stateStore(ctx)
-	if err != nil {
-		p.Close()
-		src.Close()
-		return nil, nil, nil, inStage("producer", err)
-	}
-	closeState := func() {} // the job's store is closed by finish; one opened here (tail) by cleanup
-	if s.jn == nil || s.jn.state != st {
-		closeState = st.Close
-	}
-	blog := s.stageLog("backfill")
-	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), blog)
-	if err != nil {
-		closeState()
-		p.Close()
-		src.Close()
-		return nil, nil, nil, err
-	}
-	bf.SetCheckpoints(&backfill.StateCheckpoints{KV: st, RunID: s.runID, Where: st.Topic(), Log: blog,
-		Key: backfill.ProgressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
-	bf.SetEpochs(stateEpochs{st})
-	return bf, p, func() { closeState(); p.Close(); src.Close() }, nil
 }
 
 // newMembers makes the --consumers group members of this process. They share
@@ -518,98 +473,7 @@ func runRun(ctx context.Context, args []string) error {
 	if err := s.setupNotify("run", true, true); err != nil {
 		return err
 	}
-	if cfgPath != "" {
-		return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.runConfigured(ctx, c, cfgPath) }))
-	}
-	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
-		t0 := time.Now()
-		if err := s.checkMembers(); err != nil {
-			return err
-		}
-		dst, tdb, err := s.openTarget(ctx, s.o.consumers+2)
-		if err != nil {
-			return inStage("consumer", err)
-		}
-		defer dst.Close()
-		ccfg, err := s.consumerConfig(tdb)
-		if err != nil {
-			return err
-		}
-		bf, p, cleanup, err := s.openBackfill(ctx)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
-		if err != nil {
-			return err
-		}
-		defer closeWriters()
-		stats := func() consumer.Stats { return sumStats(members) }
-		s.counts = func() stageCounts {
-			pr := bf.Progress()
-			return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked, Upserted: stats().Upserted}
-		}
-		adm := kadm.NewClient(p.Client())
-		s.ready.Store(true)
-
-		g, gctx := errgroup.WithContext(ctx)
-		consCtx, stopConsumer := context.WithCancel(gctx)
-		defer stopConsumer()
-		goMembers(g, gctx, consCtx, members)
-		if s.lagWatched() {
-			g.Go(func() error { s.watchLag(consCtx, adm, s.o.topic); return nil })
-		}
-		var produced int64
-		g.Go(func() error {
-			defer stopConsumer()
-			if err := bf.Run(gctx); err != nil {
-				return inStage("backfill", err)
-			}
-			if err := p.Flush(gctx); err != nil {
-				return inStage("producer", err)
-			}
-			produced = bf.Progress().RowsAcked
-			ends, err := consumer.EndOffsets(gctx, adm, s.o.topic)
-			if err != nil {
-				return inStage("consumer", err)
-			}
-			s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "group", s.o.group)
-			return inStage("consumer", consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, catchUpPoll))
-		})
-		stopProgress := startProgress(func(el time.Duration) string {
-			return bf.Progress().Line(el) + " | " + consumeLine(stats(), el)
-		})
-		err = g.Wait()
-		stopProgress()
-		pr, st := bf.Progress(), stats()
-		secs := time.Since(t0).Seconds()
-		if err == nil && ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		if err != nil {
-			s.log.Error("run failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
-				"failed_stage", stageOf(err), "where", whereOf(err), "err", err)
-			return fmt.Errorf("run of window [%s, %s) failed: %w", s.start.Format(time.DateTime), s.end.Format(time.DateTime), err)
-		}
-		s.complete(ctx, bf)
-		s.log.Info("run summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
-			"resumed_ids", pr.IDsResumed, "chunk_retries", pr.Retries,
-			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "dead_lettered", st.Dead, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
-		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged)%s, %.1f s, %.0f rows/s\n",
-			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged,
-			pr.ResumedNote(), secs, float64(pr.RowsRead)/secs)
-		if s.o.verify {
-			if err := verifyConfigured(ctx, c, s, "", "", verify.TableConfig{ChunkRows: s.o.chunkRows}); err != nil {
-				return inStage("verify", err)
-			}
-		}
-		if st.Dead > 0 {
-			return fmt.Errorf("%w: %d records of %s went to %s (sluice dlq inspect --topic %s)", errPartial, st.Dead,
-				s.o.topic, ccfg.DeadLetterTopic(), s.o.topic)
-		}
-		return nil
-	}))
+	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.runConfigured(ctx, c, cfgPath) }))
 }
 
 func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
