@@ -37,9 +37,8 @@
 // planned maximum) are not read; the tail, or a later run, picks them up.
 //
 // Metrics, each labelled table: the source table read, db.table (e.g.
-// source_db.raw_records), so that one process
-// backfilling the configured tables one after the other keeps each table's
-// series:
+// source_db.raw_records), so that one process backfilling the configured
+// tables one after the other keeps each table's series:
 //
 //	sluice_backfill_rows_read_total{table}       rows read from the source
 //	sluice_backfill_chunks_planned{table}        chunks planned so far (the plan is walked lazily)
@@ -339,8 +338,8 @@ func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error
 
 // readChunk reads the window's rows of one chunk into bt and returns the
 // source label of its events: the binlog position that matches what it
-// read, taken as b.labels says. Its errors name the table and the last id
-// read; the caller names the chunk.
+// read, taken as b.labels says. Its errors name the table and how many of
+// the chunk's rows were read; the caller names the chunk.
 func (b *Backfill) readChunk(ctx context.Context, c Chunk, bt *tableBatch) (schema.Source, error) {
 	t0 := time.Now()
 	label := b.position
