@@ -36,8 +36,9 @@ type tableBulk struct {
 	head      []byte // the commands' head: the parameters' types
 	double    []bool // the columns sent as DOUBLE (schema.Arg gives a float64)
 	maxPacket int
-	warned    int // bulk inserts in a row that the server refused or warned about
-	why       string
+	warned    int    // bulk inserts in a row that the server refused or warned about and the upsert took
+	refused   string // why the server refused the batch's bulk insert, until the upsert takes the rows
+	why       string // why the last connection could not take bulk inserts
 	cmds      bulkCmds
 
 	// gone is told when the writer stops trying (or a connection cannot
@@ -94,7 +95,7 @@ func (w *TableWriter) UseBulkInsert(ctx context.Context, wire *Wire) (string, er
 // found; else on the pool.
 func (w *TableWriter) begin(ctx context.Context) (*sql.Tx, func(), error) {
 	b := &w.bulk
-	b.conn, b.bi = nil, nil
+	b.conn, b.bi, b.refused = nil, nil, ""
 	if b.wire == nil {
 		tx, err := w.db.BeginTx(ctx, w.txOpts)
 		return tx, func() {}, err
@@ -132,6 +133,7 @@ func (w *TableWriter) begin(ctx context.Context) (*sql.Tx, func(), error) {
 // is rolled back and the rows go to the upsert.
 func (w *TableWriter) bulkInsert(ctx context.Context, tx *sql.Tx, idx []int, loadedAt string) (bool, error) {
 	b := &w.bulk
+	b.refused = ""
 	b.cmds.reset(b.head, b.maxPacket)
 	for _, i := range idx {
 		it := &w.items[i]
@@ -155,17 +157,32 @@ func (w *TableWriter) bulkInsert(ctx context.Context, tx *sql.Tx, idx []int, loa
 	case bulkDone, bulkExisted:
 		b.warned = 0 // a key existed: the look-up or the next batch's expectation deals with that
 		return out == bulkDone, nil
-	case bulkStale:
-		return false, nil
+	case bulkRefused:
+		b.refused = why // counted once the upsert has taken the rows (refusedBy)
 	}
+	return false, nil
+}
+
+// refusedBy counts a bulk insert the server refused or warned about, once
+// the upsert has taken its rows: a server that refuses bulk inserts the
+// upsert gets past (a setting, a version's quirk) would otherwise cost each
+// batch a bulk insert rolled back, so after loadWarnLimit in a row the
+// writer stops trying. A row the upsert refuses too is the row's fault,
+// not the bulk insert's (its batch fails, and the member isolates the row),
+// and is not counted.
+func (b *tableBulk) refusedBy() {
+	why := b.refused
+	if why == "" {
+		return
+	}
+	b.refused = ""
 	if b.warned++; b.warned >= loadWarnLimit {
-		b.off = fmt.Sprintf("the server refused or warned on %d bulk inserts in a row, the last: %s", b.warned, why)
+		b.off = fmt.Sprintf("the server refused or warned on %d bulk inserts in a row that the upsert then took, the last: %s", b.warned, why)
 		b.wire, b.bi = nil, nil
 		if b.gone != nil {
 			b.gone(b.off)
 		}
 	}
-	return false, nil
 }
 
 // appendBulkRow appends the parameter set of it's row: each value as

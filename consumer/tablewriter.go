@@ -872,5 +872,6 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 	res.Updated += updated
 	res.Unchanged += dups - updated
 	w.look.note(skipped+dups, skipped+all)
+	w.bulk.refusedBy()
 	return nil
 }
