@@ -460,6 +460,7 @@ func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.D
 		cf.dst.Close()
 		return nil, nil, usagef("--config %s: no table to consume", path)
 	}
+	s.wire = s.o.wire // consumerConfig hands it to the members
 	cf.dst.SetMaxOpenConns(s.o.consumers + 2)
 	cf.dst.SetMaxIdleConns(s.o.consumers + 2)
 	s.log.Info("consuming the configured tables", "config", path, "tables", len(tables))
