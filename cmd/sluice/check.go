@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -124,7 +125,15 @@ func openConfiguredFor(ctx context.Context, c *command, path string, withTarget,
 	var dst *sql.DB
 	tdb := "target_db"
 	if withTarget {
-		dst, tdb, err = openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, nil)
+		// consume and run --config: the target's pool dials through a
+		// consumer.Wire, so that the members can send new rows as MariaDB
+		// bulk inserts, as openTarget's does.
+		var dial func(context.Context, string, string) (net.Conn, error)
+		if c.o.bulkLoad && c.o.bulkInsert {
+			c.o.wire = consumer.NewWire()
+			dial = c.o.wire.Dial
+		}
+		dst, tdb, err = openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, dial)
 		if err != nil {
 			if src != nil {
 				src.Close()

@@ -32,7 +32,6 @@ type stage struct {
 	end   time.Time
 	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
 
-	wire   *consumer.Wire     // how the target's pool dials, for MariaDB's bulk insert (nil: off)
 	cm     *consumer.Metrics  // the members' metrics, once newMembers made them
 	jn     *jobNotify         // outcome and notifications (run, backfill, consume)
 	counts func() stageCounts // rows moved so far, once the stages exist
@@ -93,7 +92,7 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.DialTimeout = s.o.kafkaTimeout
 	cfg.FetchMaxBytes = int32(s.o.fetchMaxBytes)
 	cfg.NoBulkLoad = !s.o.bulkLoad
-	cfg.Wire = s.wire
+	cfg.Wire = s.o.wire // set when the target's pool was opened (openConfiguredFor)
 	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
 	switch {
 	case cfg.DBAttempts < 1:
