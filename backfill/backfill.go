@@ -1,13 +1,16 @@
-// Package backfill reads one time window of the source table and hands every
-// row to a Sink as a snapshot-read change event (op "r").
+// Package backfill reads one time window of a configured source table (a
+// resolved schema.Table) and hands every row to a ChangeSink as a
+// snapshot-read change event (op "r"): a schema.Change of the traveling
+// columns' canonical text.
 //
-// The window [Start, End) is turned into the id range it covers, through the
-// timestamp index, and that range into keyset chunks, planned lazily so that
-// gaps in the ids are skipped with one primary-key lookup (WHERE id > ? AND id <= ?
-// AND timestamp >= ? AND timestamp < ?), never OFFSET. Readers take chunks in
-// parallel. Run returns nil only after the Sink has acknowledged every row of
-// every chunk. Memory is bounded by the readers (one chunk each) and by the
-// Sink's own buffer, whatever the size of the window.
+// The window [Start, End) on the table's Window column (a table without one
+// is read whole) is turned into the id range it covers, and that range into
+// keyset chunks on the table's ID column, planned lazily so that gaps in the
+// ids are skipped with one primary-key lookup (WHERE id > ? AND id <= ? AND
+// window >= ? AND window < ?), never OFFSET. Readers take chunks in
+// parallel. Run returns nil only after the sink has acknowledged every row
+// of every chunk. Memory is bounded by the readers (one chunk each) and by
+// the sink's own buffer, whatever the size of the window.
 //
 // A chunk whose read fails with a transient MySQL error (deadlock, lock wait
 // timeout, lost connection) is read again, and a chunk whose delivery fails
@@ -30,18 +33,12 @@
 // binlog position read just before the chunk's query, never newer than what
 // the query sees; without a binlog, with none (see snapshot.go).
 //
-// NewTable reads any configured table (a resolved schema.Table) the same
-// way (table.go): keyset chunks on its ID column, the window on its Window
-// column or the whole table, each row a schema.Change of its traveling
-// columns' canonical text, handed to a ChangeSink.
-//
 // Rows inserted into the window after the range was planned (ids beyond the
 // planned maximum) are not read; the tail, or a later run, picks them up.
 //
-// Metrics, each labelled table: the source table read, db.table (the fixed
-// IoT table's too, e.g. source_db.raw_records), so that one process
-// backfilling the configured tables one after the other keeps each table's
-// series:
+// Metrics, each labelled table: the source table read, db.table (e.g.
+// source_db.raw_records), so that one process backfilling the configured
+// tables one after the other keeps each table's series:
 //
 //	sluice_backfill_rows_read_total{table}       rows read from the source
 //	sluice_backfill_chunks_planned{table}        chunks planned so far (the plan is walked lazily)
@@ -71,28 +68,18 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// Sink takes the change events of one chunk. It must not keep events after
-// it returns. Unless Send returns an error (it then took none of the events
-// and never calls acked), it calls acked exactly once, when every event is
-// durable (nil) or when one failed. A failed chunk is read and sent again,
-// so a Sink may see the same events more than once.
-type Sink interface {
-	Send(ctx context.Context, events []schema.Event, acked func(error)) error
-}
-
 // Config says which window of which table to read, and how.
 type Config struct {
-	Database  string    // source database, e.g. source_db
-	Table     string    // source table, e.g. raw_records
+	Database  string    // source database, e.g. source_db; NewTable sets it from Resolved
+	Table     string    // source table, e.g. raw_records; NewTable sets it from Resolved
 	Start     time.Time // inclusive
 	End       time.Time // exclusive
 	ChunkSize uint64    // ids per chunk
 	Readers   int       // chunks read in parallel
-	// Resolved, when set, is the configured table to read instead of the
-	// fixed IoT table (NewTable, table.go): Database and Table are then its
-	// source's, the id its ID column and the window its Window column; a
-	// table without a window column is read whole, Start and End zero.
-	// (Table is taken: it names the fixed path's table.)
+	// Resolved is the configured table to read (NewTable requires it): the
+	// id is its ID column and the window its Window column; a table
+	// without a window column is read whole, Start and End zero. Validate
+	// checks a Config without it as one for a table with a window.
 	Resolved *schema.Table
 
 	ChunkAttempts      int           // tries of one chunk (read and delivery together) before the run fails
@@ -100,7 +87,7 @@ type Config struct {
 	CheckpointInterval time.Duration // at most one progress save per interval (with Checkpoints)
 	CheckpointTimeout  time.Duration // how long one progress save may take (the last one even when interrupted)
 	Restart            bool          // ignore saved progress and read the whole window (progress is still saved)
-	// StallTimeout fails the run when the Sink acknowledges nothing for
+	// StallTimeout fails the run when the sink acknowledges nothing for
 	// this long while chunks wait for it, failed deliveries and their
 	// retries included (0: never). A Kafka client does not fail a record
 	// it has sent to a broker that died without answering (an idempotent
@@ -180,12 +167,11 @@ type Progress struct {
 	Retries            int64 // chunk reads and deliveries retried
 }
 
-// Backfill reads one window. Create it with New and call Run once.
+// Backfill reads one window. Create it with NewTable and call Run once.
 type Backfill struct {
 	cfg     Config
 	db      *sql.DB
-	sink    Sink          // the fixed path's
-	changes ChangeSink    // the configured table's (NewTable)
+	sink    ChangeSink
 	cp      Checkpoints   // nil: no resume
 	epochs  Epochs        // nil: labels in epoch 0
 	done    doneSet       // acknowledged ranges, what cp saves
@@ -202,7 +188,7 @@ type Backfill struct {
 	idsResumed         atomic.Uint64
 	rowsRead, acked    atomic.Int64
 	retries            atomic.Int64
-	inFlight           atomic.Int64 // chunks handed to the Sink, not yet settled
+	inFlight           atomic.Int64 // chunks handed to the sink, not yet settled
 	lastAck            atomic.Int64 // unix nanoseconds of the last acknowledgement, or of a hand-over after an idle spell
 	failing            atomic.Bool  // the last settle was a failed delivery
 
@@ -215,30 +201,7 @@ type Backfill struct {
 	afterLabel  func(c Chunk) // tests: runs between taking a chunk's label and reading it
 }
 
-// New prepares a backfill of the fixed IoT table. db is the source; m may
-// be nil.
-func New(cfg Config, db *sql.DB, sink Sink, m *Metrics, log *slog.Logger) (*Backfill, error) {
-	if cfg.Resolved != nil {
-		return nil, fmt.Errorf("backfill: table %s is a configured table: read it with NewTable", cfg.Resolved.Source)
-	}
-	b, err := newBackfill(cfg, db, m, log)
-	if err != nil {
-		return nil, err
-	}
-	b.sink = sink
-	qdb, _ := schema.QuoteIdent(cfg.Database)
-	qt, _ := schema.QuoteIdent(cfg.Table)
-	sel := "SELECT id, date, timestamp, device_type, event_type, message, created_at, updated_at FROM " + qdb + "." + qt
-	b.query = [3]string{
-		sel + " WHERE id > ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
-		sel + " WHERE id >= ? AND id <= ? AND timestamp >= ? AND timestamp < ? ORDER BY id",
-		"SELECT MIN(id) FROM " + qdb + "." + qt + " WHERE id >= ?",
-	}
-	b.rangeQuery = "SELECT MIN(id), MAX(id) FROM " + qdb + "." + qt + " WHERE timestamp >= ? AND timestamp < ?"
-	return b, nil
-}
-
-// newBackfill is what New and NewTable share: the checked Config, the
+// newBackfill builds what NewTable starts from: the checked Config, the
 // source, the metrics and the label template.
 func newBackfill(cfg Config, db *sql.DB, m *Metrics, log *slog.Logger) (*Backfill, error) {
 	if err := cfg.Validate(); err != nil {
@@ -328,7 +291,7 @@ func (b *Backfill) parseIDRange(smn, smx sql.NullString) (lo, hi uint64, ok bool
 		return 0, 0, false, nil
 	}
 	if strings.HasPrefix(smn.String, "-") {
-		return 0, 0, false, fmt.Errorf("min id %s: the id column %s has negative values, which the keyset chunks cannot split", smn.String, b.idName())
+		return 0, 0, false, fmt.Errorf("min id %s: the id column %s has negative values, which the keyset chunks cannot split", smn.String, b.cfg.Resolved.ID.Name)
 	}
 	if lo, err = strconv.ParseUint(smn.String, 10, 64); err != nil {
 		return 0, 0, false, fmt.Errorf("min id %q: %w", smn.String, err)
@@ -373,33 +336,11 @@ func (b *Backfill) nextID(ctx context.Context, from uint64) (uint64, bool, error
 	return n, true, nil
 }
 
-// batch is one reader's rows of a chunk, in the form of its path: the fixed
-// IoT table's schema.Row or a configured table's values (table.go). Run
-// reads and hands over every chunk through it, so both paths share the
-// plan, the labels, the retries, the stall watchdog and the checkpoints.
-type batch interface {
-	// read runs c's keyset query through db, replacing the rows held.
-	read(ctx context.Context, db queryer, c Chunk) error
-	// len is how many rows the last read kept.
-	len() int
-	// send hands the rows, labelled src, to the path's sink (its contract:
-	// Sink's).
-	send(ctx context.Context, src schema.Source, acked func(error)) error
-}
-
-// newBatch returns a reader's batch for b's path.
-func (b *Backfill) newBatch() batch {
-	if b.cfg.Resolved != nil {
-		return newTableBatch(b)
-	}
-	return &rowBatch{b: b}
-}
-
 // readChunk reads the window's rows of one chunk into bt and returns the
 // source label of its events: the binlog position that matches what it
-// read, taken as b.labels says. Its errors name the table and the last id
-// read; the caller names the chunk.
-func (b *Backfill) readChunk(ctx context.Context, c Chunk, bt batch) (schema.Source, error) {
+// read, taken as b.labels says. Its errors name the table and how many of
+// the chunk's rows were read; the caller names the chunk.
+func (b *Backfill) readChunk(ctx context.Context, c Chunk, bt *tableBatch) (schema.Source, error) {
 	t0 := time.Now()
 	label := b.position
 	label.File, label.Pos = "", 0
@@ -441,68 +382,4 @@ func (b *Backfill) readChunk(ctx context.Context, c Chunk, bt batch) (schema.Sou
 // holds the chunk's consistent snapshot.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// rowBatch is the fixed IoT path's batch: its rows and their events, reused
-// from chunk to chunk.
-type rowBatch struct {
-	b      *Backfill
-	rows   []schema.Row
-	events []schema.Event
-}
-
-func (rb *rowBatch) len() int { return len(rb.rows) }
-
-func (rb *rowBatch) read(ctx context.Context, db queryer, c Chunk) (err error) {
-	rb.rows, err = rb.b.selectChunk(ctx, db, c, rb.rows[:0])
-	return err
-}
-
-func (rb *rowBatch) send(ctx context.Context, src schema.Source, acked func(error)) error {
-	rb.events = rb.b.toEvents(rb.rows, src, rb.events[:0])
-	return rb.b.sink.Send(ctx, rb.events, acked)
-}
-
-// selectChunk runs the chunk's keyset query.
-func (b *Backfill) selectChunk(ctx context.Context, db queryer, c Chunk, rows []schema.Row) ([]schema.Row, error) {
-	q := b.query[0]
-	if c.IncludeLo {
-		q = b.query[1]
-	}
-	res, err := db.QueryContext(ctx, q, c.Lo, c.Hi, b.cfg.Start, b.cfg.End)
-	if err != nil {
-		return rows, fmt.Errorf("read %s.%s: %w", b.cfg.Database, b.cfg.Table, err)
-	}
-	defer res.Close()
-	for res.Next() {
-		// Scanned in place: a local row would escape to the heap through
-		// Scan's arguments, one allocation a row.
-		rows = append(rows, schema.Row{})
-		r := &rows[len(rows)-1]
-		if err := res.Scan(&r.ID, &r.Date, &r.Timestamp, &r.DeviceType, &r.EventType, &r.Message, &r.CreatedAt, &r.UpdatedAt); err != nil {
-			rows = rows[:len(rows)-1]
-			return rows, fmt.Errorf("scan %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
-		}
-	}
-	if err := res.Err(); err != nil {
-		return rows, fmt.Errorf("read %s.%s after id %d: %w", b.cfg.Database, b.cfg.Table, lastID(rows), err)
-	}
-	return rows, nil
-}
-
-func lastID(rows []schema.Row) uint64 {
-	if len(rows) == 0 {
-		return 0
-	}
-	return rows[len(rows)-1].ID
-}
-
-// toEvents wraps rows as snapshot-read change events with the chunk's label.
-func (b *Backfill) toEvents(rows []schema.Row, src schema.Source, events []schema.Event) []schema.Event {
-	now := time.Now().UnixMilli()
-	src.TsMs = now
-	for i := range rows {
-		events = append(events, schema.Event{After: &rows[i], Source: src, Op: schema.OpRead, TsMs: now})
-	}
-	return events
 }

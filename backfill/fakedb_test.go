@@ -12,11 +12,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // fakeSource is a database/sql driver that answers the backfill's three
-// queries from a sorted list of ids, all inside the window, and fails chunk
-// reads with scripted errors. It is the fake at the boundary the backfill
+// queries of testTable (the IoT table: tableQueries builds them) from a
+// sorted list of ids, all inside the window, and fails chunk reads with
+// scripted errors. It is the fake at the boundary the backfill
 // really has, database/sql, so Run's retry and resume logic is tested
 // without a server.
 type fakeSource struct {
@@ -75,22 +78,22 @@ func (c *fakeConn) QueryContext(ctx context.Context, q string, args []driver.Nam
 	switch {
 	case strings.HasPrefix(q, "SHOW"):
 		return nil, errors.New("fake: no binlog")
-	case strings.HasPrefix(q, "SELECT MIN(id), MAX(id)"):
+	case strings.HasPrefix(q, "SELECT MIN(`id`), MAX(`id`) FROM `source_db`.`raw_records` WHERE `timestamp` >= ? AND `timestamp` < ?"):
 		if len(f.ids) == 0 {
 			return &fakeRows{cols: []string{"min", "max"}, rows: [][]driver.Value{{nil, nil}}}, nil
 		}
 		return &fakeRows{cols: []string{"min", "max"}, rows: [][]driver.Value{{
 			strconv.FormatUint(f.ids[0], 10), strconv.FormatUint(f.ids[len(f.ids)-1], 10)}}}, nil
-	case strings.HasPrefix(q, "SELECT MIN(id)"):
+	case strings.HasPrefix(q, "SELECT MIN(`id`) FROM `source_db`.`raw_records` WHERE `id` >= ?"):
 		from := argID(args[0].Value)
 		i, _ := slices.BinarySearch(f.ids, from)
 		if i == len(f.ids) {
 			return &fakeRows{cols: []string{"min"}, rows: [][]driver.Value{{nil}}}, nil
 		}
 		return &fakeRows{cols: []string{"min"}, rows: [][]driver.Value{{strconv.FormatUint(f.ids[i], 10)}}}, nil
-	case strings.HasPrefix(q, "SELECT id,"):
+	case strings.HasPrefix(q, "SELECT `id`, `date`, `timestamp`, `device_type`, `event_type`, `message`, `created_at`, `updated_at` FROM `source_db`.`raw_records` WHERE `id` "):
 		lo, hi := argID(args[0].Value), argID(args[1].Value)
-		if !strings.Contains(q, "id >= ?") {
+		if !strings.Contains(q, "`id` >= ?") {
 			lo++
 		}
 		n := f.reads[hi]
@@ -102,7 +105,7 @@ func (c *fakeConn) QueryContext(ctx context.Context, q string, args []driver.Nam
 		r := &fakeRows{cols: []string{"id", "date", "timestamp", "device_type", "event_type", "message", "created_at", "updated_at"}}
 		for _, id := range f.ids {
 			if id >= lo && id <= hi {
-				r.rows = append(r.rows, []driver.Value{int64(id), ts.Truncate(24 * time.Hour), ts.Add(time.Duration(id) * time.Second),
+				r.rows = append(r.rows, []driver.Value{strconv.FormatUint(id, 10), ts.Truncate(24 * time.Hour), ts.Add(time.Duration(id) * time.Second),
 					"meter-" + strconv.FormatUint(id, 10), "status", "m", nil, nil})
 			}
 		}
@@ -125,4 +128,28 @@ func (r *fakeRows) Next(dest []driver.Value) error {
 	copy(dest, r.rows[0])
 	r.rows = r.rows[1:]
 	return nil
+}
+
+// testTable is the IoT source table, source_db.raw_records, resolved as the
+// built-in configuration resolves it: id the keyset, timestamp the window,
+// the eight columns the fake source returns travelling in its order.
+func testTable() *schema.Table {
+	col := func(name, dataType string) schema.Column { return schema.Column{Name: name, DataType: dataType} }
+	id, ts := col("id", "bigint"), col("timestamp", "datetime")
+	id.Unsigned = true
+	t := &schema.Table{Source: schema.TableName{DB: "source_db", Table: "raw_records"}, ID: id, Window: &ts}
+	for _, c := range []schema.Column{id, col("date", "date"), ts, col("device_type", "varchar"), col("event_type", "varchar"),
+		col("message", "text"), col("created_at", "timestamp"), col("updated_at", "timestamp")} {
+		t.Columns = append(t.Columns, schema.TableColumn{Source: c, Target: c})
+	}
+	return t
+}
+
+// changeID is the id of a change of the IoT table: its first column.
+func changeID(c schema.Change) uint64 {
+	id, err := strconv.ParseUint(string(c.After[0].B), 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("change with id %q: %v", c.After[0].B, err))
+	}
+	return id
 }

@@ -26,8 +26,8 @@ type lateSink struct {
 	acks sync.WaitGroup     // acknowledgements not yet delivered
 }
 
-func (s *lateSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
-	top := events[len(events)-1].After.ID
+func (s *lateSink) Send(_ context.Context, changes []schema.Change, acked func(error)) error {
+	top := changeID(changes[len(changes)-1])
 	if s.onSend != nil {
 		s.onSend(top)
 	}
@@ -84,7 +84,7 @@ func backfillGoroutines() []string {
 // checkAllJoined fails t when a goroutine the backfill started is still
 // running shortly after Run returned. The short grace covers a goroutine
 // that has signalled its owner and is only unwinding; the leaks it looks
-// for last as long as the Sink takes to answer (much longer).
+// for last as long as the sink takes to answer (much longer).
 func checkAllJoined(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(100 * time.Millisecond)
@@ -104,7 +104,7 @@ func checkAllJoined(t *testing.T) {
 // TestRunJoinsItsGoroutines checks that Run, whichever way it ends, has
 // waited for every goroutine it started (planner, readers, delivery
 // retries, stall watchdog, checkpoint writer) before it returns, even while
-// the Sink still holds chunks it will acknowledge much later.
+// the sink still holds chunks it will acknowledge much later.
 func TestRunJoinsItsGoroutines(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -128,7 +128,7 @@ func TestRunJoinsItsGoroutines(t *testing.T) {
 				c.Readers = 5
 			},
 			wantErr: "chunk id (40,50] failed after"},
-		{name: "interrupted with chunks at the Sink",
+		{name: "interrupted with chunks at the sink",
 			sink: func(cancel context.CancelFunc) *lateSink {
 				return &lateSink{delay: 500 * time.Millisecond, onSend: func(top uint64) {
 					if top == 30 {
@@ -137,7 +137,7 @@ func TestRunJoinsItsGoroutines(t *testing.T) {
 				}}
 			},
 			wantErr: "interrupted with"},
-		{name: "the Sink stalls",
+		{name: "the sink stalls",
 			sink:    func(context.CancelFunc) *lateSink { return &lateSink{delay: time.Millisecond, silentAbove: 20} },
 			cfg:     func(c *Config) { c.StallTimeout = 200 * time.Millisecond },
 			wantErr: "Kafka acknowledged nothing for"},

@@ -54,20 +54,39 @@ func sourceDB(t testing.TB) (*sql.DB, string) {
 	return db, name
 }
 
-// fakeSink records what it is sent and acknowledges with the scripted error.
+// iotConfig is the default Config of the IoT source table of database,
+// resolved as the built-in configuration resolves it (id the keyset,
+// timestamp the window, every column travelling), over [start, end).
+func iotConfig(t testing.TB, db *sql.DB, database string, start, end time.Time) Config {
+	t.Helper()
+	tbl, err := schema.Resolve(context.Background(), schema.TableSpec{Source: database + ".raw_records", Target: database + ".raw_records", Window: "timestamp"},
+		db, db, schema.ResolveConfig{SourceDB: database, TargetDB: database})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tbl.Columns[0].Source.Name != "id" || tbl.ID.Name != "id" {
+		t.Fatalf("table %s: id is not its keyset and first column (changeID reads it there)", tbl.Source)
+	}
+	cfg := DefaultConfig()
+	cfg.Resolved, cfg.Start, cfg.End = tbl, start, end
+	return cfg
+}
+
+// fakeSink records the ids it is sent and acknowledges with the scripted
+// error.
 type fakeSink struct {
 	mu     sync.Mutex
 	ids    []uint64
 	ackErr error
 }
 
-func (f *fakeSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
+func (f *fakeSink) Send(_ context.Context, changes []schema.Change, acked func(error)) error {
 	f.mu.Lock()
-	for _, e := range events {
-		if e.Op != schema.OpRead || e.Source.Snapshot != "true" || e.After == nil {
+	for _, c := range changes {
+		if c.Op != schema.OpRead || c.Source.Snapshot != "true" || c.Before != nil || c.After == nil {
 			panic("backfill sent something other than a snapshot read")
 		}
-		f.ids = append(f.ids, e.After.ID)
+		f.ids = append(f.ids, changeID(c))
 	}
 	f.mu.Unlock()
 	go acked(f.ackErr) // acknowledgements come from another goroutine, as kgo's do
@@ -121,10 +140,9 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 	conn.Close()
 
 	t.Run("a failed delivery fails the run and names the chunk", func(t *testing.T) {
-		cfg := DefaultConfig()
-		cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize = database, start, end, 5
-		cfg.ChunkAttempts, cfg.ChunkBackoff = 2, time.Millisecond
-		bf, err := New(cfg, db, &fakeSink{ackErr: errors.New("broker said no")}, nil, nil)
+		cfg := iotConfig(t, db, database, start, end)
+		cfg.ChunkSize, cfg.ChunkAttempts, cfg.ChunkBackoff = 5, 2, time.Millisecond
+		bf, err := NewTable(cfg, db, &fakeSink{ackErr: errors.New("broker said no")}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,10 +153,9 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 		}
 	})
 	t.Run("an empty window is a successful run", func(t *testing.T) {
-		cfg := DefaultConfig()
-		cfg.Database, cfg.Start, cfg.End = database, end.AddDate(1, 0, 0), end.AddDate(1, 0, 1)
+		cfg := iotConfig(t, db, database, end.AddDate(1, 0, 0), end.AddDate(1, 0, 1))
 		sink := &fakeSink{}
-		bf, err := New(cfg, db, sink, nil, nil)
+		bf, err := NewTable(cfg, db, sink, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,9 +177,9 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 			{start.Add(3 * time.Hour), 7, 1<<63 + 5}, // 7 is the window's last second
 		} {
 			for readers := 1; readers <= 5; readers++ {
-				cfg := DefaultConfig()
-				cfg.Database, cfg.Start, cfg.End, cfg.Readers = database, w.from, end, readers
-				bf, err := New(cfg, db, &fakeSink{}, nil, nil)
+				cfg := iotConfig(t, db, database, w.from, end)
+				cfg.Readers = readers
+				bf, err := NewTable(cfg, db, &fakeSink{}, nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -173,9 +190,9 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 				}
 			}
 		}
-		cfg := DefaultConfig()
-		cfg.Database, cfg.Start, cfg.End, cfg.Readers = database, end.AddDate(1, 0, 0), end.AddDate(1, 0, 1), 3
-		bf, err := New(cfg, db, &fakeSink{}, nil, nil)
+		cfg := iotConfig(t, db, database, end.AddDate(1, 0, 0), end.AddDate(1, 0, 1))
+		cfg.Readers = 3
+		bf, err := NewTable(cfg, db, &fakeSink{}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,10 +213,10 @@ func TestIntegrationChunksCoverWindowExactly(t *testing.T) {
 		{name: "one chunk for everything", chunkSize: 1<<64 - 1, readers: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize, cfg.Readers = database, start, end, tc.chunkSize, tc.readers
+			cfg := iotConfig(t, db, database, start, end)
+			cfg.ChunkSize, cfg.Readers = tc.chunkSize, tc.readers
 			sink := &fakeSink{}
-			bf, err := New(cfg, db, sink, nil, nil)
+			bf, err := NewTable(cfg, db, sink, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,26 +30,6 @@ func (c Chunk) Span() uint64 {
 	return c.Hi - c.Lo
 }
 
-// Plan splits the inclusive id range [minID, maxID] into consecutive chunks
-// of at most size ids. Every id of the range is in exactly one chunk,
-// including the remainder after dividing it and the ids at both edges; an
-// empty range (minID > maxID) gives no chunks. Run does not call Plan: it
-// walks the same chunks lazily and skips id gaps (see Planner).
-func Plan(minID, maxID, size uint64) []Chunk {
-	if minID > maxID {
-		return nil
-	}
-	var chunks []Chunk
-	for start := minID; ; {
-		c, last := chunkAt(start, maxID, size)
-		chunks = append(chunks, c)
-		if last {
-			return chunks
-		}
-		start = c.Hi + 1
-	}
-}
-
 // chunkAt returns the chunk of at most size ids that starts at id start and
 // ends at maxID at the latest, and whether it is the last one.
 func chunkAt(start, maxID, size uint64) (c Chunk, last bool) {

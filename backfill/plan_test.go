@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -11,17 +12,31 @@ import (
 
 const maxID = math.MaxUint64
 
-// planOrTimeout runs Plan but fails the test instead of hanging if Plan never
-// returns (an overflow at the top of the id range would loop forever).
+// planOrTimeout walks a Planner over every id of [lo, hi] (nextID finds each
+// one, so no id is a gap) and returns its chunks, but fails the test instead
+// of hanging if the walk never ends (an overflow at the top of the id range
+// would plan for ever).
 func planOrTimeout(t *testing.T, lo, hi, size uint64) []Chunk {
 	t.Helper()
+	next := func(_ context.Context, from uint64) (uint64, bool, error) { return from, from >= lo && from <= hi, nil }
 	done := make(chan []Chunk, 1)
-	go func() { done <- Plan(lo, hi, size) }()
+	go func() {
+		p := NewPlanner(lo, hi, size, next)
+		var chunks []Chunk
+		for {
+			c, _, ok, err := p.Next(context.Background())
+			if err != nil || !ok {
+				done <- chunks
+				return
+			}
+			chunks = append(chunks, c)
+		}
+	}()
 	select {
 	case c := <-done:
 		return c
 	case <-time.After(10 * time.Second):
-		t.Fatalf("Plan(%d, %d, %d) did not return within 10s", lo, hi, size)
+		t.Fatalf("planning [%d, %d] in chunks of %d did not end within 10s", lo, hi, size)
 		return nil
 	}
 }
@@ -68,7 +83,7 @@ func TestPlan(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := planOrTimeout(t, tt.lo, tt.hi, tt.size)
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("Plan(%d, %d, %d) =\n  %v\nwant\n  %v", tt.lo, tt.hi, tt.size, got, tt.want)
+				t.Errorf("plan of [%d, %d] by %d =\n  %v\nwant\n  %v", tt.lo, tt.hi, tt.size, got, tt.want)
 			}
 			if tt.lo <= tt.hi {
 				checkCover(t, got, tt.lo, tt.hi, tt.size)
@@ -82,10 +97,10 @@ func TestPlan(t *testing.T) {
 func checkCover(t *testing.T, chunks []Chunk, lo, hi, size uint64) {
 	t.Helper()
 	if len(chunks) == 0 {
-		t.Fatalf("Plan(%d, %d, %d): no chunks for a non-empty range", lo, hi, size)
+		t.Fatalf("plan of [%d, %d] by %d: no chunks for a non-empty range", lo, hi, size)
 	}
 	if want := (hi-lo)/size + 1; uint64(len(chunks)) != want {
-		t.Errorf("Plan(%d, %d, %d): %d chunks, want %d", lo, hi, size, len(chunks), want)
+		t.Errorf("plan of [%d, %d] by %d: %d chunks, want %d", lo, hi, size, len(chunks), want)
 	}
 	next := lo // first id the next chunk must start at
 	for i, c := range chunks {
@@ -122,7 +137,7 @@ func checkCover(t *testing.T, chunks []Chunk, lo, hi, size uint64) {
 		}
 		next = c.Hi + 1 // c.Hi < hi, so no overflow
 	}
-	t.Fatalf("Plan(%d, %d, %d): chunks end at %d, before max id %d", lo, hi, size, chunks[len(chunks)-1].Hi, hi)
+	t.Fatalf("plan of [%d, %d] by %d: chunks end at %d, before max id %d", lo, hi, size, chunks[len(chunks)-1].Hi, hi)
 }
 
 func TestPlanCoversRandomRanges(t *testing.T) {
@@ -152,18 +167,18 @@ func TestPlanCoversRandomRanges(t *testing.T) {
 		chunks := planOrTimeout(t, lo, hi, size)
 		checkCover(t, chunks, lo, hi, size)
 		if t.Failed() {
-			t.Fatalf("failed for Plan(%d, %d, %d)", lo, hi, size)
+			t.Fatalf("failed for the plan of [%d, %d] by %d", lo, hi, size)
 		}
 	}
 }
 
 func TestPlanSizeZero(t *testing.T) {
-	// A zero size would never advance; Plan treats it as 1 rather than
-	// looping or dividing by zero.
+	// A zero size would never advance; the planner treats it as 1 rather
+	// than looping or dividing by zero.
 	got := planOrTimeout(t, 3, 5, 0)
 	want := []Chunk{{Lo: 2, Hi: 3}, {Lo: 3, Hi: 4}, {Lo: 4, Hi: 5}}
 	if !slices.Equal(got, want) {
-		t.Errorf("Plan(3, 5, 0) = %v, want %v", got, want)
+		t.Errorf("plan of [3, 5] by 0 = %v, want %v", got, want)
 	}
 }
 

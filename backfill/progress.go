@@ -30,14 +30,6 @@ func (r Range) Span() uint64 {
 	return min(r.Hi-r.Lo, math.MaxUint64-1) + 1
 }
 
-// rangeOf is the range of ids a chunk covers.
-func rangeOf(c Chunk) Range {
-	if c.IncludeLo {
-		return Range{Lo: c.Lo, Hi: c.Hi}
-	}
-	return Range{Lo: c.Lo + 1, Hi: c.Hi}
-}
-
 // Coalesce returns the ranges sorted, with overlapping and adjacent ones
 // merged and inverted ones dropped, so a saved value stays a handful of
 // ranges however many chunks were acknowledged. It does not modify rs.

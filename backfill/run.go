@@ -14,17 +14,17 @@ import (
 )
 
 // Run's steps: plan (the id range, saved progress, labels), read (the
-// planner and the readers, under one errgroup), acknowledge (the Sink's
+// planner and the readers, under one errgroup), acknowledge (the sink's
 // callbacks, which settle chunks or send them back after a backoff) and
 // finish (the outcome, the epoch check). Every goroutine a run starts is
 // waited for before Run returns: the planner and the readers by the
 // errgroup, the delivery retries by the run's retriers, the stall watchdog
 // and the checkpoint writer by the functions that stop them. Only the
-// Sink's own goroutines (its acknowledgements of chunks still in flight
+// sink's own goroutines (its acknowledgements of chunks still in flight
 // when a run is interrupted or stalls) outlive it.
 
 // Run reads the window and returns once every row is acknowledged by the
-// Sink, or on the first chunk that fails for good. An empty window is a
+// sink, or on the first chunk that fails for good. An empty window is a
 // successful run. With Checkpoints it first loads the window's saved
 // progress (unless Restart) and skips the ranges in it.
 func (b *Backfill) Run(ctx context.Context) error {
@@ -107,7 +107,7 @@ type run struct {
 	// everything settled, and release then closes settled.
 	pending atomic.Int64
 	settled chan struct{}
-	// stalled is closed when the Sink stopped answering (watchStall): the
+	// stalled is closed when the sink stopped answering (watchStall): the
 	// chunks in flight will then never settle, and nothing waits for them.
 	stalled chan struct{}
 
@@ -122,7 +122,7 @@ type run struct {
 }
 
 // read plans the chunks and reads them with Readers readers, handing each
-// to the Sink, and returns once every chunk settled, or the run failed,
+// to the sink, and returns once every chunk settled, or the run failed,
 // stalled or was interrupted; every goroutine it started has ended by then.
 func (b *Backfill) read(ctx context.Context, p plan) error {
 	runCtx, cancelRun := context.WithCancel(ctx)
@@ -147,7 +147,7 @@ func (b *Backfill) read(ctx context.Context, p plan) error {
 	return r.outcome(ctx, readErr)
 }
 
-// outcome waits until every chunk handed to the Sink settled (or the Sink
+// outcome waits until every chunk handed to the sink settled (or the sink
 // stalled, or ctx is done) and says how the run ended: the failure of an
 // acknowledgement first, then the interruption, then the readers' error.
 func (r *run) outcome(ctx context.Context, readErr error) error {
@@ -215,10 +215,10 @@ func (r *run) feed(ctx context.Context, planner *Planner) error {
 var errStopping = errors.New("backfill: stopping")
 
 // readChunks is one reader: it takes chunks, new ones and those sent back
-// after a failed delivery, reads them and hands them to the Sink, until
+// after a failed delivery, reads them and hands them to the sink, until
 // every chunk settled or the run stops.
 func (r *run) readChunks(ctx context.Context) error {
-	bt := r.b.newBatch()
+	bt := newTableBatch(r.b)
 	in := r.todo
 	for {
 		var w work
@@ -252,7 +252,7 @@ func (r *run) readChunks(ctx context.Context) error {
 // readTries reads w's chunk into bt, again after a transient error, up
 // to ChunkAttempts tries in all (counted in w). It returns a ChunkError
 // when the chunk fails for good, and errStopping when the run stops.
-func (r *run) readTries(ctx context.Context, w *work, bt batch) (schema.Source, error) {
+func (r *run) readTries(ctx context.Context, w *work, bt *tableBatch) (schema.Source, error) {
 	b := r.b
 	for {
 		w.attempt++
@@ -276,10 +276,10 @@ func (r *run) readTries(ctx context.Context, w *work, bt batch) (schema.Source, 
 	}
 }
 
-// send hands w's rows in bt, labelled src, to the Sink, whose callback
-// acknowledges the chunk. A Sink that refuses them fails the run: it will
+// send hands w's rows in bt, labelled src, to the sink, whose callback
+// acknowledges the chunk. A sink that refuses them fails the run: it will
 // not call back.
-func (r *run) send(ctx context.Context, w work, bt batch, src schema.Source) error {
+func (r *run) send(ctx context.Context, w work, bt *tableBatch, src schema.Source) error {
 	b := r.b
 	n := int64(bt.len())
 	if b.inFlight.Add(1) == 1 && !b.failing.Load() {
@@ -289,14 +289,14 @@ func (r *run) send(ctx context.Context, w work, bt batch, src schema.Source) err
 	}
 	if err := bt.send(ctx, src, func(err error) { r.acknowledge(ctx, w, n, err) }); err != nil {
 		b.inFlight.Add(-1)
-		r.release() // the Sink did not take the chunk: acked will not be called
+		r.release() // the sink did not take the chunk: acked will not be called
 		return r.chunkFailed(w, err)
 	}
 	return nil
 }
 
-// acknowledge is the Sink's answer to one try of a chunk. It runs on the
-// Sink's goroutine and must not block: a failed delivery goes back to the
+// acknowledge is the sink's answer to one try of a chunk. It runs on the
+// sink's goroutine and must not block: a failed delivery goes back to the
 // readers after its backoff through one of the run's retriers, which
 // settles the chunk itself if the run stops first.
 func (r *run) acknowledge(ctx context.Context, w work, n int64, err error) {
@@ -380,7 +380,7 @@ func (r *run) failure() error {
 	return r.failErr
 }
 
-// stall fails the run because the Sink stopped answering (watchStall).
+// stall fails the run because the sink stopped answering (watchStall).
 func (r *run) stall(err error) {
 	r.fail(err)
 	close(r.stalled)
@@ -413,7 +413,7 @@ func (g *goroutines) closeAndWait() {
 	g.wg.Wait()
 }
 
-// watchStall fails the run (through stall) when chunks wait for the Sink's
+// watchStall fails the run (through stall) when chunks wait for the sink's
 // acknowledgement and none has come for StallTimeout. It returns the
 // function that stops it and waits for it.
 func (b *Backfill) watchStall(ctx context.Context, stall func(error)) (stop func()) {

@@ -34,17 +34,17 @@ func newScriptedSink() *scriptedSink {
 	return &scriptedSink{ackErrs: map[uint64][]error{}, sends: map[uint64]int{}, acked: map[uint64]int{}}
 }
 
-func (s *scriptedSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
+func (s *scriptedSink) Send(_ context.Context, changes []schema.Change, acked func(error)) error {
 	if s.onSend != nil {
 		s.onSend()
 	}
-	if len(events) == 0 {
+	if len(changes) == 0 {
 		acked(nil)
 		return nil
 	}
-	ids := make([]uint64, len(events))
-	for i, e := range events {
-		ids[i] = e.After.ID
+	ids := make([]uint64, len(changes))
+	for i, c := range changes {
+		ids[i] = changeID(c)
 	}
 	s.mu.Lock()
 	top := ids[len(ids)-1]
@@ -134,6 +134,7 @@ func inRanges(rs []Range, id uint64) bool {
 
 func testConfig() Config {
 	cfg := DefaultConfig()
+	cfg.Resolved = testTable()
 	cfg.Start = time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 	cfg.End = cfg.Start.AddDate(0, 0, 1)
 	cfg.ChunkSize, cfg.Readers = 10, 3
@@ -142,12 +143,12 @@ func testConfig() Config {
 	return cfg
 }
 
-func newTestBackfill(t *testing.T, cfg Config, src *fakeSource, sink Sink) (*Backfill, *Metrics) {
+func newTestBackfill(t *testing.T, cfg Config, src *fakeSource, sink ChangeSink) (*Backfill, *Metrics) {
 	t.Helper()
 	db := src.db()
 	t.Cleanup(func() { db.Close() })
 	m := NewMetrics(nil)
-	bf, err := New(cfg, db, sink, m, slog.New(slog.DiscardHandler))
+	bf, err := NewTable(cfg, db, sink, m, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +258,8 @@ type cancelSink struct {
 	sends  int
 }
 
-func (s *cancelSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
-	if len(events) > 0 && events[len(events)-1].After.ID == s.top {
+func (s *cancelSink) Send(_ context.Context, changes []schema.Change, acked func(error)) error {
+	if len(changes) > 0 && changeID(changes[len(changes)-1]) == s.top {
 		s.mu.Lock()
 		s.sends++
 		s.mu.Unlock()
@@ -334,7 +335,7 @@ func TestRunResumes(t *testing.T) {
 			if got := testutil.ToFloat64(m.resumedIDs); got != float64(tt.wantResumed) {
 				t.Errorf("resumed ids metric = %v, want %d", got, tt.wantResumed)
 			}
-			// The fixed table's series are labelled with its source db.table.
+			// The table's series are labelled with its source db.table.
 			if got := testutil.ToFloat64(m.progress.WithLabelValues("source_db.raw_records")); got != 1 {
 				t.Errorf("progress ratio of source_db.raw_records = %v, want 1", got)
 			}
@@ -410,8 +411,8 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 // the others: a broker that died after they were sent.
 type silentSink struct{ upTo uint64 }
 
-func (s *silentSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
-	if len(events) > 0 && events[len(events)-1].After.ID <= s.upTo {
+func (s *silentSink) Send(_ context.Context, changes []schema.Change, acked func(error)) error {
+	if len(changes) > 0 && changeID(changes[len(changes)-1]) <= s.upTo {
 		go acked(nil)
 	}
 	return nil
@@ -421,7 +422,7 @@ func (s *silentSink) Send(_ context.Context, events []schema.Event, acked func(e
 // client failing records it never sent.
 type failingSink struct{ after time.Duration }
 
-func (s *failingSink) Send(_ context.Context, _ []schema.Event, acked func(error)) error {
+func (s *failingSink) Send(_ context.Context, _ []schema.Change, acked func(error)) error {
 	time.AfterFunc(s.after, func() { acked(errors.New("record timed out")) })
 	return nil
 }
@@ -429,7 +430,7 @@ func (s *failingSink) Send(_ context.Context, _ []schema.Event, acked func(error
 func TestRunFailsWhenTheSinkStalls(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		sink Sink
+		sink ChangeSink
 	}{
 		{"acknowledgements stop", &silentSink{upTo: 20}},
 		{"every delivery fails and is retried", &failingSink{after: 20 * time.Millisecond}},

@@ -42,9 +42,9 @@ func BenchmarkIntegrationReadChunk(b *testing.B) {
 	names := []string{"none", "snapshot", "before"}
 	bfs := make([]*Backfill, len(modes))
 	for i, mode := range modes {
-		cfg := DefaultConfig()
-		cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize = database, start, start.AddDate(0, 0, 1), chunk
-		bf, err := New(cfg, db, nil, nil, nil)
+		cfg := iotConfig(b, db, database, start, start.AddDate(0, 0, 1))
+		cfg.ChunkSize = chunk
+		bf, err := NewTable(cfg, db, nil, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,9 +53,9 @@ func BenchmarkIntegrationReadChunk(b *testing.B) {
 	}
 	ctx := context.Background()
 	spent := make([]time.Duration, len(modes))
-	bts := make([]batch, len(bfs))
+	bts := make([]*tableBatch, len(bfs))
 	for i, bf := range bfs {
-		bts[i] = bf.newBatch()
+		bts[i] = newTableBatch(bf)
 	}
 	b.ResetTimer()
 	for n := range b.N {

@@ -11,28 +11,40 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// labelSink records, for every id, the label and message it was sent with,
-// and runs onChunk (once per chunk, before acknowledging it) with the chunk's
-// ids.
+// labelSink records, for every id of the IoT table, the label and message
+// it was sent with, and runs onChunk (once per chunk, before acknowledging
+// it) with the chunk's ids.
 type labelSink struct {
 	mu      sync.Mutex
-	version map[uint64]uint64 // id -> the event's Source.Version(); 0 without one
+	message int               // the message column's index
+	version map[uint64]uint64 // id -> the change's Source.Version(); 0 without one
 	msg     map[uint64]string
 	onChunk func(ids []uint64)
 }
 
-func newLabelSink() *labelSink {
-	return &labelSink{version: map[uint64]uint64{}, msg: map[uint64]string{}}
+func newLabelSink(t testing.TB, tbl *schema.Table) *labelSink {
+	t.Helper()
+	s := &labelSink{message: -1, version: map[uint64]uint64{}, msg: map[uint64]string{}}
+	for i, c := range tbl.Columns {
+		if c.Source.Name == "message" {
+			s.message = i
+		}
+	}
+	if s.message < 0 {
+		t.Fatalf("table %s: no message column travels", tbl.Source)
+	}
+	return s
 }
 
-func (s *labelSink) Send(_ context.Context, events []schema.Event, acked func(error)) error {
-	ids := make([]uint64, len(events))
+func (s *labelSink) Send(_ context.Context, changes []schema.Change, acked func(error)) error {
+	ids := make([]uint64, len(changes))
 	s.mu.Lock()
-	for i, e := range events {
-		v, _ := e.Source.Version()
-		ids[i] = e.After.ID
-		s.version[e.After.ID] = v
-		s.msg[e.After.ID] = e.After.Message.String
+	for i, c := range changes {
+		v, _ := c.Source.Version()
+		id := changeID(c)
+		ids[i] = id
+		s.version[id] = v
+		s.msg[id] = string(c.After[s.message].B)
 	}
 	s.mu.Unlock()
 	if s.onChunk != nil {
@@ -111,7 +123,9 @@ func TestIntegrationChunkLabelsFollowTheBinlog(t *testing.T) {
 			}
 			runStart := binlogVersion(t, db)
 			var before, after uint64 // the binlog around the update
-			sink := newLabelSink()
+			cfg := iotConfig(t, db, database, start, start.AddDate(0, 0, 1))
+			cfg.ChunkSize, cfg.Readers = 2, 1
+			sink := newLabelSink(t, cfg.Resolved)
 			sink.onChunk = func(ids []uint64) {
 				if ids[0] != 1 { // after the first chunk only
 					return
@@ -122,9 +136,7 @@ func TestIntegrationChunkLabelsFollowTheBinlog(t *testing.T) {
 				}
 				after = binlogVersion(t, db)
 			}
-			cfg := DefaultConfig()
-			cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize, cfg.Readers = database, start, start.AddDate(0, 0, 1), 2, 1
-			bf, err := New(cfg, db, sink, nil, nil)
+			bf, err := NewTable(cfg, db, sink, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,10 +190,10 @@ func TestIntegrationChunkLabelMatchesItsRead(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			msg := "changed after the label " + string(rune('a'+i))
 			var after uint64
-			sink := newLabelSink()
-			cfg := DefaultConfig()
-			cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize, cfg.Readers = database, start, start.AddDate(0, 0, 1), 2, 1
-			bf, err := New(cfg, db, sink, nil, nil)
+			cfg := iotConfig(t, db, database, start, start.AddDate(0, 0, 1))
+			cfg.ChunkSize, cfg.Readers = 2, 1
+			sink := newLabelSink(t, cfg.Resolved)
+			bf, err := NewTable(cfg, db, sink, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,10 +245,10 @@ func detectStatusQuery(t testing.TB, db *sql.DB) string {
 }
 
 // TestRunWithoutBinlogLabelsNothing: a source whose binlog position cannot
-// be read (the fake has none) gives events without a version, as before.
+// be read (the fake has none) gives changes without a version, as before.
 func TestRunWithoutBinlogLabelsNothing(t *testing.T) {
 	src := newFakeSource(idRange(1, 25)...)
-	sink := newLabelSink()
+	sink := newLabelSink(t, testTable())
 	bf, _ := newTestBackfill(t, testConfig(), src, sink)
 	if err := bf.Run(t.Context()); err != nil {
 		t.Fatal(err)
@@ -265,10 +277,10 @@ func TestIntegrationFailedSnapshotReadRollsBack(t *testing.T) {
 	}
 	start := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
 	seedIDs(t, db, database, start, 4)
+	cfg := iotConfig(t, db, database, start, start.AddDate(0, 0, 1))
+	cfg.ChunkSize, cfg.Readers = 2, 1
 	db.SetMaxOpenConns(1) // the chunk's connection is the one checked afterwards
-	cfg := DefaultConfig()
-	cfg.Database, cfg.Start, cfg.End, cfg.ChunkSize, cfg.Readers = database, start, start.AddDate(0, 0, 1), 2, 1
-	bf, err := New(cfg, db, newLabelSink(), nil, nil)
+	bf, err := NewTable(cfg, db, newLabelSink(t, cfg.Resolved), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

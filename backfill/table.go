@@ -12,22 +12,19 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// The configured-table path: a backfill of any resolved schema.Table
-// (Config.Resolved), read through the same Run as the fixed IoT table (the
-// plan, keyset chunks, per-chunk labels and epochs, retries, the stall
-// watchdog, checkpoints and metrics). Only the queries and the batch
-// differ: the keyset is the table's ID column, the window its Window
-// column (none: the whole table), the select list the traveling columns
-// (schema.SelectExpr), and each row becomes a schema.Change of op "r"
-// whose values are the columns' canonical text (schema.AppendText),
-// handed to a ChangeSink.
+// The table: a resolved schema.Table (Config.Resolved) sets what Run reads.
+// The keyset is the table's ID column, the window its Window column (none:
+// the whole table), the select list the traveling columns
+// (schema.SelectExpr), and each row becomes a schema.Change of op "r" whose
+// values are the columns' canonical text (schema.AppendText), handed to a
+// ChangeSink.
 
-// ChangeSink takes the change events of one chunk of a configured table,
-// under Sink's contract: it must not keep the changes (nor their values)
-// after it returns; unless Send returns an error (it then took none of
-// them and never calls acked), it calls acked exactly once, when every
-// change is durable (nil) or when one failed; a failed chunk is read and
-// sent again, so it may see the same changes more than once.
+// ChangeSink takes the change events of one chunk. It must not keep the
+// changes (nor their values) after it returns. Unless Send returns an error
+// (it then took none of them and never calls acked), it calls acked exactly
+// once, when every change is durable (nil) or when one failed. A failed
+// chunk is read and sent again, so a ChangeSink may see the same changes
+// more than once.
 type ChangeSink interface {
 	Send(ctx context.Context, changes []schema.Change, acked func(error)) error
 }
@@ -48,7 +45,7 @@ func NewTable(cfg Config, db *sql.DB, sink ChangeSink, m *Metrics, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("backfill: table %s: %w", t.Source, err)
 	}
-	b.changes = sink
+	b.sink = sink
 	if err := b.tableQueries(t); err != nil {
 		return nil, fmt.Errorf("backfill: table %s: %w", t.Source, err)
 	}
@@ -97,17 +94,9 @@ func (b *Backfill) tableQueries(t *schema.Table) error {
 	return nil
 }
 
-// whole reports whether the run reads a configured table whole (it has no
-// window column).
-func (b *Backfill) whole() bool { return b.cfg.Resolved != nil && b.cfg.Resolved.Window == nil }
-
-// idName names the id column, for errors.
-func (b *Backfill) idName() string {
-	if b.cfg.Resolved != nil {
-		return b.cfg.Resolved.ID.Name
-	}
-	return "id"
-}
+// whole reports whether the run reads the table whole (it has no window
+// column).
+func (b *Backfill) whole() bool { return b.cfg.Resolved.Window == nil }
 
 // wholeIDRange is IDRange of a table read whole: one MIN/MAX through the
 // id's index.
@@ -132,8 +121,8 @@ func TableProgressKey(t *schema.Table, start, end time.Time) string {
 	return ProgressKey(t.Source.DB, t.Source.Table, start, end, t.Topic)
 }
 
-// tableBatch is a configured table's batch: the chunk's rows as values in
-// one flat slice (len(Columns) a row) over one text buffer, and their
+// tableBatch is one reader's rows of a chunk: their values in one flat
+// slice (len(Columns) a row) over one text buffer, and their
 // change events, all reused from chunk to chunk, so a row costs no
 // allocation once the buffers have grown to a chunk's size.
 type tableBatch struct {
@@ -196,8 +185,8 @@ func (tb *tableBatch) read(ctx context.Context, db queryer, c Chunk) error {
 	return nil
 }
 
-// send wraps the rows as snapshot-read changes labelled src, as the fixed
-// path's events are (toEvents), and hands them to the ChangeSink.
+// send wraps the rows as snapshot-read changes labelled src and hands them
+// to the ChangeSink (its contract).
 func (tb *tableBatch) send(ctx context.Context, src schema.Source, acked func(error)) error {
 	now := time.Now().UnixMilli()
 	src.TsMs = now
@@ -209,5 +198,5 @@ func (tb *tableBatch) send(ctx context.Context, src schema.Source, acked func(er
 	for i := range tb.changes {
 		tb.changes[i] = schema.Change{Op: schema.OpRead, After: tb.vals[i*n : (i+1)*n : (i+1)*n], Source: src, TsMs: now}
 	}
-	return tb.b.changes.Send(ctx, tb.changes, acked)
+	return tb.b.sink.Send(ctx, tb.changes, acked)
 }

@@ -38,6 +38,7 @@ type tableMember struct {
 	group   string
 	cl      *kgo.Client
 	adm     *kadm.Client
+	wire    *Wire // the Wire that dials the members' pool, if any
 }
 
 func newTableMember(t *testing.T, e *gwEnv, brokers string, partitions int32) *tableMember {
@@ -64,7 +65,7 @@ func (m *tableMember) member(db *sql.DB, metrics *Metrics, attempts, batch int) 
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers, cfg.Group, cfg.Tables, cfg.Linger = []string{m.brokers}, m.group, []*schema.Table{m.e.table}, 50*time.Millisecond
-	cfg.DBAttempts, cfg.BatchSize = attempts, batch
+	cfg.DBAttempts, cfg.BatchSize, cfg.Wire = attempts, batch, m.wire
 	cfg.DeadLetters = newTestDeadLetters(t, m.brokers, cfg.DeadLetterTopic())
 	c, err := New(m.e.ctx, cfg, db, metrics, nil)
 	if err != nil {
@@ -207,6 +208,19 @@ func (e *gwEnv) seqs() []int {
 // in the dead-letter topic once, with its reason, naming the table, its
 // key, the column or the constraint, and its topic/partition@offset.
 func TestIntegrationTableRefusedRowsDeadLettered(t *testing.T) {
+	refusedRowsDeadLettered(t, false)
+}
+
+// TestIntegrationTableBulkRefusedRowsDeadLettered is the same through a
+// target pool dialed by a Wire: new rows go as MariaDB bulk inserts, a
+// batch holding a refused row falls back to the upsert, which fails, and
+// the isolation finds the row; the rows around it land as bulk inserts,
+// which the refusals do not turn off.
+func TestIntegrationTableBulkRefusedRowsDeadLettered(t *testing.T) {
+	refusedRowsDeadLettered(t, true)
+}
+
+func refusedRowsDeadLettered(t *testing.T, bulk bool) {
 	e, brokers := newTableEnv(t)
 	var mode string
 	if err := e.db.QueryRowContext(e.ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
@@ -248,11 +262,22 @@ func TestIntegrationTableRefusedRowsDeadLettered(t *testing.T) {
 	tm := newTableMember(t, e, brokers, 2)
 	tm.produce(imgs)
 	m := NewMetrics(prometheus.NewRegistry())
-	c := tm.member(e.db, m, 5, 250)
+	db, wire := e.db, (*Wire)(nil)
+	if bulk {
+		db, wire = wiredDB(t)
+	}
+	tm.wire = wire
+	c := tm.member(db, m, 5, 250)
 	r := startMember(e.ctx, c)
 	tm.caughtUp(r) // every offset committed: the refused rows block nothing
 	if err := r.stop(); err != nil {
 		t.Fatalf("the member stopped on a refused row: %v", err)
+	}
+	if bulk {
+		kept, back := testutil.ToFloat64(m.bulkInserts), testutil.ToFloat64(m.loadFallbacks)
+		if kept == 0 || back == 0 || c.path.(*tablePath).tables[0].w.bulk.wire == nil {
+			t.Errorf("bulk inserts: %v kept, %v rolled back (still on: %v); want both, and on", kept, back, c.path.(*tablePath).tables[0].w.bulk.wire != nil)
+		}
 	}
 
 	if got := e.seqs(); !slices.Equal(got, want) {

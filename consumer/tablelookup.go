@@ -66,7 +66,11 @@ type tableLookup struct {
 	keyRow                 []schema.Value
 	pos                    map[string]int
 	skip                   []bool
-	skipped                int // upserts left out, in all (for tests)
+	exists                 []bool // found in the target, by position in idx
+	// What the last call of unchanged kept: the upserts whose key the
+	// look-up did not find (new to the target), and those it found.
+	fresh, found []int
+	skipped      int // upserts left out, in all (for tests)
 	// off: the last batch met (almost) no existing row, so this one is
 	// not looked up (a first load): see note.
 	off bool
@@ -263,6 +267,7 @@ func (w *TableWriter) unchanged(ctx context.Context, tx *sql.Tx, idx []int) ([]i
 		return idx, 0, nil
 	}
 	l.skip = append(l.skip[:0], make([]bool, len(idx))...)
+	l.exists = append(l.exists[:0], make([]bool, len(idx))...)
 	per, prefix, tuple, suffix := l.perStmt, l.prefix, l.tuple, l.suffix
 	if l.join {
 		per, prefix, tuple, suffix = l.joinPer, l.joinPrefix, l.joinTuple, l.joinSuffix
@@ -297,9 +302,15 @@ func (w *TableWriter) unchanged(ctx context.Context, tx *sql.Tx, idx []int) ([]i
 		}
 	}
 	kept := idx[:0:0]
+	l.fresh, l.found = l.fresh[:0], l.found[:0]
 	for n, i := range idx {
 		if !l.skip[n] {
 			kept = append(kept, i)
+			if l.exists[n] {
+				l.found = append(l.found, i)
+			} else {
+				l.fresh = append(l.fresh, i)
+			}
 		}
 	}
 	l.skipped += len(idx) - len(kept)
@@ -342,6 +353,7 @@ func (w *TableWriter) scanUnchanged(ctx context.Context, tx *sql.Tx, idx []int, 
 		if !ok {
 			continue // a key in another text than the batch's: the upsert decides
 		}
+		l.exists[pos] = true
 		l.skip[pos] = w.same(&w.items[idx[pos]], l.raw[nk], l.raw[nk+1:])
 	}
 	if err := rows.Err(); err != nil {

@@ -95,6 +95,9 @@ func newTablePath(ctx context.Context, c *Consumer, db *sql.DB) (*tablePath, err
 		if err != nil {
 			return nil, err
 		}
+		if err := p.useBulkInsert(ctx, w); err != nil {
+			return nil, err
+		}
 		name := t.Target.String()
 		e := &tableEntry{t: t, name: name, w: w,
 			records:   m.tableRecords.WithLabelValues(name),
@@ -108,6 +111,35 @@ func newTablePath(ctx context.Context, c *Consumer, db *sql.DB) (*tablePath, err
 		p.tables = append(p.tables, e)
 	}
 	return p, nil
+}
+
+// useBulkInsert lets w send new rows as MariaDB bulk inserts when the
+// target's pool dials through a Wire (as the fixed writer does), and logs
+// why not otherwise.
+func (p *tablePath) useBulkInsert(ctx context.Context, w *TableWriter) error {
+	c, name := p.c, w.t.Target.String()
+	if c.cfg.Wire == nil || c.cfg.NoBulkLoad {
+		return nil
+	}
+	why, err := w.UseBulkInsert(ctx, c.cfg.Wire)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		c.log.Info("consumer: new rows go through the upsert, without MariaDB's bulk insert", "table", name, "why", why)
+		return nil
+	}
+	w.bulk.gone = func(why string) {
+		c.log.Warn("consumer: new rows go through the upsert, without MariaDB's bulk insert", "table", name, "why", why)
+	}
+	w.bulk.done = func(kept bool) {
+		if kept {
+			c.metrics.bulkInserts.Inc()
+		} else {
+			c.metrics.loadFallbacks.Inc()
+		}
+	}
+	return nil
 }
 
 // topics are the tables' topics, in configuration order.

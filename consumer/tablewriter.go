@@ -20,10 +20,14 @@ import (
 // tombstone in <target>_tombstones that drops older upserts of its key, and
 // a change that moves a row to another key deletes the old key.
 //
-// It is built for any table, so it uses only the plain versioned multi-row
-// INSERT … ON DUPLICATE KEY UPDATE: none of the fixed writer's fast paths
-// (LOAD DATA, MariaDB's bulk insert) but the look-up of existing rows
-// (tablelookup.go), which leaves unchanged rows out of the upsert. A
+// It is built for any table: it writes with the versioned multi-row
+// INSERT … ON DUPLICATE KEY UPDATE, after the look-up of existing rows
+// (tablelookup.go), which leaves unchanged rows out of the upsert. On
+// MariaDB, with a pool dialed through a Wire, the rows known to be new (the
+// look-up found no row of their key, or, when it did not run, the last
+// batch met next to no existing row) go first as one bulk insert
+// (tablebulk.go), which falls back to the upsert unless the server took
+// every row without a warning. A
 // truncate (op "t") is applied as tabletruncate.go says. A Write is one
 // transaction, all or nothing: a record the target refuses fails it with
 // the server's error. The table-driven member (tablePath.apply) retries
@@ -50,6 +54,8 @@ type TableWriter struct {
 	look      tableLookup // the look-up of existing rows (tablelookup.go)
 
 	txOpts *sql.TxOptions // READ COMMITTED, unless the target logs statements (newTableWriter says why)
+
+	bulk tableBulk // MariaDB's bulk insert of new rows (tablebulk.go)
 
 	// Reused between batches.
 	buf   []byte
@@ -324,6 +330,7 @@ func buildTableWriter(t *schema.Table, qt, qtt string, onUpdate []string) (*Tabl
 	w.deleteVer = "DELETE FROM " + qt + where + " AND (`source_version` IS NULL OR `source_version` < ?)" // at one version the row wins (later)
 	w.tombDrop = "DELETE FROM " + qtt + where + " AND `source_version` <= ?"
 	w.look = newTableLookup(w, qt, names)
+	w.bulk = newTableBulk(w, qt, names)
 	if keep, err = keepAssignments(onUpdate, []string{"`source_version`"}); err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Target, err)
 	}
@@ -384,10 +391,11 @@ WHERE table_schema = ? AND table_name = ? AND column_name IN ('source_version', 
 // of it is written.
 func (w *TableWriter) Write(ctx context.Context, recs []TableRecord) (TableResult, error) {
 	var res TableResult
-	tx, err := w.db.BeginTx(ctx, w.txOpts)
+	tx, release, err := w.begin(ctx)
 	if err != nil {
 		return TableResult{}, fmt.Errorf("table %s: begin: %w", w.t.Target, err)
 	}
+	defer release()
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	// A truncate cuts the batch: the changes before it apply, then it, then
 	// the changes after it, in the one transaction.
@@ -782,13 +790,34 @@ func (w *TableWriter) writeTombstones(ctx context.Context, tx *sql.Tx, idx []int
 // unchanged one (the session does not set CLIENT_FOUND_ROWS), and
 // @sluice_dups counts the rows that met an existing key.
 func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loadedAt string, res *TableResult) error {
+	looked := !w.look.off
 	idx, skipped, err := w.unchanged(ctx, tx, idx)
 	if err != nil {
 		return err
 	}
 	res.Unchanged += skipped
+	all := len(idx)
+	if w.bulk.bi != nil && len(idx) > 0 {
+		// The rows the look-up did not find, or all of them when it did
+		// not run, go as a bulk insert; the rest (and all, when it falls
+		// back) as the upsert.
+		fresh, rest := idx, []int(nil)
+		if looked {
+			fresh, rest = w.look.fresh, w.look.found
+		}
+		if len(fresh) > 0 {
+			done, err := w.bulkInsert(ctx, tx, fresh, loadedAt)
+			if err != nil {
+				return err
+			}
+			if done {
+				res.Inserted += len(fresh)
+				idx = rest
+			}
+		}
+	}
 	if len(idx) == 0 {
-		w.look.note(skipped, skipped)
+		w.look.note(skipped, skipped+all)
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, "SET @sluice_dups = 0, @sluice_apply = 0"); err != nil {
@@ -842,6 +871,7 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 	updated := (int(affected) - (total - dups)) / 2
 	res.Updated += updated
 	res.Unchanged += dups - updated
-	w.look.note(skipped+dups, skipped+total)
+	w.look.note(skipped+dups, skipped+all)
+	w.bulk.refusedBy()
 	return nil
 }

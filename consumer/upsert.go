@@ -49,7 +49,7 @@ type writer struct {
 	reader   string           // the name of the reader LOAD DATA reads
 	warned   int              // loads in a row that ended in a warning
 	loadGone func(why string) // told when the writer stops loading; may be nil
-	fbuf     []byte           // the rows as LOAD DATA text or bulk commands, reused between batches
+	fbuf     []byte           // the rows as LOAD DATA text, reused between batches
 	upserts  []int            // the batch items to write, reused between batches
 
 	// MariaDB's bulk insert of batches whose rows are all new
@@ -63,7 +63,7 @@ type writer struct {
 	binWhy    string // why the held connection cannot take it
 	binStmt   string
 	maxPacket int              // the server's max_allowed_packet, less room for the header
-	packets   []int            // where each bulk command starts in fbuf
+	cmds      bulkCmds         // the rows as bulk commands, reused between batches
 	binGone   func(why string) // told when the connection or the writer stops taking it; may be nil
 
 	attempts int

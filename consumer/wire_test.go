@@ -347,16 +347,11 @@ func TestBulkPackets(t *testing.T) {
 	}
 	row := len(appendBulkRow(nil, &items[0], time.Time{}))
 	max := len(bulkHead) - 4 + 3*row // three rows a command
-	starts := w.bulkPackets(items, time.Time{}, max)
-	if len(starts) != 4 {
-		t.Fatalf("%d commands for 10 rows of 3 a command", len(starts))
+	if !w.bulkPackets(items, time.Time{}, max) || len(w.cmds.starts) != 4 {
+		t.Fatalf("%d commands for 10 rows of 3 a command", len(w.cmds.starts))
 	}
-	for n, s := range starts {
-		end := len(w.fbuf)
-		if n+1 < len(starts) {
-			end = starts[n+1]
-		}
-		p := w.fbuf[s:end]
+	for n := range w.cmds.starts {
+		p := w.cmds.command(n)
 		rows := (len(p) - len(bulkHead)) / row
 		var want []byte
 		for _, it := range items[3*n : 3*n+rows] {
@@ -369,7 +364,7 @@ func TestBulkPackets(t *testing.T) {
 			t.Errorf("command %d: %d bytes, %d rows, header %x", n, len(p), rows, p[:len(bulkHead)])
 		}
 	}
-	if w.bulkPackets(items, time.Time{}, len(bulkHead)-4+row-1) != nil {
+	if w.bulkPackets(items, time.Time{}, len(bulkHead)-4+row-1) {
 		t.Error("a row bigger than a packet: want nil")
 	}
 }

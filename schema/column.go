@@ -8,36 +8,37 @@ import (
 )
 
 // Column is one column of a table as information_schema describes it: what
-// every stage reads instead of assuming a type.
+// every stage reads instead of assuming a type. Its JSON is the form the
+// producers store a source's columns in (SourceShape).
 type Column struct {
-	Name     string
-	Ordinal  int    // ORDINAL_POSITION, from 1
-	DataType string // DATA_TYPE, lower case: int, bigint, varchar, datetime, enum, …
+	Name     string `json:"name"`
+	Ordinal  int    `json:"ordinal"`   // ORDINAL_POSITION, from 1
+	DataType string `json:"data_type"` // DATA_TYPE, lower case: int, bigint, varchar, datetime, enum, …
 	// ColumnType is COLUMN_TYPE as the server prints it: "bigint(20)
 	// unsigned", "decimal(65,30)", "enum('a','B')", "datetime(6)".
-	ColumnType string
-	Unsigned   bool
-	Nullable   bool
+	ColumnType string `json:"column_type"`
+	Unsigned   bool   `json:"unsigned,omitempty"`
+	Nullable   bool   `json:"nullable,omitempty"`
 	// Length is CHARACTER_MAXIMUM_LENGTH: characters for CHAR/VARCHAR/TEXT,
 	// bytes for BINARY/VARBINARY/BLOB; 0 where the type has none.
-	Length int64
+	Length int64 `json:"length,omitempty"`
 	// Precision is NUMERIC_PRECISION for DECIMAL and the integer and float
 	// types, DATETIME_PRECISION (fractional digits, 0–6) for DATETIME,
 	// TIMESTAMP and TIME, and the width in bits for BIT.
-	Precision int
-	Scale     int // NUMERIC_SCALE
-	Charset   string
-	Collation string
+	Precision int    `json:"precision,omitempty"`
+	Scale     int    `json:"scale,omitempty"` // NUMERIC_SCALE
+	Charset   string `json:"charset,omitempty"`
+	Collation string `json:"collation,omitempty"`
 	// Elements are the members of an ENUM or SET, in order.
-	Elements      []string
-	Generated     bool // a generated (virtual or stored) column: read, never written
-	AutoIncrement bool
+	Elements      []string `json:"elements,omitempty"`
+	Generated     bool     `json:"generated,omitempty"` // a generated (virtual or stored) column: read, never written
+	AutoIncrement bool     `json:"auto_increment,omitempty"`
 }
 
 // Index is a unique index of a table: the PRIMARY KEY or a UNIQUE KEY.
 type Index struct {
-	Name    string // PRIMARY for the primary key
-	Columns []string
+	Name    string   `json:"name"` // PRIMARY for the primary key
+	Columns []string `json:"columns"`
 }
 
 // Querier is what reading information_schema needs: a *sql.DB, *sql.Conn

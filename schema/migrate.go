@@ -52,7 +52,8 @@ func MigrateSource(ctx context.Context, db *sql.DB, database string) error {
 // MigrateTarget creates the target database and records if missing, adds
 // the nullable lineage columns (source_id, source_version, loaded_at) to a
 // records table that lacks them, in place, and creates records_tombstones
-// beside it if missing. Running it again changes nothing.
+// and the truncate markers' table (TruncatesTable) beside it if missing.
+// Running it again changes nothing.
 func MigrateTarget(ctx context.Context, db *sql.DB, database string) error {
 	if err := createTable(ctx, db, database, targetDDL); err != nil {
 		return err
@@ -61,6 +62,9 @@ func MigrateTarget(ctx context.Context, db *sql.DB, database string) error {
 		return err
 	}
 	q, _ := QuoteIdent(database) // checked by createTable
+	if _, err := db.ExecContext(ctx, truncatesDDL(q)); err != nil {
+		return fmt.Errorf("migrate %s.%s: %w", database, TruncatesTable, err)
+	}
 	for _, col := range lineageColumns() {
 		var n int
 		err := db.QueryRowContext(ctx,
@@ -112,22 +116,22 @@ func createTable(ctx context.Context, db *sql.DB, database, ddl string) error {
 }
 
 // TargetReady reports whether the target records table exists with every
-// lineage column, and its tombstone table beside it, so a consumer can write
-// without migrating first.
+// lineage column, and its tombstone and truncate markers' tables beside it,
+// so a consumer can write without migrating first.
 func TargetReady(ctx context.Context, db *sql.DB, database string) (bool, error) {
 	cols := lineageColumns()
 	args := []any{database, TargetTable}
 	for _, c := range cols {
 		args = append(args, c.name)
 	}
-	args = append(args, database, TombstoneTable(TargetTable))
-	var n, tombstones int
+	args = append(args, database, TombstoneTable(TargetTable), TruncatesTable)
+	var n, tables int
 	err := db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ?
 			AND column_name IN (?`+strings.Repeat(",?", len(cols)-1)+`)),
-		(SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?)`, args...).Scan(&n, &tombstones)
+		(SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN (?, ?))`, args...).Scan(&n, &tables)
 	if err != nil {
 		return false, fmt.Errorf("check target %s.%s: %w", database, TargetTable, err)
 	}
-	return n == len(cols) && tombstones == 1, nil
+	return n == len(cols) && tables == 2, nil
 }

@@ -25,6 +25,12 @@ type ResolveConfig struct {
 // concerns the list as a whole (two tables writing one target table, or
 // producing to one topic) without a query.
 func ResolveAll(ctx context.Context, specs []TableSpec, source, target Querier, rc ResolveConfig) ([]*Table, error) {
+	return ResolveAllFrom(ctx, specs, InformationSchema(source), target, rc)
+}
+
+// ResolveAllFrom is ResolveAll with the sources described by source (a
+// description the producers stored, say) instead of read from a server.
+func ResolveAllFrom(ctx context.Context, specs []TableSpec, source Describer, target Querier, rc ResolveConfig) ([]*Table, error) {
 	if len(specs) == 0 {
 		return nil, errors.New("tables: none configured")
 	}
@@ -47,7 +53,7 @@ func ResolveAll(ctx context.Context, specs []TableSpec, source, target Querier, 
 	}
 	out := make([]*Table, 0, len(specs))
 	for _, s := range specs {
-		t, err := Resolve(ctx, s, source, target, rc)
+		t, err := ResolveFrom(ctx, s, source, target, rc)
 		if err != nil {
 			return nil, err
 		}
@@ -121,14 +127,31 @@ func topicOf(s TableSpec, src TableName, rc ResolveConfig) string {
 // bad configuration fails here, as a *ConfigError naming the table and the
 // field, before any row is read or written.
 func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc ResolveConfig) (*Table, error) {
+	return ResolveFrom(ctx, spec, InformationSchema(source), target, rc)
+}
+
+// ResolveFrom is Resolve with the source table described by source: its
+// information_schema (InformationSchema, what Resolve does), or the shape
+// the producers stored, for a consumer that has no source DSN. Everything
+// else, the checks of the source's types against the target's included,
+// is the same.
+func ResolveFrom(ctx context.Context, spec TableSpec, source Describer, target Querier, rc ResolveConfig) (*Table, error) {
 	src, tgt, err := names(spec, rc)
 	if err != nil {
 		return nil, err
 	}
 	r := &resolver{spec: spec, label: spec.Source}
 	t := &Table{Source: src, Target: tgt, Topic: topicOf(spec, src, rc)}
-	if err := tableExists(ctx, source, src); err != nil {
-		return nil, r.fail("source", err)
+	shape, err := source.Describe(ctx, src)
+	var absent *absentError
+	if errors.As(err, &absent) {
+		return nil, r.fail("source", absent.err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := shape.Check(); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src, err)
 	}
 	missing := target == nil // no target to read: plan it from the source
 	if !missing {
@@ -139,13 +162,8 @@ func Resolve(ctx context.Context, spec TableSpec, source, target Querier, rc Res
 			missing = true
 		}
 	}
-	if r.srcCols, err = ReadColumns(ctx, source, src.DB, src.Table); err != nil {
-		return nil, err
-	}
-	srcIdx, err := ReadUniqueIndexes(ctx, source, src.DB, src.Table)
-	if err != nil {
-		return nil, err
-	}
+	r.srcCols = shape.Columns
+	srcIdx := shape.Indexes
 	var tgtIdx []Index
 	if missing {
 		r.tgtCols, tgtIdx = r.plannedTarget(srcIdx)

@@ -50,7 +50,7 @@ func pickTables(tables []*schema.Table, name, desc string) ([]*schema.Table, err
 	return nil, usagef("--table %s: more than one table of %s has that name: name it db.table", name, desc)
 }
 
-// backfillConfigured is `sluice backfill --config FILE [--table T]`: it
+// backfillConfigured is `sluice backfill [--config FILE] [--table T]`: it
 // resolves the configured tables and backfills each, one after the other,
 // into its topic: the window's rows for a table with a window column, all
 // of its rows for one without. Each table's progress is saved under its own
@@ -58,96 +58,166 @@ func pickTables(tables []*schema.Table, name, desc string) ([]*schema.Table, err
 // and cleared only once every table succeeded, so a failed run started
 // again resumes each table where it stopped.
 func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillFlags) error {
-	t0 := time.Now()
-	cf, err := openSourceConfigured(ctx, c, f.path)
-	if err != nil {
-		return inStage("backfill", err)
-	}
-	defer cf.close()
-	all, err := cf.resolve(ctx, false)
+	b, err := s.openBackfills(ctx, c, f)
 	if err != nil {
 		return err
 	}
-	tables, err := pickTables(all, f.table, cf.desc())
-	if err != nil {
+	defer b.close()
+	s.counts = func() stageCounts { r, a := b.rows(); return stageCounts{Read: r, Produced: a} }
+	s.ready.Store(true)
+	if err := b.run(ctx, nil); err != nil {
 		return err
 	}
-	cf.src.SetMaxOpenConns(s.o.readers + 2)
-	cf.src.SetMaxIdleConns(s.o.readers + 2)
-	bcfg, err := s.backfillConfig(cf.rc.SourceDB)
+	b.complete(ctx)
+	return nil
+}
+
+// backfills are the configured tables' backfills of one job, ready to run:
+// the tables resolved from the source, the producer, each table's topic
+// made, the state store.
+type backfills struct {
+	s       *stage
+	cf      *configured
+	tables  []*schema.Table
+	bcfg    backfill.Config
+	p       *producer.Producer
+	st      *producer.State
+	metrics *backfill.Metrics
+	closers []func()
+
+	cur                 atomic.Pointer[backfill.Backfill]
+	doneRead, doneAcked atomic.Int64 // the finished tables' rows
+	finished            []*backfill.Backfill
+	t0                  time.Time
+}
+
+// openBackfills resolves the tables and connects what their backfills
+// need, making each table's topic, so members can subscribe to them before
+// the first row is read.
+func (s *stage) openBackfills(ctx context.Context, c *command, f *backfillFlags) (_ *backfills, err error) {
+	b := &backfills{s: s, t0: time.Now()}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.cf, err = openSourceConfigured(ctx, c, f.path); err != nil {
+		return nil, inStage("backfill", err)
+	}
+	b.closers = append(b.closers, b.cf.close)
+	all, err := b.cf.resolve(ctx, false)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if b.tables, err = pickTables(all, f.table, b.cf.desc()); err != nil {
+		return nil, err
+	}
+	b.cf.src.SetMaxOpenConns(s.o.readers + 2)
+	b.cf.src.SetMaxIdleConns(s.o.readers + 2)
+	if b.bcfg, err = s.backfillConfig(b.cf.rc.SourceDB); err != nil {
+		return nil, err
 	}
 	pcfg, err := s.producerConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pcfg.Topic = tables[0].Topic // the client's default topic; each record names its table's
-	p, err := producer.New(ctx, pcfg, s.reg, s.stageLog("producer"))
-	if err != nil {
-		return inStage("producer", err)
+	pcfg.Topic = b.tables[0].Topic // the client's default topic; each record names its table's
+	if b.p, err = producer.New(ctx, pcfg, s.reg, s.stageLog("producer")); err != nil {
+		return nil, inStage("producer", err)
 	}
-	defer p.Close()
-	st, err := s.stateStore(ctx)
-	if err != nil {
-		return inStage("producer", err)
+	b.closers = append(b.closers, b.p.Close)
+	if b.st, err = s.stateStore(ctx); err != nil {
+		return nil, inStage("producer", err)
 	}
-	if s.jn == nil || s.jn.state != st {
-		defer st.Close()
+	if s.jn == nil || s.jn.state != b.st {
+		b.closers = append(b.closers, b.st.Close)
 	}
-	metrics := backfill.NewMetrics(s.reg) // one set, shared by the tables' runs one after the other
-	var cur atomic.Pointer[backfill.Backfill]
-	var doneRead, doneAcked atomic.Int64 // the finished tables' rows
-	s.counts = func() stageCounts {
-		r, a := doneRead.Load(), doneAcked.Load()
-		if bf := cur.Load(); bf != nil {
-			pr := bf.Progress()
-			r, a = r+pr.RowsRead, a+pr.RowsAcked
+	// Before any record: a consumer given no source DSN decodes them by
+	// this description.
+	if err := storeShapes(ctx, b.st, b.cf.described, b.tables, s.stageLog("producer")); err != nil {
+		return nil, inStage("producer", err)
+	}
+	for _, t := range b.tables { // the topics exist before anything subscribes to them
+		if _, err := b.p.ForTable(ctx, t); err != nil {
+			return nil, inStage("producer", fmt.Errorf("table %s: %w", t.Source, err))
 		}
-		return stageCounts{Read: r, Produced: a}
 	}
-	s.ready.Store(true)
-	var finished []*backfill.Backfill
-	for i, t := range tables {
-		tcfg := bcfg
+	b.metrics = backfill.NewMetrics(s.reg) // one set, shared by the tables' runs one after the other
+	return b, nil
+}
+
+// close closes what openBackfills opened, last first.
+func (b *backfills) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+}
+
+// rows are the rows read and acknowledged so far, over every table.
+func (b *backfills) rows() (read, acked int64) {
+	read, acked = b.doneRead.Load(), b.doneAcked.Load()
+	if bf := b.cur.Load(); bf != nil {
+		pr := bf.Progress()
+		read, acked = read+pr.RowsRead, acked+pr.RowsAcked
+	}
+	return read, acked
+}
+
+// run backfills the tables one after the other, printing each one's
+// summary. also, when not nil, adds to the progress line (run's members).
+func (b *backfills) run(ctx context.Context, also func(time.Duration) string) error {
+	s := b.s
+	for i, t := range b.tables {
+		tcfg := b.bcfg
 		tcfg.Resolved = t
 		if t.Window == nil {
 			tcfg.Start, tcfg.End = time.Time{}, time.Time{}
 		}
-		bf, err := s.backfillTable(ctx, tcfg, cf, p, st, metrics)
+		bf, err := s.backfillTable(ctx, tcfg, b.cf, b.p, b.st, b.metrics)
 		if err != nil {
 			return err
 		}
-		cur.Store(bf)
-		label := fmt.Sprintf("%s (%d/%d)", t.Source, i+1, len(tables))
-		stopProgress := startProgress(func(el time.Duration) string { return label + ": " + bf.Progress().Line(el) })
+		b.cur.Store(bf)
+		label := fmt.Sprintf("%s (%d/%d)", t.Source, i+1, len(b.tables))
+		stopProgress := startProgress(func(el time.Duration) string {
+			line := label + ": " + bf.Progress().Line(el)
+			if also != nil {
+				line += " | " + also(el)
+			}
+			return line
+		})
 		tt := time.Now()
 		err = inStage("backfill", bf.Run(ctx))
 		stopProgress()
 		if err == nil {
-			err = inStage("producer", p.Flush(ctx))
+			err = inStage("producer", b.p.Flush(ctx))
 		}
 		pr := bf.Progress()
-		cur.Store(nil)
-		doneRead.Add(pr.RowsRead)
-		doneAcked.Add(pr.RowsAcked)
+		b.cur.Store(nil)
+		b.doneRead.Add(pr.RowsRead)
+		b.doneAcked.Add(pr.RowsAcked)
 		secs := time.Since(tt).Seconds()
 		if err != nil {
 			s.log.Error("backfill failed", "table", t.Source.String(), "topic", t.Topic, "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked,
 				"failed_stage", stageOf(err), "where", whereOf(err), "err", err)
 			return fmt.Errorf("table %s: %w", t.Source, err)
 		}
-		finished = append(finished, bf)
+		b.finished = append(b.finished, bf)
 		s.log.Info("backfill summary", "table", t.Source.String(), "topic", t.Topic, "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked,
 			"chunks", pr.Chunks, "resumed_ids", pr.IDsResumed, "retries", pr.Retries, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsAcked)/secs))
 		fmt.Printf("backfill: %s%s: %d rows read, %d produced to %s in %d chunks%s, %.1f s, %.0f rows/s\n",
 			t.Source, windowNote(t, tcfg), pr.RowsRead, pr.RowsAcked, t.Topic, pr.Chunks, pr.ResumedNote(), secs, float64(pr.RowsAcked)/secs)
 	}
-	for _, bf := range finished {
-		s.complete(ctx, bf)
-	}
-	fmt.Printf("backfill: %d table(s), %d rows produced, %.1f s\n", len(tables), doneAcked.Load(), time.Since(t0).Seconds())
+	fmt.Printf("backfill: %d table(s), %d rows produced, %.1f s\n", len(b.tables), b.doneAcked.Load(), time.Since(b.t0).Seconds())
 	return nil
+}
+
+// complete drops every finished table's saved progress: call it once the
+// whole job succeeded.
+func (b *backfills) complete(ctx context.Context) {
+	for _, bf := range b.finished {
+		b.s.complete(ctx, bf)
+	}
 }
 
 // backfillTable builds the backfill of one configured table into its topic,

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -49,15 +50,21 @@ func runCheck(ctx context.Context, args []string) error {
 type configured struct {
 	path     string // "" : the built-in IoT table (builtin.yaml)
 	cfg      *config
-	src, dst *sql.DB
+	src, dst *sql.DB // src nil: a consumer given no source DSN (openConsumeConfigured)
 	rc       schema.ResolveConfig
+	// describe describes the tables' sources to resolve: src's
+	// information_schema through described, which keeps what it read for
+	// the producers to store (storeShapes), or, without src, the stored
+	// descriptions (storedShapes, set by the consumer).
+	describe  schema.Describer
+	described *recordingDescriber
 }
 
 // openConfigured loads a configuration file, or without one (path "") the
 // built-in IoT table on --topic, and connects to the databases it (or the
 // flags) name.
 func openConfigured(ctx context.Context, c *command, path string) (*configured, error) {
-	return openConfiguredFor(ctx, c, path, true)
+	return openConfiguredFor(ctx, c, path, true, false)
 }
 
 // openSourceConfigured is openConfigured for a stage that reads only the
@@ -66,10 +73,24 @@ func openConfigured(ctx context.Context, c *command, path string) (*configured, 
 // deployments hold no target credentials); a file's tables resolve against
 // both.
 func openSourceConfigured(ctx context.Context, c *command, path string) (*configured, error) {
-	return openConfiguredFor(ctx, c, path, path != "")
+	return openConfiguredFor(ctx, c, path, path != "", false)
 }
 
-func openConfiguredFor(ctx context.Context, c *command, path string, withTarget bool) (*configured, error) {
+// openConsumeConfigured is openConfigured for a consumer, whose deployments
+// hold only the target's credentials: when no source DSN is given
+// (--source-dsn, SLUICE_SOURCE_DSN or the file's source.dsn), the source is
+// not connected (cf.src is nil) and the tables' sources are to be described
+// from what the producers stored in the state topic (storedShapes); the
+// source database of a table named without one is then the default
+// --source-dsn's. With path "", the built-in table.
+func openConsumeConfigured(ctx context.Context, c *command, path string) (*configured, error) {
+	return openConfiguredFor(ctx, c, path, true, true)
+}
+
+// openConfiguredFor loads the configuration and connects to the source,
+// and to the target when withTarget; with sourceOptional, to the source
+// only when its DSN is given (openConsumeConfigured).
+func openConfiguredFor(ctx context.Context, c *command, path string, withTarget, sourceOptional bool) (*configured, error) {
 	var cfg *config
 	var err error
 	if path == "" {
@@ -88,27 +109,52 @@ func openConfiguredFor(ctx context.Context, c *command, path string, withTarget 
 	c.o.stateTopic = cfg.stateTopic
 	srcDSN, srcFrom := dsnOf(c.fs, "source-dsn", cfg.sourceDSN, "source.dsn in "+path)
 	tgtDSN, tgtFrom := dsnOf(c.fs, "target-dsn", cfg.targetDSN, "target.dsn in "+path)
-	src, sdb, err := openDB(ctx, srcFrom, srcDSN, "source_db", 2, backfill.SourceSession, nil)
-	if err != nil {
-		return nil, err
+	var src *sql.DB
+	var described *recordingDescriber
+	sdb := "source_db"
+	if sourceOptional && (srcDSN == "" || !isSet(c.fs, "source-dsn") && cfg.sourceDSN == "") {
+		if d, err := mysql.ParseDSN(c.fs.Lookup("source-dsn").DefValue); err == nil && d.DBName != "" {
+			sdb = d.DBName // only names the sources: their shapes are read from the state topic
+		}
+	} else {
+		if src, sdb, err = openDB(ctx, srcFrom, srcDSN, "source_db", 2, backfill.SourceSession, nil); err != nil {
+			return nil, err
+		}
+		described = newRecordingDescriber(src)
 	}
 	var dst *sql.DB
 	tdb := "target_db"
 	if withTarget {
-		dst, tdb, err = openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, nil)
+		// consume and run --config: the target's pool dials through a
+		// consumer.Wire, so that the members can send new rows as MariaDB
+		// bulk inserts, as openTarget's does.
+		var dial func(context.Context, string, string) (net.Conn, error)
+		if c.o.bulkLoad && c.o.bulkInsert {
+			c.o.wire = consumer.NewWire()
+			dial = c.o.wire.Dial
+		}
+		dst, tdb, err = openDB(ctx, tgtFrom, tgtDSN, "target_db", 2, consumer.TargetSession, dial)
 		if err != nil {
-			src.Close()
+			if src != nil {
+				src.Close()
+			}
 			return nil, err
 		}
 	} else if d, err := mysql.ParseDSN(tgtDSN); err == nil && d.DBName != "" {
 		tdb = d.DBName // only names the planned target
 	}
-	return &configured{path: path, cfg: cfg, src: src, dst: dst,
-		rc: schema.ResolveConfig{SourceDB: sdb, TargetDB: tdb, TopicPrefix: cfg.topicPrefix}}, nil
+	cf := &configured{path: path, cfg: cfg, src: src, dst: dst, described: described,
+		rc: schema.ResolveConfig{SourceDB: sdb, TargetDB: tdb, TopicPrefix: cfg.topicPrefix}}
+	if described != nil {
+		cf.describe = described
+	}
+	return cf, nil
 }
 
 func (cf *configured) close() {
-	cf.src.Close()
+	if cf.src != nil {
+		cf.src.Close()
+	}
 	if cf.dst != nil {
 		cf.dst.Close()
 	}
@@ -116,11 +162,13 @@ func (cf *configured) close() {
 
 // desc names the configuration in messages: "--config FILE", or the
 // built-in table.
-func (cf *configured) desc() string {
-	if cf.path == "" {
+func (cf *configured) desc() string { return describeConfig(cf.path) }
+
+func describeConfig(path string) string {
+	if path == "" {
 		return "the built-in IoT table (no --config)"
 	}
-	return "--config " + cf.path
+	return "--config " + path
 }
 
 // resolve resolves every table; a bad configuration is a usage error (exit
@@ -132,7 +180,10 @@ func (cf *configured) resolve(ctx context.Context, createMissing bool) ([]*schem
 	if cf.dst != nil {
 		dst = cf.dst
 	}
-	tables, err := schema.ResolveAll(ctx, cf.cfg.tables, cf.src, dst, rc)
+	if cf.describe == nil {
+		return nil, fmt.Errorf("%s: no source to describe the tables (no source DSN, and no state topic read)", cf.desc())
+	}
+	tables, err := schema.ResolveAllFrom(ctx, cf.cfg.tables, cf.describe, dst, rc)
 	var ce *schema.ConfigError
 	if errors.As(err, &ce) {
 		return nil, usageError{fmt.Errorf("%s: %w", cf.desc(), err)}

@@ -43,6 +43,7 @@ type options struct {
 	fetchMaxBytes        int
 	bulkLoad             bool
 	bulkInsert           bool
+	wire                 *consumer.Wire // the configured target's pool dials through it (openConfiguredFor)
 	linger               time.Duration
 	produceLinger        time.Duration
 	compression          string

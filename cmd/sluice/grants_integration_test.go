@@ -11,8 +11,8 @@ import (
 // consumers as the two users the README's "Schema" section grants, and
 // nothing more: a source user with SELECT on the source database and
 // REPLICATION SLAVE and REPLICATION CLIENT, a target user with SELECT,
-// INSERT, UPDATE, DELETE on records and records_tombstones. Only migrate
-// runs as an admin.
+// INSERT, UPDATE, DELETE on records and records_tombstones and SELECT,
+// INSERT, UPDATE on sluice_truncates. Only migrate runs as an admin.
 func TestIntegrationLeastPrivilege(t *testing.T) {
 	e := newITEnv(t)
 	e.migrateOnly()
@@ -25,6 +25,7 @@ func TestIntegrationLeastPrivilege(t *testing.T) {
 		"CREATE USER '" + dst + "'@'%' IDENTIFIED BY 'pw-dst'",
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + e.dst + ".records TO '" + dst + "'@'%'",
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + e.dst + ".records_tombstones TO '" + dst + "'@'%'",
+		"GRANT SELECT, INSERT, UPDATE ON " + e.dst + ".sluice_truncates TO '" + dst + "'@'%'",
 	} {
 		e.srcExec(q)
 	}

@@ -557,7 +557,7 @@ func TestIntegrationDeadLettersAndRedrive(t *testing.T) {
 		t.Fatalf("dlq inspect printed %d records, want 2:\n%s", len(lines), out)
 	}
 	for _, want := range []string{`"sluice.dlq.reason":"validation"`, `"sluice.dlq.reason":"decode"`, `"sluice.dlq.topic":"` + e.topic + `"`,
-		`"sluice.dlq.offset":"0"`, "device_type is 300 characters, over the column's 255", "malformed change event"} {
+		`"sluice.dlq.offset":"0"`, "column device_type: rule max_length: 300 characters, over 255", "malformed change event"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dlq inspect does not show %s:\n%s", want, out)
 		}

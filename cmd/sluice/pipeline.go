@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/producer"
 	"github.com/sluice-dev/sluice/schema"
-	"github.com/sluice-dev/sluice/verify"
 )
 
 // stage holds what the pipeline commands share once flags are parsed.
@@ -34,7 +32,6 @@ type stage struct {
 	end   time.Time
 	ready atomic.Bool // connected to the database and Kafka: /readyz answers 200
 
-	wire   *consumer.Wire     // how the target's pool dials, for MariaDB's bulk insert (nil: off)
 	cm     *consumer.Metrics  // the members' metrics, once newMembers made them
 	jn     *jobNotify         // outcome and notifications (run, backfill, consume)
 	counts func() stageCounts // rows moved so far, once the stages exist
@@ -95,7 +92,7 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	cfg.DialTimeout = s.o.kafkaTimeout
 	cfg.FetchMaxBytes = int32(s.o.fetchMaxBytes)
 	cfg.NoBulkLoad = !s.o.bulkLoad
-	cfg.Wire = s.wire
+	cfg.Wire = s.o.wire // set when the target's pool was opened (openConfiguredFor)
 	cfg.DBAttempts, cfg.DBBackoff, cfg.CommitTimeout = s.o.dbAttempts, s.o.dbBackoff, s.o.commitTimeout
 	switch {
 	case cfg.DBAttempts < 1:
@@ -136,42 +133,6 @@ func (s *stage) backfillConfig(database string) (backfill.Config, error) {
 		return cfg, usagef("backfill: %v", err)
 	}
 	return cfg, nil
-}
-
-// openTarget connects to the target and makes sure records is ready,
-// creating it (or adding the lineage columns) when the user may. It never
-// creates the database itself: a database the DSN names that does not exist
-// is far more often a typo than a wish (a misspelled name used to be created
-// and loaded, and the run exited 0), so that is a usage error, exit 2, that
-// names it and points at 'sluice migrate', which does create databases.
-// With --bulk-insert (and --bulk-load), its connections are dialed through
-// a consumer.Wire, so that the members can send new rows as MariaDB bulk
-// inserts.
-func (s *stage) openTarget(ctx context.Context, conns int) (*sql.DB, string, error) {
-	var dial func(context.Context, string, string) (net.Conn, error)
-	if s.o.bulkLoad && s.o.bulkInsert {
-		s.wire = consumer.NewWire()
-		dial = s.wire.Dial
-	}
-	db, database, err := openDB(ctx, "--target-dsn", s.o.targetDSN, "target_db", conns, consumer.TargetSession, dial)
-	if err != nil {
-		return nil, "", err
-	}
-	ready, err := schema.TargetReady(ctx, db, database)
-	if err == nil && !ready {
-		err = databaseExists(ctx, db, database)
-	}
-	if err == nil && !ready {
-		s.log.Info("target table missing or without lineage columns; migrating it", "database", database)
-		if err = schema.MigrateTarget(ctx, db, database); err != nil {
-			err = fmt.Errorf("%w (run 'sluice migrate' as a user with CREATE and ALTER on %s)", err, database)
-		}
-	}
-	if err != nil {
-		db.Close()
-		return nil, "", err
-	}
-	return db, database, nil
 }
 
 // databaseExists returns nil when database exists on the server of db, and a
@@ -218,50 +179,6 @@ func (s *stage) complete(ctx context.Context, bf *backfill.Backfill) {
 	}
 }
 
-// openBackfill connects the source and the producer and builds the backfill.
-func (s *stage) openBackfill(ctx context.Context) (*backfill.Backfill, *producer.Producer, func(), error) {
-	pcfg, err := s.producerConfig()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	src, database, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", s.o.readers+2, backfill.SourceSession, nil)
-	if err != nil {
-		return nil, nil, nil, inStage("backfill", err)
-	}
-	bcfg, err := s.backfillConfig(database)
-	if err != nil {
-		src.Close()
-		return nil, nil, nil, err
-	}
-	p, err := producer.New(ctx, pcfg, s.reg, s.stageLog("producer"))
-	if err != nil {
-		src.Close()
-		return nil, nil, nil, inStage("producer", err)
-	}
-	st, err := s.stateStore(ctx)
-	if err != nil {
-		p.Close()
-		src.Close()
-		return nil, nil, nil, inStage("producer", err)
-	}
-	closeState := func() {} // the job's store is closed by finish; one opened here (tail) by cleanup
-	if s.jn == nil || s.jn.state != st {
-		closeState = st.Close
-	}
-	blog := s.stageLog("backfill")
-	bf, err := backfill.New(bcfg, src, p, backfill.NewMetrics(s.reg), blog)
-	if err != nil {
-		closeState()
-		p.Close()
-		src.Close()
-		return nil, nil, nil, err
-	}
-	bf.SetCheckpoints(&backfill.StateCheckpoints{KV: st, RunID: s.runID, Where: st.Topic(), Log: blog,
-		Key: backfill.ProgressKey(bcfg.Database, bcfg.Table, bcfg.Start, bcfg.End, s.o.topic)})
-	bf.SetEpochs(stateEpochs{st})
-	return bf, p, func() { closeState(); p.Close(); src.Close() }, nil
-}
-
 // newMembers makes the --consumers group members of this process. They share
 // the target's connection pool and the metrics, and each has its own Kafka
 // client (its own fetches and partitions), its own dead-letter writer
@@ -283,14 +200,14 @@ func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Co
 	s.cm = cm
 	dm := producer.NewDeadLetterMetrics(s.reg)
 	var writers []*producer.DeadLetterWriter
-	closeWriters = func() {
+	closeAll := func() {
 		for _, w := range writers {
 			w.Close()
 		}
 	}
 	defer func() {
 		if err != nil {
-			closeWriters()
+			closeAll() // not closeWriters: a failed return has set it to nil
 		}
 	}()
 	members := make([]*consumer.Consumer, s.o.consumers)
@@ -314,7 +231,7 @@ func (s *stage) newMembers(ctx context.Context, command string, ccfg consumer.Co
 			return nil, nil, inStage("consumer", err)
 		}
 	}
-	return members, closeWriters, nil
+	return members, closeAll, nil
 }
 
 // checkMembers checks the flags of the members before anything connects.
@@ -357,7 +274,7 @@ func sumStats(members []*consumer.Consumer) consumer.Stats {
 func runConsume(ctx context.Context, args []string) error {
 	c := newCommand("consume")
 	var cfgPath string
-	c.fs.StringVar(&cfgPath, "config", "", "a configuration file (YAML): one group reads every configured table's topic and applies each record to its table's target, made by 'sluice migrate --config' (--topic is then not used); without it, the IoT table of the flag-only setup")
+	c.fs.StringVar(&cfgPath, "config", "", "a configuration file (YAML): one group reads every configured table's topic and applies each record to its table's target, made by 'sluice migrate --config' (--topic is then not used); without it, the built-in IoT table")
 	c.source()
 	c.target()
 	c.kafka()
@@ -378,27 +295,11 @@ func runConsume(ctx context.Context, args []string) error {
 		if err := s.checkMembers(); err != nil {
 			return err
 		}
-		var dst *sql.DB
-		var database string
-		var tables []*schema.Table
-		if cfgPath != "" {
-			dst, tables, err = s.openTables(ctx, c, cfgPath)
-		} else {
-			dst, database, err = s.openTarget(ctx, s.o.consumers+2)
-		}
-		if err != nil {
-			return inStage("consumer", err)
-		}
-		defer dst.Close()
-		ccfg, err := s.consumerConfig(database)
+		dst, tables, ccfg, err := s.openConsumer(ctx, c, cfgPath)
 		if err != nil {
 			return err
 		}
-		if ccfg.Tables = tables; tables != nil {
-			if err := ccfg.Validate(); err != nil {
-				return usagef("--config %s: consumer: %v", cfgPath, err)
-			}
-		}
+		defer dst.Close()
 		members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 		if err != nil {
 			return err
@@ -417,21 +318,14 @@ func runConsume(ctx context.Context, args []string) error {
 				return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
 			}
 			defer lcl.Close()
-			topics := []string{s.o.topic}
-			if tables != nil {
-				topics = topics[:0]
-				for _, t := range tables {
-					topics = append(topics, t.Topic)
-				}
-			}
-			for _, topic := range topics {
-				g.Go(func() error { s.watchLag(gctx, kadm.NewClient(lcl), topic); return nil })
+			for _, t := range tables {
+				g.Go(func() error { s.watchLag(gctx, kadm.NewClient(lcl), t.Topic); return nil })
 			}
 		}
 		err = g.Wait()
 		stopProgress()
 		st := sumStats(members)
-		s.log.Info("consumer summary", "members", len(members), "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "dead_lettered", st.Dead,
+		s.log.Info("consumer summary", "members", len(members), "tables", len(tables), "records", st.Records, "rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "dead_lettered", st.Dead,
 			"duplicates_merged", st.Merged, "rows_deleted", st.Deleted, "batches", st.Batches, "seconds", round(time.Since(t0).Seconds()))
 		if err != nil {
 			s.log.Error("consume failed", "failed_stage", stageOf(err), "where", whereOf(err), "err", err)
@@ -440,36 +334,103 @@ func runConsume(ctx context.Context, args []string) error {
 	}))
 }
 
-// openTables is consume --config's target: every configured table
-// resolved against both databases (a target that does not exist is an
-// error naming 'sluice migrate --config'), and the target's pool, sized for
-// the members. Nothing is created here: the TableWriters check the lineage
-// columns and the tombstone tables.
+// openConsumer resolves the tables the members apply (openTables) and
+// makes their configuration: the built-in table's dead letters go to
+// <--topic>.dlq, as they always did; a file's tables' to <group>.dlq.
+func (s *stage) openConsumer(ctx context.Context, c *command, path string) (*sql.DB, []*schema.Table, consumer.Config, error) {
+	dst, tables, err := s.openTables(ctx, c, path)
+	if err != nil {
+		return nil, nil, consumer.Config{}, inStage("consumer", err)
+	}
+	ccfg, err := s.consumerConfig("")
+	if err == nil {
+		ccfg.Tables = tables
+		if path == "" {
+			ccfg.DLQTopic = s.o.topic + ".dlq"
+		}
+		if err = ccfg.Validate(); err != nil {
+			err = usagef("%s: consumer: %v", describeConfig(path), err)
+		}
+	}
+	if err != nil {
+		dst.Close()
+		return nil, nil, ccfg, err
+	}
+	return dst, tables, ccfg, nil
+}
+
+// inspectHint is the command that shows the job's dead letters.
+func (s *stage) inspectHint(path string) string {
+	if path == "" {
+		return "sluice dlq inspect --topic " + s.o.topic
+	}
+	return fmt.Sprintf("sluice dlq inspect --config %s --group %s", path, s.o.group)
+}
+
+// openTables is the members' target: every table of the file (without
+// one, the built-in table) resolved against the target and the source, or,
+// when no source DSN is given, the source's description the producers
+// stored in the state topic (openConsumeConfigured, waiting for a table not
+// described yet); and the target's pool, sized for the members. Nothing of
+// a file's tables is created here (a target that does not exist is an
+// error naming 'sluice migrate --config'; the TableWriters check the
+// lineage columns and the tombstone tables). The built-in table's target is
+// made ready when missing, as the flag-only consumer always did
+// (migrateBuiltin).
 func (s *stage) openTables(ctx context.Context, c *command, path string) (*sql.DB, []*schema.Table, error) {
-	cf, err := openConfigured(ctx, c, path)
+	cf, err := openConsumeConfigured(ctx, c, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	tables, err := cf.resolve(ctx, false)
-	cf.src.Close()
+	if path == "" {
+		if err := s.migrateBuiltin(ctx, cf.dst, cf.rc.TargetDB); err != nil {
+			cf.close()
+			return nil, nil, err
+		}
+	}
+	tables, err := s.resolveConsumed(ctx, cf)
+	dst := cf.dst
+	cf.dst = nil // the caller's
+	cf.close()
 	if err != nil {
-		cf.dst.Close()
+		dst.Close()
 		return nil, nil, err
 	}
 	if len(tables) == 0 {
-		cf.dst.Close()
-		return nil, nil, usagef("--config %s: no table to consume", path)
+		dst.Close()
+		return nil, nil, usagef("%s: no table to consume", cf.desc())
 	}
-	cf.dst.SetMaxOpenConns(s.o.consumers + 2)
-	cf.dst.SetMaxIdleConns(s.o.consumers + 2)
-	s.log.Info("consuming the configured tables", "config", path, "tables", len(tables))
+	dst.SetMaxOpenConns(s.o.consumers + 2)
+	dst.SetMaxIdleConns(s.o.consumers + 2)
+	s.log.Info("consuming the configured tables", "config", cf.desc(), "tables", len(tables))
 	for _, t := range tables {
 		for _, u := range t.ExtraUnique {
 			s.log.Warn("the target has a unique index beyond the key: a change whose value another key's row still holds there (its own change in another partition, not applied yet) would land on that row; drop the index, or make it the key",
 				"table", t.Target.String(), "index", u.Name, "columns", strings.Join(u.Columns, ", "))
 		}
 	}
-	return cf.dst, tables, nil
+	return dst, tables, nil
+}
+
+// migrateBuiltin makes the built-in table's target ready (records, its
+// lineage columns, its tombstone and truncate markers' tables) when it is
+// not, as the flag-only consumer always did. It never creates the database
+// itself: a database the DSN names that does not exist is far more often a
+// typo than a wish (a misspelled name used to be created and loaded, and
+// the run exited 0), so that is a usage error, exit 2, that names it and
+// points at 'sluice migrate', which does create databases.
+func (s *stage) migrateBuiltin(ctx context.Context, db *sql.DB, database string) error {
+	ready, err := schema.TargetReady(ctx, db, database)
+	if err == nil && !ready {
+		err = databaseExists(ctx, db, database)
+	}
+	if err == nil && !ready {
+		s.log.Info("target table missing or without lineage columns; migrating it", "database", database)
+		if err = schema.MigrateTarget(ctx, db, database); err != nil {
+			err = fmt.Errorf("%w (run 'sluice migrate' as a user with CREATE and ALTER on %s)", err, database)
+		}
+	}
+	return err
 }
 
 // lagWatched says whether this process exports its group's lag: only with
@@ -518,98 +479,7 @@ func runRun(ctx context.Context, args []string) error {
 	if err := s.setupNotify("run", true, true); err != nil {
 		return err
 	}
-	if cfgPath != "" {
-		return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.runConfigured(ctx, c, cfgPath) }))
-	}
-	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error {
-		t0 := time.Now()
-		if err := s.checkMembers(); err != nil {
-			return err
-		}
-		dst, tdb, err := s.openTarget(ctx, s.o.consumers+2)
-		if err != nil {
-			return inStage("consumer", err)
-		}
-		defer dst.Close()
-		ccfg, err := s.consumerConfig(tdb)
-		if err != nil {
-			return err
-		}
-		bf, p, cleanup, err := s.openBackfill(ctx)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
-		if err != nil {
-			return err
-		}
-		defer closeWriters()
-		stats := func() consumer.Stats { return sumStats(members) }
-		s.counts = func() stageCounts {
-			pr := bf.Progress()
-			return stageCounts{Read: pr.RowsRead, Produced: pr.RowsAcked, Upserted: stats().Upserted}
-		}
-		adm := kadm.NewClient(p.Client())
-		s.ready.Store(true)
-
-		g, gctx := errgroup.WithContext(ctx)
-		consCtx, stopConsumer := context.WithCancel(gctx)
-		defer stopConsumer()
-		goMembers(g, gctx, consCtx, members)
-		if s.lagWatched() {
-			g.Go(func() error { s.watchLag(consCtx, adm, s.o.topic); return nil })
-		}
-		var produced int64
-		g.Go(func() error {
-			defer stopConsumer()
-			if err := bf.Run(gctx); err != nil {
-				return inStage("backfill", err)
-			}
-			if err := p.Flush(gctx); err != nil {
-				return inStage("producer", err)
-			}
-			produced = bf.Progress().RowsAcked
-			ends, err := consumer.EndOffsets(gctx, adm, s.o.topic)
-			if err != nil {
-				return inStage("consumer", err)
-			}
-			s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "group", s.o.group)
-			return inStage("consumer", consumer.WaitCaughtUp(gctx, adm, s.o.group, s.o.topic, ends, catchUpPoll))
-		})
-		stopProgress := startProgress(func(el time.Duration) string {
-			return bf.Progress().Line(el) + " | " + consumeLine(stats(), el)
-		})
-		err = g.Wait()
-		stopProgress()
-		pr, st := bf.Progress(), stats()
-		secs := time.Since(t0).Seconds()
-		if err == nil && ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		if err != nil {
-			s.log.Error("run failed", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
-				"failed_stage", stageOf(err), "where", whereOf(err), "err", err)
-			return fmt.Errorf("run of window [%s, %s) failed: %w", s.start.Format(time.DateTime), s.end.Format(time.DateTime), err)
-		}
-		s.complete(ctx, bf)
-		s.log.Info("run summary", "rows_read", pr.RowsRead, "rows_produced", pr.RowsAcked, "rows_upserted", st.Upserted,
-			"resumed_ids", pr.IDsResumed, "chunk_retries", pr.Retries,
-			"rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "dead_lettered", st.Dead, "seconds", round(secs), "rows_per_second", round(float64(pr.RowsRead)/secs))
-		fmt.Printf("run [%s, %s): %d rows read, %d produced, %d upserted by this process (%d new, %d duplicates merged)%s, %.1f s, %.0f rows/s\n",
-			s.start.Format(time.DateTime), s.end.Format(time.DateTime), pr.RowsRead, pr.RowsAcked, st.Upserted, st.Inserted, st.Merged,
-			pr.ResumedNote(), secs, float64(pr.RowsRead)/secs)
-		if s.o.verify {
-			if err := verifyConfigured(ctx, c, s, "", "", verify.TableConfig{ChunkRows: s.o.chunkRows}); err != nil {
-				return inStage("verify", err)
-			}
-		}
-		if st.Dead > 0 {
-			return fmt.Errorf("%w: %d records of %s went to %s (sluice dlq inspect --topic %s)", errPartial, st.Dead,
-				s.o.topic, ccfg.DeadLetterTopic(), s.o.topic)
-		}
-		return nil
-	}))
+	return s.finish(ctx, s.withMetrics(ctx, func(ctx context.Context) error { return s.runConfigured(ctx, c, cfgPath) }))
 }
 
 func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -3,95 +3,113 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/consumer"
 	"github.com/sluice-dev/sluice/verify"
 )
 
-// runConfigured is `sluice run --config FILE`: the nightly job for every
-// configured table. It backfills each table's window into its topic
-// (backfillConfigured), then runs the group's members until they have
-// committed every record the topics held at that point (so every row is in
-// its target), then, with --verify, reconciles each table. The two steps
-// run one after the other: the members start once every topic exists.
+// runConfigured is `sluice run [--config FILE]`: the nightly job for every
+// configured table (without a file, the built-in IoT table). The group's
+// members start first, on every table's topic (made by openBackfills), and
+// apply records while each table's window is backfilled into its topic.
+// Once the backfill has produced everything, the run waits until the group
+// has committed every record the topics then held: offsets are committed
+// only after the database commit, so a caught-up group means every row of
+// the window is in its target. With --verify it then reconciles each table.
 func (s *stage) runConfigured(ctx context.Context, c *command, path string) error {
 	t0 := time.Now()
 	if err := s.checkMembers(); err != nil {
 		return err
 	}
-	if err := s.backfillConfigured(ctx, c, &backfillFlags{path: path}); err != nil {
+	b, err := s.openBackfills(ctx, c, &backfillFlags{path: path})
+	if err != nil {
 		return err
 	}
-	dst, tables, err := s.openTables(ctx, c, path)
+	defer b.close()
+	dst, tables, ccfg, err := s.openConsumer(ctx, c, path)
 	if err != nil {
-		return inStage("consumer", err)
+		return err
 	}
 	defer dst.Close()
-	ccfg, err := s.consumerConfig("")
-	if err != nil {
-		return err
-	}
-	ccfg.Tables = tables
-	if err := ccfg.Validate(); err != nil {
-		return usagef("--config %s: consumer: %v", path, err)
-	}
-	cl, err := kgo.NewClient(s.o.kafkaClient()...)
-	if err != nil {
-		return inStage("consumer", fmt.Errorf("kafka client for %v: %w", ccfg.Brokers, err))
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends := map[string]map[int32]int64{}
-	for _, t := range tables {
-		if ends[t.Topic], err = consumer.EndOffsets(ctx, adm, t.Topic); err != nil {
-			return inStage("consumer", err)
-		}
-	}
 	members, closeWriters, err := s.newMembers(ctx, s.jn.command, ccfg, dst)
 	if err != nil {
 		return err
 	}
 	defer closeWriters()
 	stats := func() consumer.Stats { return sumStats(members) }
-	s.counts = func() stageCounts { return stageCounts{Upserted: stats().Upserted} }
+	s.counts = func() stageCounts {
+		r, a := b.rows()
+		return stageCounts{Read: r, Produced: a, Upserted: stats().Upserted}
+	}
+	adm := kadm.NewClient(b.p.Client())
 	s.ready.Store(true)
+
 	g, gctx := errgroup.WithContext(ctx)
 	consCtx, stopConsumer := context.WithCancel(gctx)
 	defer stopConsumer()
 	goMembers(g, gctx, consCtx, members)
+	if s.lagWatched() {
+		for _, t := range tables {
+			g.Go(func() error { s.watchLag(consCtx, adm, t.Topic); return nil })
+		}
+	}
 	g.Go(func() error {
 		defer stopConsumer()
+		if err := b.run(gctx, func(el time.Duration) string { return consumeLine(stats(), el) }); err != nil {
+			return err
+		}
+		_, produced := b.rows()
+		s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "tables", len(tables), "group", s.o.group)
+		stopProgress := startProgress(func(time.Duration) string { return consumeLine(stats(), time.Since(t0)) })
+		defer stopProgress()
 		for _, t := range tables {
-			if err := consumer.WaitCaughtUp(gctx, adm, s.o.group, t.Topic, ends[t.Topic], catchUpPoll); err != nil {
+			ends, err := consumer.EndOffsets(gctx, adm, t.Topic)
+			if err != nil {
+				return inStage("consumer", err)
+			}
+			if err := consumer.WaitCaughtUp(gctx, adm, s.o.group, t.Topic, ends, catchUpPoll); err != nil {
 				return inStage("consumer", err)
 			}
 		}
 		return nil
 	})
-	stopProgress := startProgress(func(el time.Duration) string { return consumeLine(stats(), el) })
 	err = g.Wait()
-	stopProgress()
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	st := stats()
-	if err != nil {
-		return fmt.Errorf("run --config %s of window [%s, %s) failed: %w", path, s.start.Format(time.DateTime), s.end.Format(time.DateTime), err)
+	read, produced := b.rows()
+	st, secs := stats(), time.Since(t0).Seconds()
+	window := fmt.Sprintf("[%s, %s)", s.start.Format(time.DateTime), s.end.Format(time.DateTime))
+	if path != "" {
+		window = "--config " + path + " " + window
 	}
-	fmt.Printf("run --config %s [%s, %s): %d tables, %d records applied, %d upserted, %d deleted, %d dead-lettered, %.1f s\n", path,
-		s.start.Format(time.DateTime), s.end.Format(time.DateTime), len(tables), st.Records, st.Upserted, st.Deleted, st.Dead, time.Since(t0).Seconds())
+	if err != nil {
+		s.log.Error("run failed", "rows_read", read, "rows_produced", produced, "rows_upserted", st.Upserted,
+			"failed_stage", stageOf(err), "where", whereOf(err), "err", err)
+		return fmt.Errorf("run %s failed: %w", window, err)
+	}
+	b.complete(ctx)
+	s.log.Info("run summary", "tables", len(tables), "rows_read", read, "rows_produced", produced, "records", st.Records,
+		"rows_upserted", st.Upserted, "rows_inserted", st.Inserted, "duplicates_merged", st.Merged, "rows_deleted", st.Deleted,
+		"dead_lettered", st.Dead, "seconds", round(secs), "rows_per_second", round(float64(read)/secs))
+	fmt.Printf("run %s: %d rows read, %d produced, %d records applied, %d upserted by this process (%d new, %d duplicates merged), %d deleted, %d dead-lettered, %d tables, %.1f s, %.0f rows/s\n",
+		window, read, produced, st.Records, st.Upserted, st.Inserted, st.Merged, st.Deleted, st.Dead, len(tables), secs, float64(read)/secs)
 	if s.o.verify {
-		if err := verifyConfigured(ctx, c, s, path, "", verify.TableConfig{Slices: 24}); err != nil {
+		if err := verifyConfigured(ctx, c, s, path, "", verify.TableConfig{ChunkRows: s.o.chunkRows}); err != nil {
 			return inStage("verify", err)
 		}
 	}
 	if st.Dead > 0 {
-		return fmt.Errorf("%w: %d records went to %s (sluice dlq inspect --topic %s)", errPartial, st.Dead, ccfg.DeadLetterTopic(), s.o.group)
+		topics := make([]string, len(tables))
+		for i, t := range tables {
+			topics[i] = t.Topic
+		}
+		return fmt.Errorf("%w: %d records of %s went to %s (%s)", errPartial, st.Dead, strings.Join(topics, ", "), ccfg.DeadLetterTopic(), s.inspectHint(path))
 	}
 	return nil
 }

@@ -14,8 +14,9 @@ import (
 //	status/<job>                                 the job's last outcome, for recovery notifications (notify.StatusKey)
 //	source/era                                   the source's version epoch (producer.EraKey)
 //	tail/<name>                                  a tail's committed position (tail.PositionKey)
+//	shape/<db>.<table>                           a source table's description (schema.SourceShape: its columns and unique indexes), written by the backfill and the tail before their first record of it, read by a consumer given no source DSN (shapeKey)
 //
-// Both values are JSON. A finished window's progress is deleted (a
+// The values are JSON. A finished window's progress is deleted (a
 // tombstone), so running it again reads all of it.
 
 // stateEpochs is the backfill.Epochs of run and backfill: the epoch kept in

@@ -90,6 +90,11 @@ func runTail(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Before any event: a consumer given no source DSN decodes them by
+	// the description the tables resolved with.
+	if err := s.describeSources(ctx, cf, tables); err != nil {
+		return inStage("producer", err)
+	}
 	return s.withMetrics(ctx, func(ctx context.Context) error {
 		src, _, err := openDB(ctx, "--source-dsn", s.o.sourceDSN, "source_db", 2, backfill.SourceSession, nil)
 		if err != nil {
