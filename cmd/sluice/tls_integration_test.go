@@ -92,8 +92,8 @@ func TestIntegrationSecuredEverywhere(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run --verify over TLS: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "stops sending MariaDB bulk inserts") || !strings.Contains(errOut, "it uses TLS") {
-		t.Errorf("run did not say that MariaDB's bulk insert is off over TLS (new rows go through LOAD DATA):\n%s", errOut)
+	if !strings.Contains(errOut, "new rows go through the upsert, without MariaDB's bulk insert") || !strings.Contains(errOut, "it uses TLS") {
+		t.Errorf("run did not say that MariaDB's bulk insert is off over TLS (new rows go through the upsert):\n%s", errOut)
 	}
 
 	e.throughTail(5, 5, nil)
