@@ -46,6 +46,7 @@ func newSluice(bin string, redact func(string) string) (*sluice, error) {
 			continue // the bench's own, or set per child
 		case slices.Contains(flagsSetByBench, k):
 			ignored = append(ignored, k)
+			continue // not passed on: a child given no flag for it (consume, no --source-dsn) must not take the stack's
 		case strings.HasPrefix(k, "SLUICE_TEST_"), slices.Contains(notKnobs, k):
 		case strings.HasPrefix(k, "SLUICE_"), k == "GOMEMLIMIT", k == "GOGC", k == "GOMAXPROCS", k == "GODEBUG":
 			s.knobs[k] = redact(v)
