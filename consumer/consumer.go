@@ -472,26 +472,25 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	}
 	s := &c.stats
 	s.records.Add(int64(b.records - b.markers))
-	s.upserted.Add(int64(res.inserted + res.updated))
-	s.inserted.Add(int64(res.inserted))
-	s.merged.Add(int64(res.merged + res.updated + res.unchanged))
-	s.unchanged.Add(int64(res.unchanged))
-	s.deleted.Add(int64(res.deleted))
-	s.tombstoned.Add(int64(res.tombstoned))
+	s.upserted.Add(res.Upserted)
+	s.inserted.Add(res.Inserted)
+	s.merged.Add(res.Merged)
+	s.unchanged.Add(res.Unchanged)
+	s.deleted.Add(res.Deleted)
+	s.tombstoned.Add(res.Tombstoned)
 	s.batches.Add(1)
 	s.dead.Add(int64(len(b.dead)))
 	m := c.metrics
-	m.upserted.Add(float64(res.inserted + res.updated))
-	m.inserted.Add(float64(res.inserted))
-	m.merged.Add(float64(res.merged + res.updated + res.unchanged))
-	m.unchanged.Add(float64(res.unchanged))
-	m.deleted.Add(float64(res.deleted))
-	m.tombstoned.Add(float64(res.tombstoned))
+	m.upserted.Add(float64(res.Upserted))
+	m.inserted.Add(float64(res.Inserted))
+	m.merged.Add(float64(res.Merged))
+	m.unchanged.Add(float64(res.Unchanged))
+	m.deleted.Add(float64(res.Deleted))
+	m.tombstoned.Add(float64(res.Tombstoned))
 	m.batches.Inc()
 	m.batchRecords.Observe(float64(b.records))
-	c.log.Debug("consumer: batch committed", "records", b.records, "rows", res.inserted+res.updated+res.unchanged, "inserted", res.inserted,
-		"updated", res.updated, "unchanged", res.unchanged, "deleted", res.deleted, "skipped_tombstoned", res.tombstoned,
-		"merged_in_batch", res.merged)
+	c.log.Debug("consumer: batch committed", "records", b.records, "upserted", res.Upserted, "inserted", res.Inserted,
+		"unchanged", res.Unchanged, "merged", res.Merged, "deleted", res.Deleted, "skipped_tombstoned", res.Tombstoned)
 	b.reset()
 	return nil
 }

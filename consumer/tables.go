@@ -177,10 +177,11 @@ func (p *tablePath) take(_ context.Context, b *batch, r *kgo.Record, now time.Ti
 // record the target refuses is isolated (isolate) and dead-lettered
 // (reason database), and a record a transform or a rule refuses is left
 // out by the writer and dead-lettered (reason validation), while the rest
-// of the table's records commit.
-func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error) {
+// of the table's records commit. It returns what the writes did to the
+// targets, as Stats counts rows.
+func (p *tablePath) apply(ctx context.Context, b *batch) (Stats, []*kgo.Record, error) {
 	c := p.c
-	var sum writeResult
+	var sum Stats
 	var late []*kgo.Record
 	for _, e := range p.tables {
 		if len(e.recs) == 0 {
@@ -200,8 +201,9 @@ func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Re
 			e.upserted.Add(float64(res.Inserted + res.Updated))
 			e.deleted.Add(float64(res.Deleted))
 			c.metrics.truncates.Add(float64(res.Truncates))
-			sum.add(writeResult{inserted: res.Inserted, updated: res.Updated, unchanged: res.Unchanged,
-				deleted: res.Deleted, tombstoned: res.Tombstoned + res.Truncated, merged: res.Merged})
+			sum.Add(Stats{Upserted: int64(res.Inserted + res.Updated), Inserted: int64(res.Inserted),
+				Merged: int64(res.Merged + res.Updated + res.Unchanged), Unchanged: int64(res.Unchanged),
+				Deleted: int64(res.Deleted), Tombstoned: int64(res.Tombstoned + res.Truncated)})
 			return nil
 		}, func(i int, err error) {
 			err = refusedError(e.name, e.w.keyOf(e.recs[i].Change), err)
@@ -211,7 +213,7 @@ func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Re
 			}
 		})
 		if err != nil {
-			return writeResult{}, nil, err
+			return Stats{}, nil, err
 		}
 		e.reset()
 	}
@@ -239,24 +241,4 @@ func (p *tablePath) write(ctx context.Context, e *tableEntry, lo, hi int) (res T
 func (e *tableEntry) reset() {
 	clear(e.krecs)
 	e.recs, e.krecs, e.buf = e.recs[:0], e.krecs[:0], e.buf[:0]
-}
-
-// writeResult counts what one batch did to the target.
-type writeResult struct {
-	inserted   int // keys new to the target
-	updated    int // keys the target had, changed by a newer change
-	unchanged  int // keys the target had, already as the change says (or newer)
-	deleted    int
-	tombstoned int // upserts dropped: their key was deleted by a newer change
-	merged     int // changes replaced by a later change of their key in the batch
-}
-
-// add counts o's rows into r.
-func (r *writeResult) add(o writeResult) {
-	r.inserted += o.inserted
-	r.updated += o.updated
-	r.unchanged += o.unchanged
-	r.deleted += o.deleted
-	r.tombstoned += o.tombstoned
-	r.merged += o.merged
 }

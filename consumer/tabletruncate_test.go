@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"database/sql"
 	"testing"
 	"time"
 
@@ -41,64 +42,58 @@ func TestIntegrationTableTruncateOrdersConcurrentBatches(t *testing.T) {
 	img := e.image(1)
 	markers := e.dst + "." + schema.TruncatesTable
 	const T = 500
-	write := func(rec TableRecord) (<-chan struct{}, *TableResult, *error) {
-		done := make(chan struct{})
-		var res TableResult
-		var err error
-		go func() {
-			defer close(done)
-			res, err = e.w.Write(e.ctx, []TableRecord{rec})
-		}()
-		return done, &res, &err
-	}
-
-	t.Run("truncate in flight, then an older batch", func(t *testing.T) {
-		// A truncate's transaction has raised the marker, not yet committed.
+	// race runs rec's write while tx, a transaction in flight that
+	// inFlight began, holds it back at blockedOn, then commits tx and
+	// returns what the write did.
+	race := func(t *testing.T, inFlight func(tx *sql.Tx) error, rec TableRecord, blockedOn string) TableResult {
+		t.Helper()
 		tx, err := e.db.BeginTx(e.ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tx.Rollback() //nolint:errcheck // committed below; a no-op then
-		if _, err := tx.ExecContext(e.ctx, "INSERT INTO "+markers+" (target_table, source_version, truncated_at) VALUES ('mixed', ?, NOW(6))", gwVer(T)); err != nil {
+		if err := inFlight(tx); err != nil {
 			t.Fatal(err)
 		}
-		done, res, werr := write(e.change(schema.OpCreate, nil, img, T-100))
-		e.waitBlocked(t, done, "LOCK IN SHARE MODE") // the batch waits for the marker
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
+		done := make(chan struct{})
+		var res TableResult
+		go func() {
+			defer close(done)
+			res, err = e.w.Write(e.ctx, []TableRecord{rec})
+		}()
+		e.waitBlocked(t, done, blockedOn)
+		if cerr := tx.Commit(); cerr != nil {
+			t.Fatal(cerr)
 		}
 		<-done
-		if *werr != nil {
-			t.Fatal(*werr)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return res
+	}
+
+	t.Run("truncate in flight, then an older batch", func(t *testing.T) {
+		// A truncate's transaction has raised the marker, not yet
+		// committed; the batch waits for the marker.
+		res := race(t, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(e.ctx, "INSERT INTO "+markers+" (target_table, source_version, truncated_at) VALUES ('mixed', ?, NOW(6))", gwVer(T))
+			return err
+		}, e.change(schema.OpCreate, nil, img, T-100), "LOCK IN SHARE MODE")
 		if got := e.seqs(); len(got) != 0 || res.Truncated != 1 {
 			t.Errorf("target seqs %v, %d dropped by the truncate: a change older than the truncate committed after it", got, res.Truncated)
 		}
 	})
 	t.Run("batch in flight, then the truncate", func(t *testing.T) {
 		// A batch has read the marker under its lock and written an older
-		// row, not yet committed.
-		tx, err := e.db.BeginTx(e.ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback() //nolint:errcheck // committed below; a no-op then
-		var v uint64
-		if err := tx.QueryRowContext(e.ctx, "SELECT source_version FROM "+markers+" WHERE target_table = 'mixed' LOCK IN SHARE MODE").Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.ExecContext(e.ctx, "INSERT INTO "+e.dst+".mixed (site, day, seq, source_version) VALUES ('Y', '2024-01-15', 9, ?)", gwVer(T+50)); err != nil {
-			t.Fatal(err)
-		}
-		done, res, werr := write(e.change(schema.OpTruncate, nil, nil, T+100))
-		e.waitBlocked(t, done, "INSERT INTO `"+e.dst+"`.`"+schema.TruncatesTable+"`") // the truncate waits for the batch
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		<-done
-		if *werr != nil {
-			t.Fatal(*werr)
-		}
+		// row, not yet committed; the truncate waits for the batch.
+		res := race(t, func(tx *sql.Tx) error {
+			var v uint64
+			if err := tx.QueryRowContext(e.ctx, "SELECT source_version FROM "+markers+" WHERE target_table = 'mixed' LOCK IN SHARE MODE").Scan(&v); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(e.ctx, "INSERT INTO "+e.dst+".mixed (site, day, seq, source_version) VALUES ('Y', '2024-01-15', 9, ?)", gwVer(T+50))
+			return err
+		}, e.change(schema.OpTruncate, nil, nil, T+100), "INSERT INTO `"+e.dst+"`.`"+schema.TruncatesTable+"`")
 		if got := e.seqs(); len(got) != 0 || res.Truncates != 1 {
 			t.Errorf("target seqs %v after %d truncates: a row older than the truncate, committed while it waited, survived it", got, res.Truncates)
 		}
