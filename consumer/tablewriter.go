@@ -347,9 +347,6 @@ func buildTableWriter(t *schema.Table, qt, qtt string, onUpdate []string) (*Tabl
 	return w, nil
 }
 
-// UpsertSQL is the upsert's text for n rows, for plans and tests.
-func (w *TableWriter) UpsertSQL(n int) string { return w.upsert.text(n) }
-
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
