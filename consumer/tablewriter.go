@@ -539,7 +539,7 @@ func (w *TableWriter) prepare(recs []TableRecord, res *TableResult) error {
 			return at(fmt.Sprintf("unknown op %q", c.Op))
 		}
 	}
-	// The last change of each key wins, by batch.final's rule.
+	// The last change of each key wins, by later's rule.
 	for _, it := range all {
 		w.dkey = w.t.AppendDedupeKey(w.dkey[:0], it.row)
 		if k, ok := byKey[string(w.dkey)]; ok {
