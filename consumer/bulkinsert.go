@@ -7,40 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
 )
 
-// The writer's side of MariaDB's bulk insert (wire.go has the protocol): the
-// batch's new rows as binary parameter sets of one prepared INSERT, taken
-// under the same rule as the LOAD DATA path (load.go) and checked the same
-// way: kept only when the server inserted every row and warned about none,
-// otherwise rolled back to a savepoint and handed to the upsert. Unlike a
-// load, the INSERT fails on a duplicate key or a value the column cannot hold
-// (strict mode) instead of skipping or converting it; the upsert then merges
-// the row, or fails with the server's own error, as it always has.
-
-// bulkTypes are the parameter types, in upsertCols order: DATE, DATETIME,
-// three strings, two DATETIMEs, two unsigned BIGINTs, a DATETIME.
-var bulkTypes = []byte{
-	0x0a, 0, // date
-	0x0c, 0, // timestamp
-	0xfe, 0, // device_type
-	0xfe, 0, // event_type
-	0xfe, 0, // message
-	0x0c, 0, // created_at
-	0x0c, 0, // updated_at
-	0x08, 0x80, // source_id
-	0x08, 0x80, // source_version
-	0x0c, 0, // loaded_at
-}
-
-// bulkHead starts every bulk command: room for the packet header, the
-// command byte, the statement id (filled in when the command is sent), the
-// flags and the types.
-var bulkHead = bulkHeader(bulkTypes)
+// The writer's side of MariaDB's bulk insert (wire.go has the protocol; the
+// TableWriter's rows are tablebulk.go's): the batch's new rows as binary
+// parameter sets of one prepared INSERT, kept only when the server inserted
+// every row and warned about none, otherwise rolled back to a savepoint and
+// handed to the upsert. The INSERT fails on a duplicate key or a value the
+// column cannot hold (strict mode); the upsert then merges the row, or
+// fails with the server's own error.
 
 const (
 	bulkSendTypes   = 128 // the command carries the parameter types
@@ -51,103 +29,9 @@ const (
 	bulkPacketSlack = 1024
 )
 
-// appendBulkRow appends one row's parameter set in upsertCols order.
-func appendBulkRow(dst []byte, it *item, loadedAt time.Time) []byte {
-	r := it.row
-	y, m, d := r.Date.Date()
-	dst = append(dst, indicatorNone, 4, byte(y), byte(y>>8), byte(m), byte(d))
-	dst = appendBinaryTime(append(dst, indicatorNone), r.Timestamp)
-	dst = appendLenenc(append(dst, indicatorNone), r.DeviceType)
-	dst = appendLenenc(append(dst, indicatorNone), r.EventType)
-	if r.Message.Valid {
-		dst = appendLenenc(append(dst, indicatorNone), r.Message.String)
-	} else {
-		dst = append(dst, indicatorNull)
-	}
-	for _, t := range [2]sql.NullTime{r.CreatedAt, r.UpdatedAt} {
-		if t.Valid {
-			dst = appendBinaryTime(append(dst, indicatorNone), t.Time)
-		} else {
-			dst = append(dst, indicatorNull)
-		}
-	}
-	dst = binary.LittleEndian.AppendUint64(append(dst, indicatorNone), r.ID)
-	if it.hasVer {
-		dst = binary.LittleEndian.AppendUint64(append(dst, indicatorNone), it.version)
-	} else {
-		dst = append(dst, indicatorNull)
-	}
-	return appendBinaryTime(append(dst, indicatorNone), loadedAt)
-}
-
-// appendBinaryTime appends t's UTC wall clock as a binary DATETIME, with
-// microseconds when it has any (truncated, as the text paths write them).
-func appendBinaryTime(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	us := t.Nanosecond() / 1000
-	if us == 0 {
-		return append(dst, 7, byte(y), byte(y>>8), byte(mo), byte(d), byte(h), byte(mi), byte(s))
-	}
-	dst = append(dst, 11, byte(y), byte(y>>8), byte(mo), byte(d), byte(h), byte(mi), byte(s))
-	return binary.LittleEndian.AppendUint32(dst, uint32(us))
-}
-
 // appendLenenc appends s as a length-encoded string.
 func appendLenenc[T string | []byte](dst []byte, s T) []byte {
 	return append(gomysql.AppendLengthEncodedInteger(dst, uint64(len(s))), s...)
-}
-
-// bulkPackets encodes the rows (w.upserts) into w.cmds as bulk commands of
-// at most max bytes each (the statement id left 0). It returns false when
-// one row alone is bigger than max.
-func (w *writer) bulkPackets(items []item, loadedAt time.Time, max int) bool {
-	w.cmds.reset(bulkHead, max)
-	for _, i := range w.upserts {
-		mark := len(w.cmds.buf)
-		w.cmds.buf = appendBulkRow(w.cmds.buf, &items[i], loadedAt)
-		if !w.cmds.endRow(mark) {
-			return false
-		}
-	}
-	return true
-}
-
-// bulkInsert writes the batch's rows (w.upserts) as MariaDB bulk inserts on
-// the writer's own socket, inside a savepoint. It reports false, with the
-// savepoint rolled back, when the server did not insert every row as given;
-// the rows then go to the upsert.
-func (w *writer) bulkInsert(ctx context.Context, tx *sql.Tx, items []item, loadedAt time.Time) (bool, error) {
-	if !w.bulkPackets(items, loadedAt, w.maxPacket) {
-		return false, nil // a row bigger than the server takes in one packet: the upsert says so
-	}
-	out, why, err := bulkWrite(ctx, tx, w.conn, w.wc, w.binStmt, &w.cmds, len(w.upserts))
-	switch {
-	case err != nil:
-		return false, err
-	case out == bulkDone:
-		w.warned = 0
-		w.metrics.bulkInserts.Inc()
-		return true, nil
-	}
-	w.metrics.loadFallbacks.Inc()
-	switch out {
-	case bulkExisted:
-		w.warned = 0 // a key existed: the look-up or the next batch's expectation deals with that
-		return false, nil
-	case bulkStale:
-		return false, nil
-	}
-	if w.warned++; w.warned >= loadWarnLimit {
-		w.binOK = false
-		w.binOff = fmt.Sprintf("the server refused or warned on %d bulk inserts in a row, the last: %s", w.warned, why)
-		w.wc = nil
-		if w.binGone != nil {
-			w.binGone(w.binOff)
-		}
-	}
-	return false, nil
 }
 
 // bulkInserter runs MariaDB bulk inserts on one connection of the target:
@@ -271,40 +155,4 @@ func (c *wireConn) bulkInsert(ctx context.Context, conn *sql.Conn, query string,
 		})
 	})
 	return affected, warnings, err
-}
-
-// connect returns the writer's connection: when it holds none, one from the
-// pool, with the socket under it found.
-func (w *writer) connect(ctx context.Context) (*sql.Conn, error) {
-	if w.conn != nil {
-		return w.conn, nil
-	}
-	conn, err := w.db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	w.conn, w.wc = conn, nil
-	if !w.binOK {
-		return conn, nil
-	}
-	wc, why, err := w.wire.bind(ctx, conn)
-	if err != nil {
-		w.release()
-		return nil, err
-	}
-	w.wc = wc
-	if why != w.binWhy && why != "" && w.binGone != nil {
-		w.binGone(why)
-	}
-	w.binWhy = why
-	return conn, nil
-}
-
-// release gives the writer's connection back to the pool (which drops it if
-// it broke).
-func (w *writer) release() {
-	if w.conn != nil {
-		_ = w.conn.Close()
-		w.conn, w.wc = nil, nil
-	}
 }

@@ -1,16 +1,15 @@
 // Package consumer is a member of a Kafka consumer group that applies change
-// events to the target table.
+// events to the target tables.
 //
-// Each member polls up to BatchSize records, decodes them, transforms them
-// (message upper-cased) and writes the batch in ONE database transaction: a
-// multi-row INSERT … ON DUPLICATE KEY UPDATE for creates, updates and reads,
-// and a delete by dedupe key for deletes, with the rows sorted by key so that
-// members take row locks in the same order. When the previous batch met rows
-// the target already had (a re-run, a replay), the batch's keys are first
-// looked up in one join, and the rows the target already has exactly as the
-// batch says are left out of the INSERT (writer.unchanged). Only after the
-// transaction has committed are the offsets of exactly that batch committed
-// to Kafka.
+// The member reads every configured table's topic (Config.Tables, tables.go),
+// decodes each record with its table's schema.ChangeDecoder and applies it
+// with its table's TableWriter, one table per transaction: a multi-row INSERT
+// … ON DUPLICATE KEY UPDATE for creates, updates and reads, and a delete by
+// dedupe key for deletes, with the rows sorted by key so that members take
+// row locks in the same order. The rows the target already has exactly as
+// the batch says are left out of the INSERT (tablelookup.go). Only after the
+// last of the batch's transactions has committed are the offsets of exactly
+// that batch committed to Kafka.
 //
 // Guarantees: at-least-once. An offset is never committed ahead of the
 // database: the group rebalances only between batches (BlockRebalanceOnPoll),
@@ -39,14 +38,12 @@
 // never equal to a change's, since a transaction's events start after the
 // position where the previous one ends.
 //
-// A record that cannot be applied — it does not decode, or the target
-// cannot hold it as it will store it, after the transform (empty
-// device_type/event_type, a value longer than its column as
-// information_schema gives it, counted in the column's own unit: characters
-// for CHAR and VARCHAR, bytes for TEXT; a date or timestamp outside years
-// 1000 to 9999) — goes to the dead-letter topic (<topic>.dlq) with its key,
-// value and headers and headers naming the reason and its topic, partition
-// and offset. The batch goes on without it. Dead letters are acknowledged
+// A record that cannot be applied — it does not decode (reason decode), a
+// table's transforms or rules refuse it (reason validation), or the target
+// refuses its row (reason database: data too long, a constraint; the batch
+// is split to find it, isolate.go) — goes to the dead-letter topic
+// (Config.DeadLetterTopic) with its key, value and headers and headers
+// naming the reason and its topic, partition and offset. The batch goes on without it. Dead letters are acknowledged
 // before the batch's offsets are committed, so no record is ever lost or
 // silently dropped.
 //
@@ -67,15 +64,6 @@
 // again (sluice.dlq.topic, .partition and .offset tell the copies apart
 // from different records).
 //
-// With Config.Tables the member is table-driven (tables.go): it reads every
-// configured table's topic, decodes each record with its table's
-// schema.ChangeDecoder and applies it with its table's TableWriter, one
-// table per transaction, the batch's offsets committed after the last of
-// them. Records a table's transforms or rules refuse are dead letters
-// (reason validation), acknowledged before the commit. The loop, the
-// dead-letter path, the commit and the membership above are the same code
-// for both (recordPath).
-//
 // Metrics:
 //
 //	sluice_consumer_records_total            records polled
@@ -85,11 +73,10 @@
 //	sluice_consumer_duplicates_merged_total  records merged into a row the target or the batch already had
 //	sluice_consumer_rows_deleted_total       rows deleted by delete events
 //	sluice_consumer_skipped_tombstoned_total upserts dropped: their key was deleted by a newer change (or the table truncated)
-//	sluice_consumer_truncates_total          truncate events applied (truncate.go)
+//	sluice_consumer_truncates_total          truncate events applied (tabletruncate.go)
 //	sluice_consumer_batches_total            batches committed
-//	sluice_consumer_bulk_loads_total         batches of new rows written with LOAD DATA
 //	sluice_consumer_bulk_inserts_total       batches of new rows written as MariaDB binary bulk inserts
-//	sluice_consumer_bulk_load_fallbacks_total  bulk loads rolled back to the upsert
+//	sluice_consumer_bulk_load_fallbacks_total  bulk inserts rolled back to the upsert
 //	sluice_consumer_batch_records            records per batch (histogram)
 //	sluice_consumer_db_commit_seconds        time of one batch transaction (histogram)
 //	sluice_consumer_db_errors_total          failed transaction attempts
@@ -99,10 +86,10 @@
 //	sluice_consumer_dlq_references_total     of those, sent as references: too large for the dead-letter topic (registered by producer.NewDeadLetterMetrics)
 //	sluice_consumer_db_isolations_total      failed writes split in halves to find the rows the target refused
 //	sluice_consumer_lag_records{group,topic,partition}  records the group has not committed (WatchLag)
-//	sluice_consumer_table_records_total{table}          table-driven: records polled, by target table
-//	sluice_consumer_table_rows_upserted_total{table}    table-driven: rows written by upserts, by target table
-//	sluice_consumer_table_rows_deleted_total{table}     table-driven: rows deleted, by target table
-//	sluice_consumer_table_dlq_records_total{table,reason}  table-driven: dead letters, by target table and reason
+//	sluice_consumer_table_records_total{table}          records polled, by target table
+//	sluice_consumer_table_rows_upserted_total{table}    rows written by upserts, by target table
+//	sluice_consumer_table_rows_deleted_total{table}     rows deleted, by target table
+//	sluice_consumer_table_dlq_records_total{table,reason}  dead letters, by target table and reason
 //	sluice_kafka_*                           franz-go client metrics (kprom)
 package consumer
 
@@ -131,11 +118,8 @@ type Config struct {
 	// what they are, for errors, never with a secret.
 	Conn          []kgo.Opt
 	Security      string
-	Topic         string
 	Group         string
 	ClientID      string
-	Database      string        // target database, e.g. target_db
-	Table         string        // target table, e.g. records
 	BatchSize     int           // records per transaction
 	Linger        time.Duration // flush a non-full batch this long after its first record
 	DBAttempts    int           // tries of one batch transaction on transient errors
@@ -143,12 +127,12 @@ type Config struct {
 	CommitTimeout time.Duration // how long an offset commit may take after the DB commit
 	DialTimeout   time.Duration // how long to wait for the brokers at start
 	FetchMaxBytes int32         // bytes one fetch may return: bounds the buffered records (see DefaultFetchMaxBytes)
-	NoBulkLoad    bool          // write new rows with the upsert too, never with LOAD DATA LOCAL INFILE or a bulk insert
+	NoBulkLoad    bool          // write new rows with the upsert too, never with a bulk insert
 	// Wire, when the target's pool was opened with Wire.Dial as its
 	// mysql.Config.DialFunc, lets new rows go to MariaDB as binary bulk
-	// inserts instead of LOAD DATA text (wire.go). nil: LOAD DATA.
+	// inserts (wire.go, tablebulk.go). nil: new rows go through the upsert.
 	Wire     *Wire
-	DLQTopic string // dead-letter topic; empty means Topic + ".dlq"
+	DLQTopic string // dead-letter topic; empty means Group + ".dlq"
 	// DeadLetters writes the member's dead letters to DeadLetterTopic():
 	// required; cmd/sluice wires the producer's writer.
 	DeadLetters DeadLetters
@@ -160,10 +144,10 @@ type Config struct {
 	// it fences the first (which then stops with FENCED_INSTANCE_ID). A
 	// member that stops short of a kill leaves the group all the same.
 	InstanceID string
-	// Tables, when set, make the member table-driven (tables.go): it reads
-	// every table's Topic and applies each record with its table's
-	// TableWriter, one table per transaction. Topic, Database and Table are
-	// then not used; the dead-letter topic defaults to Group + ".dlq".
+	// Tables are what the member applies (tables.go): it reads every
+	// table's Topic and applies each record with its table's TableWriter,
+	// one table per transaction. Required: cmd/sluice resolves them from
+	// the configuration file, or the built-in one.
 	Tables []*schema.Table
 }
 
@@ -171,11 +155,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Brokers:       []string{"127.0.0.1:9092"},
-		Topic:         "sluice.raw_records",
 		Group:         "sluice",
 		ClientID:      "sluice-consumer",
-		Database:      "target_db",
-		Table:         schema.TargetTable,
 		BatchSize:     10000,
 		Linger:        time.Second,
 		DBAttempts:    5,
@@ -200,8 +181,8 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("brokers: at least one is required")
-	case c.Topic == "" && len(c.Tables) == 0:
-		return errors.New("topic: required")
+	case len(c.Tables) == 0:
+		return errors.New("tables: at least one resolved table is required")
 	case c.Group == "":
 		return errors.New("group: required")
 	case c.BatchSize < 1:
@@ -212,13 +193,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("db attempts: must be at least 1, got %d", c.DBAttempts)
 	case c.FetchMaxBytes < 1<<10:
 		return fmt.Errorf("fetch max bytes: must be at least 1 KiB, got %d", c.FetchMaxBytes)
-	case c.DLQTopic != "" && c.DLQTopic == c.Topic && len(c.Tables) == 0:
-		return fmt.Errorf("dead-letter topic: must differ from the topic %s", c.Topic)
 	}
-	if len(c.Tables) > 0 {
-		return c.validateTables()
-	}
-	return nil
+	return c.validateTables()
 }
 
 // validateWriters reports a missing dead-letter writer: not in Validate,
@@ -232,13 +208,10 @@ func (c Config) validateWriters() error {
 
 // DeadLetterTopic is where the member sends records it cannot apply.
 func (c Config) DeadLetterTopic() string {
-	switch {
-	case c.DLQTopic != "":
+	if c.DLQTopic != "" {
 		return c.DLQTopic
-	case len(c.Tables) > 0:
-		return c.Group + ".dlq"
 	}
-	return c.Topic + ".dlq"
+	return c.Group + ".dlq"
 }
 
 // Stats counts what a member did.
@@ -273,14 +246,10 @@ func (st *Stats) Add(o Stats) {
 type Consumer struct {
 	cfg Config
 	cl  *kgo.Client
-	// path decodes the records and applies a batch of them: the fixed IoT
-	// table's (the Consumer's own take, apply and release, below) or the
-	// configured tables' (tables.go). The Run loop, membership, dead
-	// letters and offset commits are the member's, whichever path it has.
-	path    recordPath
-	w       *writer
-	limits  limits // the target's column sizes, for validation
-	dec     schema.Decoder
+	// path decodes the records and applies a batch of them (tables.go).
+	// The Run loop, membership, dead letters and offset commits are the
+	// member's.
+	path    *tablePath
 	sent    sentSet // dead letters acknowledged, offsets not yet committed
 	metrics *Metrics
 	log     *slog.Logger
@@ -306,16 +275,12 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 		m = NewMetrics(nil)
 	}
 	c := &Consumer{cfg: cfg, metrics: m, log: log, sent: sentSet{}}
-	topics := []string{cfg.Topic}
-	if len(cfg.Tables) > 0 {
-		tp, err := newTablePath(ctx, c, db)
-		if err != nil {
-			return nil, err
-		}
-		c.path, topics = tp, tp.topics()
-	} else if err := c.newFixedPath(ctx, db); err != nil {
+	tp, err := newTablePath(ctx, c, db)
+	if err != nil {
 		return nil, err
 	}
+	c.path = tp
+	topics := tp.topics()
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
@@ -340,62 +305,17 @@ func New(ctx context.Context, cfg Config, db *sql.DB, m *Metrics, log *slog.Logg
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
-	var err error
 	if c.cl, err = kgo.NewClient(opts...); err != nil {
-		c.path.release()
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := c.cl.Ping(pctx); err != nil {
 		c.cl.Close()
-		c.path.release()
 		return nil, fmt.Errorf("kafka brokers %v%s unreachable: %w", cfg.Brokers, security(cfg.Security), err)
 	}
 	return c, nil
 }
-
-// newFixedPath builds the fixed IoT table's writer and limits: the
-// Consumer is then its own recordPath.
-func (c *Consumer) newFixedPath(ctx context.Context, db *sql.DB) error {
-	cfg, m, log := c.cfg, c.metrics, c.log
-	w, err := newWriter(ctx, db, cfg.Database, cfg.Table, cfg.DBAttempts, cfg.DBBackoff, m)
-	if err != nil {
-		return err
-	}
-	w.wire = cfg.Wire
-	switch {
-	case cfg.NoBulkLoad:
-		w.loadOK, w.loadOff = false, "turned off (--bulk-load=false)"
-		w.binOK, w.binOff = false, w.loadOff
-	case cfg.Wire == nil:
-		w.binOK, w.binOff = false, "turned off (--bulk-insert=false)"
-	}
-	lim, err := loadLimits(ctx, db, cfg.Database, cfg.Table)
-	if err != nil {
-		return err
-	}
-	if !w.lookupOK {
-		log.Info("consumer: re-runs and replays go through the upsert alone, without looking existing rows up first", "why", w.lookupOff)
-	}
-	if !w.loadOK {
-		log.Info("consumer: new rows go through the upsert, without the bulk load", "why", w.loadOff)
-	}
-	if cfg.Wire != nil && !w.binOK && w.loadOK {
-		log.Info("consumer: new rows go through LOAD DATA, without MariaDB's bulk insert", "why", w.binOff)
-	}
-	w.loadGone = func(why string) {
-		log.Warn("consumer: this member stops bulk-loading new rows; they go through the upsert", "why", why)
-	}
-	w.binGone = func(why string) {
-		log.Warn("consumer: this member stops sending MariaDB bulk inserts; new rows go through LOAD DATA or the upsert", "why", why)
-	}
-	c.w, c.limits, c.path = w, lim, c
-	return nil
-}
-
-// release gives back the fixed writer's connection.
-func (c *Consumer) release() { c.w.release() }
 
 // Stats returns what the member has done so far.
 func (c *Consumer) Stats() Stats {
@@ -410,12 +330,8 @@ func (c *Consumer) Stats() Stats {
 // left uncommitted unless its database transaction had already committed.
 func (c *Consumer) Run(ctx context.Context) (err error) {
 	defer func() { c.close(ctx, err) }()
-	defer c.path.release()
 	b := newBatch(c.cfg.BatchSize, c.cfg.Linger)
-	topics := c.cfg.Topic
-	if tp, ok := c.path.(*tablePath); ok {
-		topics = strings.Join(tp.topics(), ",")
-	}
+	topics := strings.Join(c.path.topics(), ",")
 	c.log.Info("consumer: joining group", "group", c.cfg.Group, "topic", topics, "batch_size", c.cfg.BatchSize, "linger", c.cfg.Linger)
 	for {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -493,68 +409,17 @@ func (c *Consumer) fetchErrors(fetches kgo.Fetches) error {
 	return nil
 }
 
-// take decodes, transforms and validates one record into the batch, or
-// sets it aside as a dead letter; now is when its poll returned.
-func (c *Consumer) take(ctx context.Context, b *batch, r *kgo.Record, now time.Time) error {
-	if r.Attrs.IsControl() { // a transaction marker: only its offset counts
-		b.mark(r, now)
-		return nil
-	}
-	c.metrics.records.Inc()
-	if len(r.Value) == 0 { // a tombstone after a delete: nothing to apply
-		b.add(r, nil, now)
-		return nil
-	}
-	ev, err := c.dec.Decode(r.Value)
-	if err == nil && ev.Op == schema.OpTruncate {
-		return c.takeTruncate(ctx, b, r, &ev, now)
-	}
-	reason := ReasonDecode
-	if err == nil {
-		// Validate what the target will store: the transform may lengthen
-		// a value (upper-casing does), and a row the server refuses would
-		// fail its whole batch on every attempt.
-		if ev.After != nil {
-			schema.TransformRow(ev.After)
-		}
-		reason = ReasonValidation
-		err = c.limits.validateEvent(&ev)
-	}
-	if err != nil {
-		c.setAside(b, r, reason, err, now)
-		return nil
-	}
-	b.add(r, &ev, now)
-	return nil
-}
-
 // setAside takes record r into the batch with nothing to apply and a dead
 // letter for it, for reason, unless this member has had its dead letter
 // acknowledged already. It reports whether it made a dead letter.
 func (c *Consumer) setAside(b *batch, r *kgo.Record, reason string, err error, now time.Time) bool {
-	b.add(r, nil, now)
+	b.add(r, now)
 	dl := c.letter(r, reason, err, now)
 	if dl == nil {
 		return false
 	}
 	b.dead = append(b.dead, dl)
 	return true
-}
-
-// apply writes the fixed table's share of the batch: its items, merged to
-// one change of each key, with the rows the target refuses isolated and
-// returned as dead letters (isolate.go).
-func (c *Consumer) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error) {
-	merged := b.final()
-	if len(b.items) == 0 {
-		return writeResult{merged: merged}, nil, nil
-	}
-	res, late, err := c.writeIsolating(ctx, b.items)
-	if err != nil {
-		return writeResult{}, nil, err
-	}
-	res.merged = merged
-	return res, late, nil
 }
 
 // flush sends the batch's dead letters, writes the rest to the database and
@@ -607,26 +472,25 @@ func (c *Consumer) flush(ctx context.Context, b *batch) error {
 	}
 	s := &c.stats
 	s.records.Add(int64(b.records - b.markers))
-	s.upserted.Add(int64(res.inserted + res.updated))
-	s.inserted.Add(int64(res.inserted))
-	s.merged.Add(int64(res.merged + res.updated + res.unchanged))
-	s.unchanged.Add(int64(res.unchanged))
-	s.deleted.Add(int64(res.deleted))
-	s.tombstoned.Add(int64(res.tombstoned))
+	s.upserted.Add(res.Upserted)
+	s.inserted.Add(res.Inserted)
+	s.merged.Add(res.Merged)
+	s.unchanged.Add(res.Unchanged)
+	s.deleted.Add(res.Deleted)
+	s.tombstoned.Add(res.Tombstoned)
 	s.batches.Add(1)
 	s.dead.Add(int64(len(b.dead)))
 	m := c.metrics
-	m.upserted.Add(float64(res.inserted + res.updated))
-	m.inserted.Add(float64(res.inserted))
-	m.merged.Add(float64(res.merged + res.updated + res.unchanged))
-	m.unchanged.Add(float64(res.unchanged))
-	m.deleted.Add(float64(res.deleted))
-	m.tombstoned.Add(float64(res.tombstoned))
+	m.upserted.Add(float64(res.Upserted))
+	m.inserted.Add(float64(res.Inserted))
+	m.merged.Add(float64(res.Merged))
+	m.unchanged.Add(float64(res.Unchanged))
+	m.deleted.Add(float64(res.Deleted))
+	m.tombstoned.Add(float64(res.Tombstoned))
 	m.batches.Inc()
 	m.batchRecords.Observe(float64(b.records))
-	c.log.Debug("consumer: batch committed", "records", b.records, "rows", res.inserted+res.updated+res.unchanged, "inserted", res.inserted,
-		"updated", res.updated, "unchanged", res.unchanged, "deleted", res.deleted, "skipped_tombstoned", res.tombstoned,
-		"merged_in_batch", res.merged)
+	c.log.Debug("consumer: batch committed", "records", b.records, "upserted", res.Upserted, "inserted", res.Inserted,
+		"unchanged", res.Unchanged, "merged", res.Merged, "deleted", res.Deleted, "skipped_tombstoned", res.Tombstoned)
 	b.reset()
 	return nil
 }

@@ -58,7 +58,7 @@ func deadLetter(dlqTopic, group string, r *kgo.Record, reason string, cause erro
 // failed, a lost session), which is not sent twice. Every dead letter a
 // member makes is built here: those set aside as the batch is taken
 // (setAside) and those its write finds, rows the target or a table's rule
-// refuses, on either path (writeIsolating, tablePath.apply).
+// refuses (tablePath.apply).
 func (c *Consumer) letter(r *kgo.Record, reason string, err error, now time.Time) *kgo.Record {
 	if c.sent.has(r) {
 		c.log.Info("consumer: record dead-lettered already by this member; not sent again", "record", fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))

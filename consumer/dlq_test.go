@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/schema"
 )
 
 // TestTakeSkipsAcknowledgedDeadLetter: a record whose dead letter this
@@ -16,23 +18,30 @@ import (
 // not dead-lettered again; once a commit covers it, it is forgotten.
 func TestTakeSkipsAcknowledgedDeadLetter(t *testing.T) {
 	c := &Consumer{cfg: DefaultConfig(), metrics: NewMetrics(nil), log: slog.New(slog.NewTextHandler(io.Discard, nil)), sent: sentSet{}}
+	m := c.metrics
+	tbl := &schema.Table{Topic: "t", Source: schema.TableName{DB: "s", Table: "x"}, Target: schema.TableName{DB: "d", Table: "x"}}
+	e := &tableEntry{t: tbl, name: "d.x", records: m.tableRecords.WithLabelValues("d.x"), decodeDLQ: m.tableDLQ.WithLabelValues("d.x", ReasonDecode)}
+	p := &tablePath{c: c, byTopic: map[string]*tableEntry{"t": e}, tables: []*tableEntry{e}}
 	b := newBatch(10, time.Second)
 	rec := func(off int64) *kgo.Record {
 		return &kgo.Record{Topic: "t", Partition: 1, Offset: off, Key: []byte("k"), Value: []byte("not a change event")}
 	}
 	now := time.Now()
 	for _, off := range []int64{4, 5} {
-		if err := c.take(context.Background(), b, rec(off), now); err != nil {
+		if err := p.take(context.Background(), b, rec(off), now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(b.dead) != 2 {
-		t.Fatalf("%d dead letters, want 2", len(b.dead))
+	if len(b.dead) != 2 || len(e.recs) != 0 {
+		t.Fatalf("%d dead letters and %d records to apply, want 2 and 0", len(b.dead), len(e.recs))
+	}
+	if got, _ := Header(b.dead[0], schema.DLQHeaderReason); got != ReasonDecode {
+		t.Errorf("dead letter's reason %q, want %q", got, ReasonDecode)
 	}
 	c.sent.add(b.dead[0]) // @4 acknowledged; @5 failed
 	b.reset()
 	for _, off := range []int64{4, 5} {
-		if err := c.take(context.Background(), b, rec(off), now); err != nil {
+		if err := p.take(context.Background(), b, rec(off), now); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -58,8 +57,7 @@ func rowRejected(err error) bool {
 // refuse with their errors: everything else commits. Any other error
 // stops, as a write always has. A batch with one bad row among 10,000
 // costs about fourteen failed transactions of shrinking size and two of
-// the good rows. Both paths isolate with it: the fixed table's items
-// (writeIsolating) and each configured table's records (tablePath.apply).
+// the good rows. tablePath.apply isolates each table's records with it.
 //
 // The halves commit one by one, in the batch's order, before the batch's
 // offsets: a crash in between delivers the whole batch again, whose rows
@@ -80,30 +78,6 @@ func isolate(ctx context.Context, m *Metrics, lo, hi int, write func(lo, hi int)
 		return err
 	}
 	return isolate(ctx, m, mid, hi, write, refuse)
-}
-
-// writeIsolating writes the fixed table's items, isolating the rows the
-// target refuses (isolate), and returns those rows' dead letters.
-func (c *Consumer) writeIsolating(ctx context.Context, items []item) (writeResult, []*kgo.Record, error) {
-	var sum writeResult
-	var late []*kgo.Record
-	target := c.cfg.Database + "." + c.cfg.Table
-	err := isolate(ctx, c.metrics, 0, len(items), func(lo, hi int) error {
-		res, err := c.w.write(ctx, items[lo:hi])
-		if err == nil {
-			sum.add(res)
-		}
-		return err
-	}, func(i int, err error) {
-		it := &items[i]
-		if dl := c.letter(it.rec, ReasonDatabase, refusedError(target, it.key.String(), err), time.Now()); dl != nil {
-			late = append(late, dl)
-		}
-	})
-	if err != nil {
-		return writeResult{}, nil, err
-	}
-	return sum, late, nil
 }
 
 // refusedError says which row of which table (target, "db.table") the

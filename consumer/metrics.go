@@ -9,7 +9,7 @@ import (
 type Metrics struct {
 	records, upserted, inserted, merged, deleted, batches prometheus.Counter
 	unchanged, tombstoned, truncates                      prometheus.Counter
-	bulkLoads, bulkInserts, loadFallbacks                 prometheus.Counter
+	bulkInserts, loadFallbacks                            prometheus.Counter
 	dbErrors, dbRetries, commitErrors                     prometheus.Counter
 	isolations                                            prometheus.Counter
 	batchRecords, commitSeconds                           prometheus.Histogram
@@ -45,9 +45,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		tombstoned:    counter("skipped_tombstoned_total", "Upserts dropped because a newer delete of their key left a tombstone (backfill reads taken before the delete)."),
 		truncates:     counter("truncates_total", "Truncate events (a TRUNCATE of the source table) applied: the target's rows older than each were deleted."),
 		batches:       counter("batches_total", "Batches committed to the target and then to Kafka."),
-		bulkLoads:     counter("bulk_loads_total", "Batches whose rows were all new, written with LOAD DATA LOCAL INFILE."),
 		bulkInserts:   counter("bulk_inserts_total", "Batches whose rows were all new, written as MariaDB binary bulk inserts (COM_STMT_BULK_EXECUTE)."),
-		loadFallbacks: counter("bulk_load_fallbacks_total", "Bulk loads or bulk inserts rolled back because they met an existing row, an error or a warning; their rows went to the upsert."),
+		loadFallbacks: counter("bulk_load_fallbacks_total", "Bulk inserts rolled back because they met an existing row, an error or a warning; their rows went to the upsert."),
 		dbErrors:      counter("db_errors_total", "Failed attempts of a batch transaction."),
 		dbRetries:     counter("db_retries_total", "Batch transactions retried after a transient error."),
 		commitErrors:  counter("offset_commit_errors_total", "Offset commits that failed after the database commit."),
@@ -80,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		m.reg = reg
 		reg.MustRegister(m.unchanged, m.tombstoned, m.truncates, m.records, m.upserted, m.inserted, m.merged, m.deleted, m.batches,
-			m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
+			m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors, m.batchRecords, m.commitSeconds, m.lag, m.dlq)
 		reg.MustRegister(m.isolations, m.tableRecords, m.tableUpserted, m.tableDeleted, m.tableDLQ)
 	}
 	return m

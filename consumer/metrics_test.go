@@ -11,7 +11,7 @@ import (
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := NewMetrics(reg)
-	for _, c := range []prometheus.Counter{m.records, m.upserted, m.inserted, m.merged, m.deleted, m.tombstoned, m.batches, m.bulkLoads, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors} {
+	for _, c := range []prometheus.Counter{m.records, m.upserted, m.inserted, m.merged, m.deleted, m.tombstoned, m.batches, m.bulkInserts, m.loadFallbacks, m.dbErrors, m.dbRetries, m.commitErrors} {
 		c.Inc()
 	}
 	m.batchRecords.Observe(10000)
@@ -36,7 +36,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		"sluice_consumer_records_total", "sluice_consumer_rows_upserted_total", "sluice_consumer_rows_inserted_total",
 		"sluice_consumer_duplicates_merged_total", "sluice_consumer_rows_deleted_total", "sluice_consumer_skipped_tombstoned_total",
-		"sluice_consumer_batches_total", "sluice_consumer_bulk_loads_total", "sluice_consumer_bulk_inserts_total", "sluice_consumer_bulk_load_fallbacks_total",
+		"sluice_consumer_batches_total", "sluice_consumer_bulk_inserts_total", "sluice_consumer_bulk_load_fallbacks_total",
 		"sluice_consumer_db_errors_total", "sluice_consumer_db_retries_total", "sluice_consumer_offset_commit_errors_total",
 		"sluice_consumer_batch_records", "sluice_consumer_db_commit_seconds", "sluice_consumer_lag_records",
 	} {

@@ -15,8 +15,8 @@ import (
 // table's only and counts the other's as Other, and the other table's own
 // re-drive (its own group) still finds and sends its own.
 func TestIntegrationDeadLettersByTopic(t *testing.T) {
-	db, brokers := servers(t)
-	w := newWorld(t, db, brokers, "it_dlq_topics", 1)
+	_, brokers := servers(t)
+	w := newWorld(t, brokers, "it_dlq_topics", 1)
 	ctx := w.ctx
 	topicA, topicB := w.topic, w.topic+".b"
 	if _, err := w.adm.CreateTopic(ctx, 1, -1, nil, topicB); err != nil {

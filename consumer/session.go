@@ -16,7 +16,7 @@ import (
 //     one round trip with no placeholder limit.
 //   - Affected rows count changed rows only (ClientFoundRows off): with
 //     unchanged rows counting 0, the upsert's result tells new rows from
-//     updated ones (upsert.go).
+//     updated ones (tablewriter.go).
 func TargetSession(cfg *mysql.Config) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC

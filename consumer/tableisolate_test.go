@@ -275,8 +275,8 @@ func refusedRowsDeadLettered(t *testing.T, bulk bool) {
 	}
 	if bulk {
 		kept, back := testutil.ToFloat64(m.bulkInserts), testutil.ToFloat64(m.loadFallbacks)
-		if kept == 0 || back == 0 || c.path.(*tablePath).tables[0].w.bulk.wire == nil {
-			t.Errorf("bulk inserts: %v kept, %v rolled back (still on: %v); want both, and on", kept, back, c.path.(*tablePath).tables[0].w.bulk.wire != nil)
+		if kept == 0 || back == 0 || c.path.tables[0].w.bulk.wire == nil {
+			t.Errorf("bulk inserts: %v kept, %v rolled back (still on: %v); want both, and on", kept, back, c.path.tables[0].w.bulk.wire != nil)
 		}
 	}
 

@@ -15,8 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// tableLookup is the TableWriter's look-up of existing rows (the fixed
-// writer's unchanged, upsert.go, for any table): before an upsert, the
+// tableLookup is the TableWriter's look-up of existing rows: before an upsert, the
 // batch's keys are read from the target, and an upsert the statement would
 // leave as it is (older than the row, or the same in every column it
 // compares) is left out of the statement. A re-run of a window then costs
@@ -24,8 +23,7 @@ import (
 // multi-row upsert that changes nothing.
 //
 // The read is one join of the batch's keys with the target (probeJoin says
-// when the server takes it by the key's index), as the fixed writer's
-// look-up is; elsewhere it is IN lists of 1,000 keys, a range read of the
+// when the server takes it by the key's index); elsewhere it is IN lists of 1,000 keys, a range read of the
 // key each. The join cost the server about a third less CPU than the IN
 // lists on a re-run of the IoT table (README, Performance).
 //

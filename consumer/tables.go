@@ -12,33 +12,16 @@ import (
 	"github.com/sluice-dev/sluice/schema"
 )
 
-// recordPath is what a member does with its records between the poll and
-// the offset commit: decode each into the batch (or set it aside as a dead
-// letter), and apply the batch to the target. The fixed IoT table's path is
-// the Consumer's own (take, apply, release in consumer.go); the configured
-// tables' is tablePath. Everything else — the Run loop, the linger, the
-// dead letters' sending, the offset commit after the database commit,
-// membership — is the member's, the same for both.
-type recordPath interface {
-	// take decodes r into b: b.add (or b.mark) with whatever the path
-	// keeps of it, or Consumer.setAside for a dead letter.
-	take(ctx context.Context, b *batch, r *kgo.Record, now time.Time) error
-	// apply writes what the batch holds and returns the counts and the
-	// dead letters of the records the target or a rule refused; every
-	// transaction it made has committed when it returns nil. An error
-	// leaves the batch's offsets uncommitted.
-	apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error)
-	// release gives back what the path holds when the member stops.
-	release()
-}
-
-// tablePath is the table-driven member's recordPath: every configured
-// table's topic, each record decoded with its table's ChangeDecoder and
-// applied by its table's TableWriter. A batch (BatchSize records across
-// the tables, as polled) is written one table per transaction, retried on
-// transient errors like the fixed writer's, with the rows the target
-// refuses isolated into dead letters as the fixed writer's are
-// (isolate.go); the batch's offsets are committed after the last of them
+// tablePath is what a member does with its records between the poll and
+// the offset commit (take, apply): every configured table's topic, each
+// record decoded with its table's ChangeDecoder into the table's share of
+// the batch (or set aside as a dead letter), and applied by its table's
+// TableWriter. Everything else — the Run loop, the linger, the dead
+// letters' sending, the offset commit after the database commit,
+// membership — is the Consumer's. A batch (BatchSize records across the
+// tables, as polled) is written one table per transaction, retried on
+// transient errors, with the rows the target refuses isolated into dead
+// letters (isolate.go); the batch's offsets are committed after the last of them
 // and after the dead letters are acknowledged. A crash between two of them
 // delivers the whole batch again, whose changes apply as the same
 // versioned upserts.
@@ -114,7 +97,7 @@ func newTablePath(ctx context.Context, c *Consumer, db *sql.DB) (*tablePath, err
 }
 
 // useBulkInsert lets w send new rows as MariaDB bulk inserts when the
-// target's pool dials through a Wire (as the fixed writer does), and logs
+// target's pool dials through a Wire, and logs
 // why not otherwise.
 func (p *tablePath) useBulkInsert(ctx context.Context, w *TableWriter) error {
 	c, name := p.c, w.t.Target.String()
@@ -151,8 +134,6 @@ func (p *tablePath) topics() []string {
 	return out
 }
 
-func (p *tablePath) release() {}
-
 // take decodes r with its topic's table. A record that does not decode is
 // a dead letter (reason decode); a tombstone or a transaction marker only
 // moves the offset.
@@ -169,7 +150,7 @@ func (p *tablePath) take(_ context.Context, b *batch, r *kgo.Record, now time.Ti
 	}
 	e.records.Inc()
 	if len(r.Value) == 0 {
-		b.add(r, nil, now)
+		b.add(r, now)
 		return nil
 	}
 	n := len(e.recs)
@@ -187,7 +168,7 @@ func (p *tablePath) take(_ context.Context, b *batch, r *kgo.Record, now time.Ti
 	e.buf = buf
 	e.recs = append(e.recs, TableRecord{Change: ch, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 	e.krecs = append(e.krecs, r)
-	b.add(r, nil, now)
+	b.add(r, now)
 	return nil
 }
 
@@ -196,10 +177,11 @@ func (p *tablePath) take(_ context.Context, b *batch, r *kgo.Record, now time.Ti
 // record the target refuses is isolated (isolate) and dead-lettered
 // (reason database), and a record a transform or a rule refuses is left
 // out by the writer and dead-lettered (reason validation), while the rest
-// of the table's records commit.
-func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Record, error) {
+// of the table's records commit. It returns what the writes did to the
+// targets, as Stats counts rows.
+func (p *tablePath) apply(ctx context.Context, b *batch) (Stats, []*kgo.Record, error) {
 	c := p.c
-	var sum writeResult
+	var sum Stats
 	var late []*kgo.Record
 	for _, e := range p.tables {
 		if len(e.recs) == 0 {
@@ -218,8 +200,10 @@ func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Re
 			}
 			e.upserted.Add(float64(res.Inserted + res.Updated))
 			e.deleted.Add(float64(res.Deleted))
-			sum.add(writeResult{inserted: res.Inserted, updated: res.Updated, unchanged: res.Unchanged,
-				deleted: res.Deleted, tombstoned: res.Tombstoned, merged: res.Merged})
+			c.metrics.truncates.Add(float64(res.Truncates))
+			sum.Add(Stats{Upserted: int64(res.Inserted + res.Updated), Inserted: int64(res.Inserted),
+				Merged: int64(res.Merged + res.Updated + res.Unchanged), Unchanged: int64(res.Unchanged),
+				Deleted: int64(res.Deleted), Tombstoned: int64(res.Tombstoned + res.Truncated)})
 			return nil
 		}, func(i int, err error) {
 			err = refusedError(e.name, e.w.keyOf(e.recs[i].Change), err)
@@ -229,7 +213,7 @@ func (p *tablePath) apply(ctx context.Context, b *batch) (writeResult, []*kgo.Re
 			}
 		})
 		if err != nil {
-			return writeResult{}, nil, err
+			return Stats{}, nil, err
 		}
 		e.reset()
 	}

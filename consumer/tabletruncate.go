@@ -18,9 +18,8 @@ import (
 // is dropped. Each batch reads its table's marker under a shared lock
 // before it writes, and a truncate updates the marker first, so a batch
 // and a truncate of one table are ordered: whichever commits first, the
-// other sees it. This is the IoT writer's rule (truncate.go), with the
-// marker in a table of its own, since a configured table's key has no
-// value to reserve for it.
+// other sees it. The marker is in a table of its own, since a configured
+// table's key has no value to reserve for it.
 
 // tableTruncateStmts are one table's truncate statements.
 type tableTruncateStmts struct {

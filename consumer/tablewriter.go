@@ -14,8 +14,7 @@ import (
 
 // TableWriter applies batches of generic change events (schema.Change) of
 // one resolved schema.Table to its target, each batch in one transaction,
-// with the fixed IoT writer's semantics (upsert.go, batch.go; the package
-// doc says them): the newest version of a key wins however late it
+// with the semantics the package doc says: the newest version of a key wins however late it
 // arrives, the same content writes nothing, a versioned delete leaves a
 // tombstone in <target>_tombstones that drops older upserts of its key, and
 // a change that moves a row to another key deletes the old key.
@@ -31,12 +30,11 @@ import (
 // truncate (op "t") is applied as tabletruncate.go says. A Write is one
 // transaction, all or nothing: a record the target refuses fails it with
 // the server's error. The table-driven member (tablePath.apply) retries
-// a Write that fails with a transient error (retryTx, as the fixed
-// writer's) and isolates a record the target refuses (isolate.go: halves
-// of the batch in transactions of their own, down to the refused record,
-// which goes to the dead-letter topic with reason database while the rest
-// commits), as the fixed path does; other errors stop the member with the
-// batch's offsets uncommitted.
+// a Write that fails with a transient error (retryTx) and isolates a
+// record the target refuses (isolate.go: halves of the batch in
+// transactions of their own, down to the refused record, which goes to the
+// dead-letter topic with reason database while the rest commits); other
+// errors stop the member with the batch's offsets uncommitted.
 type TableWriter struct {
 	t    *schema.Table
 	db   *sql.DB
@@ -272,10 +270,21 @@ func buildTableWriter(t *schema.Table, qt, qtt string, onUpdate []string) (*Tabl
 	}
 	where := " WHERE " + byKey.String()
 
-	// The upsert: the decision to apply is taken once per existing row, in
-	// the first assignment, and reused (upsertSuffix says why, for the IoT
-	// table). Text is compared as bytes: a collation's equality would take
-	// an update that only changes case, or trailing spaces, for no change.
+	// The upsert decides, once per existing row, whether the incoming
+	// change applies: only when it is not older than what the row has (by
+	// source_version; a NULL on either side applies) and it changes
+	// something. A replayed, re-delivered or re-run change then writes
+	// nothing, and an older change arriving late never overwrites a newer
+	// one. A newer version with the same content keeps the stored version:
+	// changes of one key arrive in order (one partition), so the next real
+	// change still compares against a version no newer than its own; a
+	// change kept over others of its key in one batch is the exception
+	// (apply raises the row's version). MySQL assigns ON DUPLICATE KEY
+	// UPDATE columns left to right, each seeing the ones before, so the
+	// decision is taken in the first assignment and reused; source_version
+	// is assigned last, after every column compared it. Text is compared
+	// as bytes: a collation's equality would take an update that only
+	// changes case, or trailing spaces, for no change.
 	var same, assign []string
 	for i, q := range names {
 		if isKey[i] {
@@ -337,9 +346,6 @@ func buildTableWriter(t *schema.Table, qt, qtt string, onUpdate []string) (*Tabl
 	w.raise = "UPDATE " + qt + " SET `source_version` = ?" + keep + where + " AND (`source_version` IS NULL OR `source_version` < ?)"
 	return w, nil
 }
-
-// UpsertSQL is the upsert's text for n rows, for plans and tests.
-func (w *TableWriter) UpsertSQL(n int) string { return w.upsert.text(n) }
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
@@ -524,8 +530,7 @@ func (w *TableWriter) prepare(recs []TableRecord, res *TableResult) error {
 				w.dkey = w.t.AppendDedupeKey(w.dkey[:0], row)
 				if oldKey != string(w.dkey) {
 					// The row moved to another key: the old key is gone,
-					// with the change's version, in the same transaction
-					// (batch.add does the same for the IoT table).
+					// with the change's version, in the same transaction.
 					all = append(all, titem{rec: i, del: true, row: old, version: ver, hasVer: hasVer})
 				}
 			}
@@ -534,7 +539,7 @@ func (w *TableWriter) prepare(recs []TableRecord, res *TableResult) error {
 			return at(fmt.Sprintf("unknown op %q", c.Op))
 		}
 	}
-	// The last change of each key wins, by batch.final's rule.
+	// The last change of each key wins, by later's rule.
 	for _, it := range all {
 		w.dkey = w.t.AppendDedupeKey(w.dkey[:0], it.row)
 		if k, ok := byKey[string(w.dkey)]; ok {
@@ -634,7 +639,13 @@ func (w *TableWriter) keyText(row []schema.Value) string {
 
 // apply writes w.items in tx: deletes and their tombstones, then the
 // upserts that no newer tombstone drops, then the versions of merged
-// changes (batch.final and writer.raiseVersions say why).
+// changes. The changes a kept change replaced in the batch are never
+// written, so the target must still learn their versions: otherwise
+// updates to b (V1) and back to a (V2) merge into a row equal to the
+// target's, which keeps its old version, and a backfill read of b taken
+// between them (V1 < P < V2, produced late) would then apply. So the
+// stored version of such a row is raised to the kept change's, unless
+// the row is newer.
 func (w *TableWriter) apply(ctx context.Context, tx *sql.Tx, res *TableResult) error {
 	tombs, err := w.findTombstones(ctx, tx)
 	if err != nil {
@@ -874,4 +885,23 @@ func (w *TableWriter) upserts(ctx context.Context, tx *sql.Tx, idx []int, loaded
 	w.look.note(skipped+dups, skipped+all)
 	w.bulk.refusedBy()
 	return nil
+}
+
+// later reports whether a change of a key replaces kept, the change the
+// batch holds for that key: when it is newer; at the same version, unless
+// it is a delete and kept is not; and when either has no version (nothing
+// to order them by but the partition), always. One version is one binlog
+// event, and within one event a key is only ever vacated before it is
+// taken (unique keys are checked row by row), so at one version an upsert
+// wins over a delete. That matters for an update that changes the key in
+// a way the target does not see (a case-only change under a _ci collation,
+// or one a key column's transform folds away): the tail carries it as a
+// delete of the old key and a create of the new, each in its key's
+// partition, and the two reach the target in either order. The writer's
+// versioned deletes keep a row of their own version for the same reason.
+func later(versioned bool, v, keptV uint64, del, keptDel bool) bool {
+	if !versioned {
+		return true
+	}
+	return v > keptV || v == keptV && (!del || keptDel)
 }

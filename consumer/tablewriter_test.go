@@ -456,7 +456,7 @@ func TestTableWriterUpsertSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := w.UpsertSQL(2)
+	got := w.upsert.text(2)
 	for _, want := range []string{
 		"INSERT INTO `d`.`t` (`k`, `name`, `n`, `source_version`, `loaded_at`) VALUES (?,?,?,?,?),(?,?,?,?,?) ON DUPLICATE KEY UPDATE",
 		"BINARY `name` <=> BINARY VALUES(`name`) AND `n` <=> VALUES(`n`)",

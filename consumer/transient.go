@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -41,4 +44,31 @@ func transientMySQL(err error) bool {
 	// over. The pool dials again on the next attempt.
 	var ne *net.OpError
 	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne)
+}
+
+// retryTx runs attempt, one whole transaction, until it succeeds, fails
+// with an error that is not transient, or has failed attempts times,
+// waiting backoff before the second try and twice as long before each
+// further one (at most 10 s), jittered; release is called after each
+// failure. what names the transaction in errors.
+func retryTx(ctx context.Context, attempts int, backoff time.Duration, m *Metrics, what string, release func(), attempt func() error) error {
+	delay := backoff
+	for n := 1; ; n++ {
+		err := attempt()
+		if err == nil {
+			return nil
+		}
+		release()
+		m.dbErrors.Inc()
+		if !transientMySQL(err) || n >= attempts {
+			return fmt.Errorf("%s (attempt %d of %d): %w", what, n, attempts, err)
+		}
+		m.dbRetries.Inc()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: interrupted while retrying %v: %w", what, err, ctx.Err())
+		case <-time.After(delay/2 + rand.N(delay/2+1)):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
 }

@@ -3,7 +3,6 @@ package consumer
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-
-	"github.com/sluice-dev/sluice/schema"
 )
 
 // greeting builds a HandshakeV10 payload with the given capabilities.
@@ -298,36 +295,10 @@ func TestWireExchangeFailures(t *testing.T) {
 	}
 }
 
-func TestAppendBulkRow(t *testing.T) {
-	ts := time.Date(2025, 10, 1, 13, 14, 15, 123456789, time.UTC)
-	it := item{row: &schema.Row{ID: 1 << 40, Date: time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC), Timestamp: ts.Truncate(time.Second),
-		DeviceType: "meter-1", EventType: strings.Repeat("e", 251), Message: sql.NullString{},
-		CreatedAt: sql.NullTime{Time: ts, Valid: true}},
-		version: 7<<32 | 99, hasVer: true}
-	loaded := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	got := appendBulkRow(nil, &it, loaded)
-	var want []byte
-	want = append(want, 0, 4, 0xe9, 0x07, 10, 1)                      // date
-	want = append(want, 0, 7, 0xe9, 0x07, 10, 1, 13, 14, 15)          // timestamp
-	want = append(append(want, 0, 7), "meter-1"...)                   // device_type
-	want = append(append(want, 0, 0xfc, 251, 0), it.row.EventType...) // event_type: a 3-byte length from 251 on
-	want = append(want, 1)                                            // message NULL
-	want = append(want, 0, 11, 0xe9, 0x07, 10, 1, 13, 14, 15)         // created_at, with microseconds
-	want = binary.LittleEndian.AppendUint32(want, 123456)
-	want = append(want, 1) // updated_at NULL
-	want = binary.LittleEndian.AppendUint64(append(want, 0), 1<<40)
-	want = binary.LittleEndian.AppendUint64(append(want, 0), 7<<32|99)
-	want = append(want, 0, 11, 0xea, 0x07, 1, 2, 3, 4, 5) // loaded_at
-	want = binary.LittleEndian.AppendUint32(want, 6)
-	if !bytes.Equal(got, want) {
-		t.Errorf("row\n%x, want\n%x", got, want)
-	}
-	it.hasVer = false
-	noVer := append(append(bytes.Clone(want[:len(want)-22]), 1), want[len(want)-13:]...) // the version (9 bytes) as NULL, before loaded_at (13)
-	if got := appendBulkRow(nil, &it, loaded); !bytes.Equal(got, noVer) {
-		t.Errorf("a row without a version\n%x, want\n%x", got, noVer)
-	}
-	for n, prefix := range map[int][]byte{250: {250}, 65535: {0xfc, 0xff, 0xff}, 65536: {0xfd, 0, 0, 1}} {
+// TestAppendLenenc: a string's length is a length-encoded integer, one
+// byte below 251 and a marker and 2 or 3 bytes above.
+func TestAppendLenenc(t *testing.T) {
+	for n, prefix := range map[int][]byte{250: {250}, 251: {0xfc, 251, 0}, 65535: {0xfc, 0xff, 0xff}, 65536: {0xfd, 0, 0, 1}} {
 		if got := appendLenenc(nil, strings.Repeat("m", n)); !bytes.Equal(got[:len(prefix)], prefix) || len(got) != n+len(prefix) {
 			t.Errorf("a %d-byte string: prefix %x", n, got[:len(prefix)])
 		}
@@ -338,33 +309,45 @@ func TestAppendBulkRow(t *testing.T) {
 // packet size, every command with its own header, and a row bigger than
 // that alone sends the batch to the upsert.
 func TestBulkPackets(t *testing.T) {
-	w := &writer{}
-	var items []item
-	for i := range 10 {
-		items = append(items, item{row: &schema.Row{ID: uint64(i), DeviceType: "d", EventType: "e",
-			Message: sql.NullString{String: strings.Repeat("m", 100), Valid: true}}})
-		w.upserts = append(w.upserts, i)
+	types := []byte{0xfe, 0, 0x08, 0x80}
+	head := bulkHeader(types)
+	row := func(i int) []byte {
+		r := appendLenenc([]byte{indicatorNone}, strings.Repeat(string(rune('a'+i)), 100))
+		return binary.LittleEndian.AppendUint64(append(r, indicatorNone), uint64(i))
 	}
-	row := len(appendBulkRow(nil, &items[0], time.Time{}))
-	max := len(bulkHead) - 4 + 3*row // three rows a command
-	if !w.bulkPackets(items, time.Time{}, max) || len(w.cmds.starts) != 4 {
-		t.Fatalf("%d commands for 10 rows of 3 a command", len(w.cmds.starts))
-	}
-	for n := range w.cmds.starts {
-		p := w.cmds.command(n)
-		rows := (len(p) - len(bulkHead)) / row
-		var want []byte
-		for _, it := range items[3*n : 3*n+rows] {
-			want = appendBulkRow(want, &it, time.Time{})
+	size := len(row(0))
+	encode := func(max int) (*bulkCmds, bool) {
+		var cmds bulkCmds
+		cmds.reset(head, max)
+		for i := range 10 {
+			mark := len(cmds.buf)
+			cmds.buf = append(cmds.buf, row(i)...)
+			if !cmds.endRow(mark) {
+				return &cmds, false
+			}
 		}
-		if !bytes.Equal(p[len(bulkHead):], want) {
+		return &cmds, true
+	}
+	max := len(head) - 4 + 3*size // three rows a command
+	cmds, ok := encode(max)
+	if !ok || len(cmds.starts) != 4 {
+		t.Fatalf("%d commands for 10 rows of 3 a command", len(cmds.starts))
+	}
+	for n := range cmds.starts {
+		p := cmds.command(n)
+		rows := (len(p) - len(head)) / size
+		var want []byte
+		for i := 3 * n; i < 3*n+rows; i++ {
+			want = append(want, row(i)...)
+		}
+		if !bytes.Equal(p[len(head):], want) {
 			t.Errorf("command %d: its rows are not rows %d to %d as encoded", n, 3*n, 3*n+rows-1)
 		}
-		if len(p)-4 > max || p[4] != 0xfa || p[9] != bulkSendTypes || !bytes.Equal(p[11:len(bulkHead)], bulkTypes) || rows != min(3, 10-3*n) {
-			t.Errorf("command %d: %d bytes, %d rows, header %x", n, len(p), rows, p[:len(bulkHead)])
+		if len(p)-4 > max || p[4] != 0xfa || p[9] != bulkSendTypes || !bytes.Equal(p[11:len(head)], types) || rows != min(3, 10-3*n) {
+			t.Errorf("command %d: %d bytes, %d rows, header %x", n, len(p), rows, p[:len(head)])
 		}
 	}
-	if w.bulkPackets(items, time.Time{}, len(bulkHead)-4+row-1) {
-		t.Error("a row bigger than a packet: want nil")
+	if _, ok := encode(len(head) - 4 + size - 1); ok {
+		t.Error("a row bigger than a packet: want false")
 	}
 }

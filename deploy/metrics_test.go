@@ -127,11 +127,22 @@ func sluiceExposition(t *testing.T) exposition {
 
 	// The consumer runs until it has polled the record (setting its lag
 	// gauge), and is stopped before its batch is due (Linger), so it never
-	// writes. consumer.New reads the target's settings and column limits, so
-	// it gets a real, freshly migrated target on the project's MariaDB.
+	// writes. consumer.New checks the target table, so it gets a real,
+	// freshly migrated target on the project's MariaDB: the built-in IoT
+	// table (cmd/sluice's builtin.yaml), source and target in one database.
 	db, database := targetDB(t)
+	if err := schema.MigrateSource(ctx, db, database); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := schema.Resolve(ctx, schema.TableSpec{Source: database + ".raw_records", Target: database + ".records",
+		ID: "id", Window: "timestamp", Key: []string{"device_type", "event_type", "timestamp"}, Topic: pcfg.Topic,
+		Columns: schema.ColumnsSpec{Include: []string{"id", "date", "timestamp", "device_type", "event_type", "message", "created_at", "updated_at"},
+			Rename: map[string]string{"id": "source_id"}}}, db, db, schema.ResolveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ccfg := consumer.DefaultConfig()
-	ccfg.Brokers, ccfg.DialTimeout, ccfg.Linger, ccfg.Database = brokers, 5*time.Second, time.Hour, database
+	ccfg.Brokers, ccfg.DialTimeout, ccfg.Linger, ccfg.Tables = brokers, 5*time.Second, time.Hour, []*schema.Table{tbl}
 	cm := consumer.NewMetrics(reg)
 	dw, err := producer.NewDeadLetterWriter(ctx, producer.DeadLetterConfig{Brokers: brokers, Topic: ccfg.DeadLetterTopic(), DialTimeout: 5 * time.Second},
 		producer.NewDeadLetterMetrics(reg), log)
@@ -157,7 +168,7 @@ func sluiceExposition(t *testing.T) exposition {
 	lagDone := make(chan struct{})
 	go func() {
 		defer close(lagDone)
-		cm.WatchLag(cctx, kadm.NewClient(lcl), ccfg.Group, ccfg.Topic, 50*time.Millisecond, 5*time.Second, log)
+		cm.WatchLag(cctx, kadm.NewClient(lcl), ccfg.Group, tbl.Topic, 50*time.Millisecond, 5*time.Second, log)
 	}()
 	defer func() {
 		stop()

@@ -80,13 +80,11 @@ func (s *stage) producerConfig() (producer.Config, error) {
 	return cfg, nil
 }
 
-func (s *stage) consumerConfig(database string) (consumer.Config, error) {
+func (s *stage) consumerConfig() (consumer.Config, error) {
 	cfg := consumer.DefaultConfig()
 	cfg.Brokers = splitList(s.o.brokers)
 	cfg.Conn, cfg.Security = s.o.kafkaOpts, s.o.kafkaDesc
-	cfg.Topic = s.o.topic
 	cfg.Group = s.o.group
-	cfg.Database = database
 	cfg.BatchSize = s.o.batchSize
 	cfg.Linger = s.o.linger
 	cfg.DialTimeout = s.o.kafkaTimeout
@@ -102,10 +100,7 @@ func (s *stage) consumerConfig(database string) (consumer.Config, error) {
 	case cfg.CommitTimeout <= 0:
 		return cfg, usagef("--commit-timeout %s: must be positive", cfg.CommitTimeout)
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usagef("consumer: %v", err)
-	}
-	return cfg, nil
+	return cfg, nil // validated with its tables (openConsumer)
 }
 
 func (s *stage) backfillConfig(database string) (backfill.Config, error) {
@@ -342,7 +337,7 @@ func (s *stage) openConsumer(ctx context.Context, c *command, path string) (*sql
 	if err != nil {
 		return nil, nil, consumer.Config{}, inStage("consumer", err)
 	}
-	ccfg, err := s.consumerConfig("")
+	ccfg, err := s.consumerConfig()
 	if err == nil {
 		ccfg.Tables = tables
 		if path == "" {

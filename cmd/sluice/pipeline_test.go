@@ -33,7 +33,7 @@ func TestStageConfigsFromFlags(t *testing.T) {
 			}
 			s := &stage{o: c.o, start: time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC), end: time.Date(2025, 10, 2, 0, 0, 0, 0, time.UTC)}
 			bcfg, berr := s.backfillConfig("source_db")
-			ccfg, cerr := s.consumerConfig("target_db")
+			ccfg, cerr := s.consumerConfig()
 			err := errors.Join(berr, cerr)
 			if tt.wantErr != "" {
 				var ue usageError
