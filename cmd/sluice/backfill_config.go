@@ -65,7 +65,7 @@ func (s *stage) backfillConfigured(ctx context.Context, c *command, f *backfillF
 	defer b.close()
 	s.counts = func() stageCounts { r, a := b.rows(); return stageCounts{Read: r, Produced: a} }
 	s.ready.Store(true)
-	if err := b.run(ctx, nil); err != nil {
+	if err := b.run(ctx); err != nil {
 		return err
 	}
 	b.complete(ctx)
@@ -92,8 +92,7 @@ type backfills struct {
 }
 
 // openBackfills resolves the tables and connects what their backfills
-// need, making each table's topic, so members can subscribe to them before
-// the first row is read.
+// need, making each table's topic before the first row is read.
 func (s *stage) openBackfills(ctx context.Context, c *command, f *backfillFlags) (_ *backfills, err error) {
 	b := &backfills{s: s, t0: time.Now()}
 	defer func() {
@@ -164,8 +163,8 @@ func (b *backfills) rows() (read, acked int64) {
 }
 
 // run backfills the tables one after the other, printing each one's
-// summary. also, when not nil, adds to the progress line (run's members).
-func (b *backfills) run(ctx context.Context, also func(time.Duration) string) error {
+// summary.
+func (b *backfills) run(ctx context.Context) error {
 	s := b.s
 	for i, t := range b.tables {
 		tcfg := b.bcfg
@@ -179,13 +178,7 @@ func (b *backfills) run(ctx context.Context, also func(time.Duration) string) er
 		}
 		b.cur.Store(bf)
 		label := fmt.Sprintf("%s (%d/%d)", t.Source, i+1, len(b.tables))
-		stopProgress := startProgress(func(el time.Duration) string {
-			line := label + ": " + bf.Progress().Line(el)
-			if also != nil {
-				line += " | " + also(el)
-			}
-			return line
-		})
+		stopProgress := startProgress(func(el time.Duration) string { return label + ": " + bf.Progress().Line(el) })
 		tt := time.Now()
 		err = inStage("backfill", bf.Run(ctx))
 		stopProgress()

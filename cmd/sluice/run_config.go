@@ -10,17 +10,22 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/consumer"
+	"github.com/sluice-dev/sluice/schema"
 	"github.com/sluice-dev/sluice/verify"
 )
 
 // runConfigured is `sluice run [--config FILE]`: the nightly job for every
-// configured table (without a file, the built-in IoT table). The group's
-// members start first, on every table's topic (made by openBackfills), and
-// apply records while each table's window is backfilled into its topic.
-// Once the backfill has produced everything, the run waits until the group
-// has committed every record the topics then held: offsets are committed
-// only after the database commit, so a caught-up group means every row of
-// the window is in its target. With --verify it then reconciles each table.
+// configured table (without a file, the built-in IoT table). It resolves
+// the tables against both sides first (a target that cannot work fails
+// before a row is read), backfills each table's window into its topic,
+// then runs the group's members until they have committed every record the
+// topics then held: offsets are committed only after the database commit,
+// so a caught-up group means every row of the window is in its target. The
+// window's progress is dropped only then, so a run that failed after its
+// backfill only waits for the group when started again. With --verify it
+// then reconciles each table. The backfill and the members do not overlap:
+// on two cores they compete for the CPU, and together they held more
+// memory than the 256 MB budget on a 21-column table.
 func (s *stage) runConfigured(ctx context.Context, c *command, path string) error {
 	t0 := time.Now()
 	if err := s.checkMembers(); err != nil {
@@ -49,36 +54,12 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 	adm := kadm.NewClient(b.p.Client())
 	s.ready.Store(true)
 
-	g, gctx := errgroup.WithContext(ctx)
-	consCtx, stopConsumer := context.WithCancel(gctx)
-	defer stopConsumer()
-	goMembers(g, gctx, consCtx, members)
-	if s.lagWatched() {
-		for _, t := range tables {
-			g.Go(func() error { s.watchLag(consCtx, adm, t.Topic); return nil })
-		}
-	}
-	g.Go(func() error {
-		defer stopConsumer()
-		if err := b.run(gctx, func(el time.Duration) string { return consumeLine(stats(), el) }); err != nil {
-			return err
-		}
+	err = b.run(ctx)
+	if err == nil {
 		_, produced := b.rows()
-		s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "tables", len(tables), "group", s.o.group)
-		stopProgress := startProgress(func(time.Duration) string { return consumeLine(stats(), time.Since(t0)) })
-		defer stopProgress()
-		for _, t := range tables {
-			ends, err := consumer.EndOffsets(gctx, adm, t.Topic)
-			if err != nil {
-				return inStage("consumer", err)
-			}
-			if err := consumer.WaitCaughtUp(gctx, adm, s.o.group, t.Topic, ends, catchUpPoll); err != nil {
-				return inStage("consumer", err)
-			}
-		}
-		return nil
-	})
-	err = g.Wait()
+		s.log.Info("run: backfill produced; the group applies it", "rows", produced, "tables", len(tables), "group", s.o.group)
+		err = s.applyCaughtUp(ctx, members, tables, adm, t0)
+	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -112,4 +93,38 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 		return fmt.Errorf("%w: %d records of %s went to %s (%s)", errPartial, st.Dead, strings.Join(topics, ", "), ccfg.DeadLetterTopic(), s.inspectHint(path))
 	}
 	return nil
+}
+
+// applyCaughtUp runs the members until the group has committed every
+// record the tables' topics hold now, that is, everything the backfill
+// produced.
+func (s *stage) applyCaughtUp(ctx context.Context, members []*consumer.Consumer, tables []*schema.Table, adm *kadm.Client, t0 time.Time) error {
+	ends := make([]map[int32]int64, len(tables))
+	for i, t := range tables {
+		var err error
+		if ends[i], err = consumer.EndOffsets(ctx, adm, t.Topic); err != nil {
+			return inStage("consumer", err)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	consCtx, stopConsumer := context.WithCancel(gctx)
+	defer stopConsumer()
+	goMembers(g, gctx, consCtx, members)
+	if s.lagWatched() {
+		for _, t := range tables {
+			g.Go(func() error { s.watchLag(consCtx, adm, t.Topic); return nil })
+		}
+	}
+	g.Go(func() error {
+		defer stopConsumer()
+		for i, t := range tables {
+			if err := consumer.WaitCaughtUp(gctx, adm, s.o.group, t.Topic, ends[i], catchUpPoll); err != nil {
+				return inStage("consumer", err)
+			}
+		}
+		return nil
+	})
+	stopProgress := startProgress(func(time.Duration) string { return consumeLine(sumStats(members), time.Since(t0)) })
+	defer stopProgress()
+	return g.Wait()
 }
