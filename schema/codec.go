@@ -10,24 +10,15 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// The record codec is on every record twice (produce and consume), so both
-// directions avoid reflection where it costs: values are appended by hand in
-// a fixed field order, and decoded by a byte-level fast path for the shape
-// Sluice writes (fastdecode.go), falling back to one pass of
-// go-json-experiment/json (the reference implementation of Go's
-// encoding/json/v2) for everything else, such as Debezium's extra fields.
-// BenchmarkDecodeEvent pairs them with the encoding/json baseline.
+// The IoT table's fixed record encoder (AppendEvent, AppendKey), which
+// writes the bytes the generic one (AppendChange, AppendChangeKey) writes
+// for the IoT table's values (TestChangeMatchesFixedCodec;
+// TestChangeFixedCodecDifferences pins where the two part): values are
+// appended by hand in a fixed field order, with no reflection.
+// BenchmarkEncodeEvent pairs it with the encoding/json baseline. Records are
+// read by ParseChange (change_parse.go) whoever wrote them.
 
 const msPerDay = 24 * 60 * 60 * 1000
-
-// The days since the epoch of 0000-01-01 and 9999-12-31.
-const minDay, maxDay = -719528, 2932896
-
-// EncodeEvent renders e as the JSON value of a Kafka record. It never fails;
-// the error is kept for callers that treat encoding as fallible.
-func EncodeEvent(e *Event) ([]byte, error) {
-	return AppendEvent(make([]byte, 0, 512), e), nil
-}
 
 // AppendEvent appends the JSON value of e to dst: Debezium's payload-only
 // envelope with its field order.
@@ -138,11 +129,6 @@ func decodeRune[T string | []byte](s T) (rune, int) {
 		return utf8.DecodeRune(v)
 	}
 	return utf8.RuneError, 0
-}
-
-// EncodeKey renders k as the JSON key of a Kafka record.
-func EncodeKey(k Key) ([]byte, error) {
-	return AppendKey(make([]byte, 0, 96), k), nil
 }
 
 // AppendKey appends the JSON key of k to dst, like a Debezium key struct.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,6 +283,19 @@ func TestIntegrationRunEmptyWindowSucceeds(t *testing.T) {
 }
 
 // topicKeys reads the whole topic: partition -> offset -> dedupe key.
+// iotRecord is the record of the insert of an IoT row (of the built-in
+// table, as the producers encode it) with the given id, device type and
+// timestamp, event type "reading", on e.topic.
+func (e *itEnv) iotRecord(id int, device string, ts time.Time) *kgo.Record {
+	e.t.Helper()
+	r := changeRecord(e.t, e.iotTable(), uint64(id), schema.OpCreate, nil, map[string]string{
+		"id": strconv.Itoa(id), "date": ts.UTC().Format(time.DateOnly), "timestamp": ts.UTC().Format(time.DateTime),
+		"device_type": device, "event_type": "reading",
+	})
+	r.Topic = e.topic
+	return r
+}
+
 // iotTable is the built-in table (the IoT table) resolved as sluice
 // resolves it against the test's source, its target planned from the
 // source: what reads the records of e.topic.
@@ -558,11 +572,8 @@ func TestIntegrationDeadLettersAndRedrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	longDevice := strings.Repeat("d", 300)
-	long := schema.Event{Op: schema.OpCreate, After: &schema.Row{ID: 1, DeviceType: longDevice, EventType: "reading",
-		Date: e.startT, Timestamp: e.startT.Add(time.Hour)}}
-	value, _ := schema.EncodeEvent(&long)
-	key, _ := schema.EncodeKey(long.Key())
-	for _, r := range []*kgo.Record{{Topic: e.topic, Key: key, Value: value}, {Topic: e.topic, Key: []byte(`{"device_type":"x"}`), Value: []byte(`{"op":"c","after":`)}} {
+	long := e.iotRecord(1, longDevice, e.startT.Add(time.Hour))
+	for _, r := range []*kgo.Record{long, {Topic: e.topic, Key: []byte(`{"device_type":"x"}`), Value: []byte(`{"op":"c","after":`)}} {
 		if err := e.kcl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
