@@ -18,7 +18,7 @@ import (
 // Replay moves a stopped group's committed offsets, so that its members
 // apply part of the topic again once they start (`sluice replay`). Kafka
 // accepts such a commit only while the group has no members, and so does
-// PlanReplay: it refuses while any member is live.
+// PlanReplayTopics: it refuses while any member is live.
 
 // ReplayTarget is where a replay moves a group: exactly one of Earliest, a
 // time (At), or explicit partition offsets.
@@ -77,26 +77,13 @@ func (p *ReplayPlan) Total(f func(ReplayPartition) int64) int64 {
 	return n
 }
 
-// PlanReplay checks that group has no live member, reads the topic's start
-// and end offsets and the group's commits, and computes where each
-// partition goes.
-func PlanReplay(ctx context.Context, adm *kadm.Client, group, topic string, t ReplayTarget) (*ReplayPlan, error) {
-	exists, err := groupIdle(ctx, adm, group)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := planReplay(ctx, adm, group, topic, t)
-	if err != nil {
-		return nil, err
-	}
-	return &ReplayPlan{Group: group, Topic: topic, Target: t, Exists: exists, Partitions: rows}, nil
-}
-
-// PlanReplayTopics is PlanReplay for several topics of one group (the
-// configured tables' topics a table-driven group reads): the group is
-// checked once, and each topic gets a plan of its own; the group's commits
-// on any other topic are not touched. Explicit offsets name partitions of
-// one topic, so they are refused with more than one.
+// PlanReplayTopics checks that group has no live member, then, for each of
+// topics (the configured tables' topics a table-driven group reads), reads
+// the topic's start and end offsets and the group's commits and computes
+// where each partition goes: the group is checked once, and each topic gets
+// a plan of its own; the group's commits on any other topic are not
+// touched. Explicit offsets name partitions of one topic, so they are
+// refused with more than one.
 func PlanReplayTopics(ctx context.Context, adm *kadm.Client, group string, topics []string, t ReplayTarget) ([]*ReplayPlan, error) {
 	if len(topics) == 0 {
 		return nil, fmt.Errorf("%w: replay of group %s: no topic", ErrReplayTarget, group)

@@ -29,7 +29,7 @@ func testEvents(n int, message func(i int) string) []schema.Event {
 }
 
 // TestEncodeRecords checks that the records cut from shared slabs hold
-// exactly what EncodeKey and EncodeEvent give each event, and that no
+// exactly what AppendKey and AppendEvent give each event, and that no
 // record's key or value can grow into another's bytes, across slab
 // boundaries and with values larger than a slab.
 func TestEncodeRecords(t *testing.T) {
@@ -56,8 +56,8 @@ func TestEncodeRecords(t *testing.T) {
 		t.Fatalf("a reused record kept partition %d offset %d from its last Send", r.Partition, r.Offset)
 	}
 	for i := range recs {
-		key, _ := schema.EncodeKey(events[i].Key())
-		value, _ := schema.EncodeEvent(&events[i])
+		key := schema.AppendKey(nil, events[i].Key())
+		value := schema.AppendEvent(nil, &events[i])
 		r := &recs[i]
 		if !bytes.Equal(r.Key, key) || !bytes.Equal(r.Value, value) {
 			t.Fatalf("record %d: key %.60q value %.60q, want %.60q and %.60q", i, r.Key, r.Value, key, value)
@@ -88,8 +88,8 @@ func BenchmarkEncodeRecords(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for i := range events {
-				key, _ := schema.EncodeKey(events[i].Key())
-				value, _ := schema.EncodeEvent(&events[i])
+				key := schema.AppendKey(nil, events[i].Key())
+				value := schema.AppendEvent(nil, &events[i])
 				_ = &kgo.Record{Key: key, Value: value}
 			}
 		}

@@ -93,7 +93,7 @@ func AppendChange(dst []byte, t *Table, c *Change) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// appendImage appends one row image as AppendDebeziumRow does, over the
+// appendImage appends one row image as Debezium writes it, over the
 // table's source columns, or null.
 func appendImage(dst []byte, t *Table, vals []Value, which string) ([]byte, error) {
 	if vals == nil {

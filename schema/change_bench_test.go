@@ -47,25 +47,6 @@ func BenchmarkChangeEncode(b *testing.B) {
 func BenchmarkChangeDecode(b *testing.B) {
 	e := benchEvent()
 	v := AppendEvent(nil, e)
-	b.Run("fixed_DecodeEvent", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(v)))
-		for b.Loop() {
-			if _, err := DecodeEvent(v); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("fixed_Decoder", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(v)))
-		var dec Decoder
-		for b.Loop() {
-			if _, err := dec.Decode(v); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 	b.Run("generic", func(b *testing.B) {
 		tb := iotTable()
 		b.ReportAllocs()

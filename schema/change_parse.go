@@ -326,7 +326,7 @@ func (e *envelope) source(s *jsonScan) error {
 	return nil
 }
 
-// sourceFromWire is decodeEvent's reading of a parsed source block.
+// sourceFromWire reads a parsed source block into s.
 func sourceFromWire(ws *wireSource, s *Source) error {
 	*s = Source{
 		Connector: ws.Connector, Name: ws.Name, TsMs: ws.TsMs, DB: ws.DB, Table: ws.Table,

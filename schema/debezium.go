@@ -220,34 +220,6 @@ func appendZonedText(dst []byte, c *Column, b []byte) []byte {
 	return append(dst, 'Z', '"')
 }
 
-// AppendDebeziumRow appends the JSON object Debezium writes for a row image
-// ("before" or "after"): each column by name, in column order.
-func AppendDebeziumRow(dst []byte, cols []Column, vals []Value) ([]byte, error) {
-	if len(cols) != len(vals) {
-		return dst, fmt.Errorf("row of %d values for %d columns", len(vals), len(cols))
-	}
-	dst = append(dst, '{')
-	var err error
-	for i := range cols {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONText(dst, []byte(cols[i].Name))
-		dst = append(dst, ':')
-		if dst, err = appendDebezium(dst, &cols[i], vals[i]); err != nil {
-			return dst, err
-		}
-	}
-	return append(dst, '}'), nil
-}
-
-// AppendDebeziumKey appends a Kafka record key as Debezium writes it: a JSON
-// object of the key columns (the primary key, or the configured key) with
-// the same encodings as the row.
-func AppendDebeziumKey(dst []byte, keyCols []Column, keyVals []Value) ([]byte, error) {
-	return AppendDebeziumRow(dst, keyCols, keyVals)
-}
-
 // appendJSONText appends b as a JSON string. Invalid UTF-8 becomes U+FFFD
 // (text columns are UTF-8: CheckType).
 func appendJSONText(dst []byte, s []byte) []byte { return appendString(dst, s) }

@@ -1,36 +1,22 @@
 package schema
 
 import (
-	"bytes"
 	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
-// fastDecode parses the envelope Sluice itself writes (any key order, any
-// JSON whitespace) without reflection. It reports false, having decided
-// nothing, for anything it does not handle exactly as the json/v2 path
-// would: unknown or repeated keys (a Debezium record's schema, transaction
-// or extra source fields), nulls where a value is required, non-integer or
-// overflowing numbers, invalid UTF-8 or escapes. DecodeEvent then takes the
-// json/v2 path, so the fast path changes speed, never results
-// (FuzzFastDecodeAgrees checks the two against each other).
-//
-// dec, when not nil, remembers the last source block (see Decoder).
-func fastDecode(b []byte, env *wireEnvelope, dec *Decoder) bool {
-	d := fastDecoder{b: b, dec: dec}
-	if !d.event(&env.wireEvent, true, &env.Payload) {
-		return false
-	}
-	d.ws()
-	return d.i == len(d.b)
-}
-
+// fastDecoder parses the source block Sluice itself writes (any key
+// order, any JSON whitespace) without reflection (fastDecoder.source). It
+// reports false, having decided nothing, for anything it does not handle
+// exactly as the json/v2 path would: unknown or repeated keys (a Debezium
+// source block's extra fields), nulls where a value is required,
+// non-integer or overflowing numbers, invalid UTF-8 or escapes. The caller
+// (envelope.source) then takes the json/v2 path, so the fast path changes
+// speed, never results.
 type fastDecoder struct {
-	b   []byte
-	i   int
-	dec *Decoder
+	b []byte
+	i int
 }
 
 func (d *fastDecoder) ws() {
@@ -291,54 +277,6 @@ func (d *fastDecoder) literal() ([]byte, bool) {
 	return rest[:n], true
 }
 
-// event parses an envelope; top allows the converter's payload wrapper.
-func (d *fastDecoder) event(w *wireEvent, top bool, payload **wireEvent) bool {
-	if !d.next('{') {
-		return false
-	}
-	var seen uint32
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok {
-			return false
-		}
-		if done {
-			return true
-		}
-		var bit uint32
-		switch string(key) {
-		case "before":
-			bit, ok = 1<<0, d.row(&w.Before)
-		case "after":
-			bit, ok = 1<<1, d.row(&w.After)
-		case "source":
-			bit, ok = 1<<2, d.cachedSource(&w.Source)
-		case "op":
-			var op []byte
-			if op, ok = d.strBytes(); ok {
-				bit, w.Op = 1<<3, internOp(op)
-			}
-		case "ts_ms":
-			bit = 1 << 4
-			w.TsMs, ok = d.int()
-		case "payload":
-			if !top {
-				return false
-			}
-			bit = 1 << 5
-			if d.null() {
-				break
-			}
-			p := new(wireEvent)
-			*payload = p
-			ok = d.event(p, false, nil)
-		}
-		if !ok || !mark(&seen, bit) {
-			return false
-		}
-	}
-}
-
 func internOp(b []byte) Op {
 	switch string(b) {
 	case "r":
@@ -353,100 +291,6 @@ func internOp(b []byte) Op {
 		return OpTruncate
 	}
 	return Op(b)
-}
-
-// fastRow holds a wireRow and the values its pointers point at, in one
-// allocation.
-type fastRow struct {
-	w                         wireRow
-	date, ts                  int64
-	message, created, updated string
-}
-
-func (d *fastDecoder) row(dst **wireRow) bool {
-	if d.null() {
-		*dst = nil
-		return true
-	}
-	if !d.next('{') {
-		return false
-	}
-	fr := new(fastRow)
-	w := &fr.w
-	*dst = w
-	var seen uint32
-	for first := true; ; first = false {
-		key, done, ok := d.member(first)
-		if !ok {
-			return false
-		}
-		if done {
-			return true
-		}
-		var bit uint32
-		switch string(key) {
-		case "id":
-			bit = 1 << 0
-			w.ID, ok = d.uint(1<<64 - 1)
-		case "date":
-			bit = 1 << 1
-			if d.null() {
-				w.Date = nil
-			} else if fr.date, ok = d.int(); ok {
-				w.Date = &fr.date
-			}
-		case "timestamp":
-			bit = 1 << 2
-			if d.null() {
-				w.Timestamp = nil
-			} else if fr.ts, ok = d.int(); ok {
-				w.Timestamp = &fr.ts
-			}
-		case "device_type":
-			bit = 1 << 3
-			w.DeviceType, ok = d.str()
-		case "event_type":
-			bit = 1 << 4
-			w.EventType, ok = d.str()
-		case "message":
-			bit = 1 << 5
-			ok = d.nullableStr(&w.Message, &fr.message)
-		case "created_at":
-			bit = 1 << 6
-			ok = d.nullableView(&w.CreatedAt, &fr.created)
-		case "updated_at":
-			bit = 1 << 7
-			ok = d.nullableView(&w.UpdatedAt, &fr.updated)
-		}
-		if !ok || !mark(&seen, bit) {
-			return false
-		}
-	}
-}
-
-func (d *fastDecoder) nullableStr(dst **string, backing *string) bool {
-	if d.null() {
-		*dst = nil
-		return true
-	}
-	s, ok := d.str()
-	*backing = s
-	*dst = backing
-	return ok
-}
-
-// nullableView is nullableStr for a value only parsed while the record is
-// decoded (a time): the string is a view of the record's bytes, not a copy.
-// Nothing may keep it past DecodeEvent (parseZoned copies it into errors).
-func (d *fastDecoder) nullableView(dst **string, backing *string) bool {
-	if d.null() {
-		*dst = nil
-		return true
-	}
-	raw, ok := d.strBytes()
-	*backing = unsafe.String(unsafe.SliceData(raw), len(raw))
-	*dst = backing
-	return ok
 }
 
 // The slots of sourceStrings, one per source string field.
@@ -466,7 +310,7 @@ var sourceStrings [sourceSlots]atomic.Pointer[string]
 
 // sharedStr parses a string that is likely the same as the last one in its
 // slot of sourceStrings, and returns that one instead of a copy when it is
-// (BenchmarkDecodeEvent: 5 of 14 allocations a record).
+// (it saved 5 of 14 allocations a record).
 func (d *fastDecoder) sharedStr(slot int) (string, bool) {
 	raw, ok := d.strBytes()
 	if !ok {
@@ -479,30 +323,6 @@ func (d *fastDecoder) sharedStr(slot int) (string, bool) {
 	v := string(raw)
 	last.Store(&v)
 	return v, true
-}
-
-// cachedSource parses a source object, or takes the Decoder's last parse
-// when the object is the same bytes as the last one: an object's parse
-// depends on nothing but its own bytes, up to its closing brace.
-func (d *fastDecoder) cachedSource(s *wireSource) bool {
-	dec := d.dec
-	if dec == nil {
-		return d.source(s)
-	}
-	d.ws()
-	if len(dec.src) > 0 && bytes.HasPrefix(d.b[d.i:], dec.src) {
-		*s = dec.parsed
-		d.i += len(dec.src)
-		return true
-	}
-	start := d.i
-	if !d.source(s) {
-		return false
-	}
-	dec.src = append(dec.src[:0], d.b[start:d.i]...)
-	dec.parsed = *s
-	dec.parsed.Snapshot = bytes.Clone(s.Snapshot) // a view of the record
-	return true
 }
 
 func (d *fastDecoder) source(s *wireSource) bool {

@@ -54,32 +54,3 @@ func appendRFC3339UTC(dst []byte, t time.Time) []byte {
 	}
 	return append(dst, 'Z')
 }
-
-// parseRFC3339UTC parses the whole-second UTC form appendRFC3339UTC writes,
-// "2006-01-02T15:04:05Z", without time.Parse; ok is false for any other
-// text, which the caller then gives to time.Parse. The date must exist
-// (time.Date would normalise 02-30 into March, time.Parse rejects it).
-func parseRFC3339UTC(s string) (t time.Time, ok bool) {
-	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
-		return time.Time{}, false
-	}
-	num := func(i, n int) int {
-		v := 0
-		for _, c := range []byte(s[i : i+n]) {
-			if c < '0' || c > '9' {
-				return -1
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v
-	}
-	y, mo, d, h, mi, sec := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
-	if y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 {
-		return time.Time{}, false
-	}
-	t = time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
-	if t.Day() != d {
-		return time.Time{}, false
-	}
-	return t, true
-}

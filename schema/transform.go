@@ -11,7 +11,7 @@ import (
 
 // The transforms a table's configuration may name, per column, in order.
 const (
-	TransformUpper    = "upper"    // upper-case, Unicode-aware: exactly what TransformRow does to the IoT message
+	TransformUpper    = "upper"    // upper-case, Unicode-aware, as strings.ToUpper
 	TransformLower    = "lower"    // lower-case, Unicode-aware
 	TransformTrim     = "trim"     // drop leading and trailing Unicode white space
 	TransformHash     = "hash"     // HMAC-SHA-256 of the value under a secret key, 64 lower-case hex digits

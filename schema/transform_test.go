@@ -2,7 +2,6 @@ package schema_test
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -75,25 +74,41 @@ func TestHashRFC4231Case1(t *testing.T) {
 	}
 }
 
-// TestUpperIsTransformRow: the IoT table's upper transform must give
-// exactly what TransformRow gives the message today, for ASCII,
-// Unicode whose upper case is longer or shorter in bytes, and bytes that
-// are not UTF-8.
-func TestUpperIsTransformRow(t *testing.T) {
+// TestUpperTransform: the upper transform (the IoT table's
+// `message: [upper]`) upper-cases Unicode by simple case mapping, as
+// strings.ToUpper does (verify applies the same), for ASCII, Unicode whose
+// upper case is longer or shorter in bytes, and bytes that are not UTF-8;
+// it is idempotent, and NULL stays NULL while the empty string stays empty.
+func TestUpperTransform(t *testing.T) {
 	up := mustTransform(t, schema.TransformSpec{Name: "upper"})
-	for _, in := range []string{"", "abc", "ABC 123", "door opened at gate 7!", "ɐɐ", "ıi", "ß", "ǅ", "ﬀ", "é😀z",
-		"\xff", "ab\xc3", "\xed\xa0\x80", "mixed ascii then ü at the end", strings.Repeat("x", 33) + "ä"} {
-		r := schema.Row{Message: sql.NullString{String: in, Valid: true}}
-		schema.TransformRow(&r)
-		got, null, err := up.Apply([]byte(in), false)
-		if err != nil || null || string(got) != r.Message.String {
-			t.Errorf("upper(%q) = %q (null=%v, %v), TransformRow gives %q", in, got, null, err, r.Message.String)
+	for _, tc := range []struct{ in, want string }{
+		{"door opened in zone 3", "DOOR OPENED IN ZONE 3"},
+		{"OK", "OK"},
+		// ß has no one-rune upper case; simple case mapping keeps it.
+		{"straße", "STRAßE"},
+		{"ÿ", "Ÿ"},
+		{"élan αβγ жук", "ÉLAN ΑΒΓ ЖУК"},
+		{"日本 123 🚪 -_", "日本 123 🚪 -_"},
+		{"", ""},
+	} {
+		got, null, err := up.Apply([]byte(tc.in), false)
+		if err != nil || null || string(got) != tc.want {
+			t.Errorf("upper(%q) = %q (null=%v, %v), want %q", tc.in, got, null, err, tc.want)
 		}
 	}
-	r := schema.Row{}
-	schema.TransformRow(&r)
-	if _, null, _ := up.Apply(nil, true); !null || r.Message.Valid {
-		t.Errorf("NULL must stay NULL")
+	for _, in := range []string{"", "abc", "ABC 123", "door opened at gate 7!", "ɐɐ", "ıi", "ß", "ǅ", "ﬀ", "é😀z",
+		"\xff", "ab\xc3", "\xed\xa0\x80", "mixed ascii then ü at the end", strings.Repeat("x", 33) + "ä", "Straße ÿ mixed Case"} {
+		got, null, err := up.Apply([]byte(in), false)
+		if err != nil || null || string(got) != strings.ToUpper(in) {
+			t.Errorf("upper(%q) = %q (null=%v, %v), strings.ToUpper gives %q", in, got, null, err, strings.ToUpper(in))
+		}
+		again, _, _ := up.Apply(got, false)
+		if string(again) != string(got) {
+			t.Errorf("upper twice = %q, once = %q", again, got)
+		}
+	}
+	if got, null, _ := up.Apply(nil, true); !null || got != nil {
+		t.Errorf("NULL must stay NULL: %q, null=%v", got, null)
 	}
 }
 

@@ -3,36 +3,12 @@ package schema
 import (
 	"bytes"
 	"encoding/binary"
-	"strings"
 	"unicode/utf8"
-	"unsafe"
 )
 
-// TransformRow turns an IoT source row into the row the target keeps: the
-// message is upper-cased (Unicode-aware, the same in the consumer and in
-// verify). It is the fixed path's `message: [upper]` (transform.go). It
-// changes r in place and never fails; a NULL message stays NULL.
-func TransformRow(r *Row) {
-	if r.Message.Valid {
-		r.Message.String = Upper(r.Message.String)
-	}
-}
-
-// Upper is strings.ToUpper with a quicker path for ASCII text, the common
-// case: one pass to look, one to copy, eight bytes at a time
-// (BenchmarkUpper), and s itself when it has no lower-case letter.
-func Upper(s string) string {
-	b, how := upperASCII(s)
-	switch how {
-	case upperSame:
-		return s
-	case upperOther:
-		return strings.ToUpper(s)
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// upperBytes is Upper for the text form of a value (the `upper` transform):
+// upperBytes is strings.ToUpper for the text form of a value (the `upper`
+// transform), with a quicker path for ASCII text, the common case: one pass
+// to look, one to copy, eight bytes at a time (BenchmarkUpper). It returns
 // v itself when nothing changes, else a new slice.
 func upperBytes(v []byte) []byte {
 	b, how := upperASCII(v)

@@ -265,6 +265,7 @@ func TestIntegrationTypesRoundTrip(t *testing.T) {
 		}
 	}
 
+	tb := rowTable(cols)
 	for _, path := range []struct {
 		name string
 		rows [][]Value
@@ -283,14 +284,15 @@ func TestIntegrationTypesRoundTrip(t *testing.T) {
 				ins := "INSERT INTO " + database + ".dst (" + strings.Join(names, ",") + ") VALUES (" + strings.Join(marks, ",") + ")"
 				for r, vals := range path.rows {
 					// Through the envelope: encode as Debezium, decode back.
-					obj, err := AppendDebeziumRow(nil, cols, vals)
+					rec, err := AppendChange(nil, tb, &Change{Op: OpCreate, After: vals, Source: rowSource(tb)})
 					if err != nil {
 						t.Fatalf("row id=%d: %v", r+1, err)
 					}
-					back := make([]Value, len(cols))
-					if _, err := ParseDebeziumRow(nil, cols, obj, back); err != nil {
-						t.Fatalf("row id=%d: %v\n%s", r+1, err, obj)
+					var c Change
+					if _, err := ParseChange(nil, tb, rec, &c); err != nil {
+						t.Fatalf("row id=%d: %v\n%s", r+1, err, rec)
 					}
+					back := c.After
 					args := make([]any, len(cols))
 					for i, c := range cols {
 						if back[i].Null != vals[i].Null || !bytes.Equal(back[i].B, vals[i].B) {
@@ -418,7 +420,7 @@ func binlogRows(ctx context.Context, t *testing.T, database string, cols []Colum
 
 // TestIntegrationHandWrittenDebeziumRowLands writes a row as Debezium's
 // documentation says the connector encodes it, by hand, through
-// ParseDebeziumRow and Arg into a table, and compares it with the same row
+// ParseChange and Arg into a table, and compares it with the same row
 // inserted from SQL literals.
 func TestIntegrationHandWrittenDebeziumRowLands(t *testing.T) {
 	const params = "?time_zone=%27%2B00%3A00%27&interpolateParams=true"
@@ -453,10 +455,11 @@ func TestIntegrationHandWrittenDebeziumRowLands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals := make([]Value, len(cols))
-	if _, err := ParseDebeziumRow(nil, cols, []byte(row), vals); err != nil {
+	var c Change
+	if _, err := ParseChange(nil, rowTable(cols), afterRecord(rowTable(cols), row), &c); err != nil {
 		t.Fatal(err)
 	}
+	vals := c.After
 	args := make([]any, len(cols))
 	marks := make([]string, len(cols))
 	for i, c := range cols {

@@ -123,9 +123,17 @@ func image(tb *schema.Table, vals map[string]string) []schema.Value {
 func (e *tablesEnv) change(tb *schema.Table, op schema.Op, before, after map[string]string) *kgo.Record {
 	e.t.Helper()
 	e.pos += 100
+	return changeRecord(e.t, tb, e.pos, op, before, after)
+}
+
+// changeRecord is the record of one change of tb, at binlog position pos,
+// encoded as the producers encode it: images from values by source column
+// name (image), nil for no image.
+func changeRecord(t testing.TB, tb *schema.Table, pos uint64, op schema.Op, before, after map[string]string) *kgo.Record {
+	t.Helper()
 	c := schema.Change{Op: op, TsMs: 1759312800000,
 		Source: schema.Source{Connector: "sluice", Name: "sluice", DB: tb.Source.DB, Table: tb.Source.Table,
-			File: "mysql-bin.000001", Pos: e.pos, Snapshot: "false"}}
+			File: "mysql-bin.000001", Pos: pos, Snapshot: "false"}}
 	if before != nil {
 		c.Before = image(tb, before)
 	}
@@ -134,11 +142,11 @@ func (e *tablesEnv) change(tb *schema.Table, op schema.Op, before, after map[str
 	}
 	value, err := schema.AppendChange(nil, tb, &c)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	key, err := schema.AppendChangeKey(nil, tb, &c)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return &kgo.Record{Topic: tb.Topic, Key: key, Value: value}
 }

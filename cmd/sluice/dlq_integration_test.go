@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluice-dev/sluice/schema"
 )
 
 // TestIntegrationRedriveSkipsReference: a record too large for the
@@ -35,12 +33,8 @@ func TestIntegrationRedriveSkipsReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	longDevice := strings.Repeat("d", 300)
-	long := schema.Event{Op: schema.OpCreate, After: &schema.Row{ID: 1, DeviceType: longDevice, EventType: "reading",
-		Date: e.startT, Timestamp: e.startT.Add(time.Hour)}}
-	longValue, _ := schema.EncodeEvent(&long)
-	good := schema.Event{Op: schema.OpCreate, After: &schema.Row{ID: 2, DeviceType: "ok", EventType: "reading",
-		Date: e.startT, Timestamp: e.startT.Add(2 * time.Hour)}}
-	goodValue, _ := schema.EncodeEvent(&good)
+	longValue := e.iotRecord(1, longDevice, e.startT.Add(time.Hour)).Value
+	goodValue := e.iotRecord(2, "ok", e.startT.Add(2*time.Hour)).Value
 	poison := make([]byte, 100_000) // random bytes: no change event, and incompressible
 	_, _ = rand.Read(poison)
 	sum := sha256.Sum256(poison)

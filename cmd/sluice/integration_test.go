@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,14 +283,44 @@ func TestIntegrationRunEmptyWindowSucceeds(t *testing.T) {
 }
 
 // topicKeys reads the whole topic: partition -> offset -> dedupe key.
-func (e *itEnv) topicKeys(total int) map[int32]map[int64]schema.Key {
+// iotRecord is the record of the insert of an IoT row (of the built-in
+// table, as the producers encode it) with the given id, device type and
+// timestamp, event type "reading", on e.topic.
+func (e *itEnv) iotRecord(id int, device string, ts time.Time) *kgo.Record {
 	e.t.Helper()
+	r := changeRecord(e.t, e.iotTable(), uint64(id), schema.OpCreate, nil, map[string]string{
+		"id": strconv.Itoa(id), "date": ts.UTC().Format(time.DateOnly), "timestamp": ts.UTC().Format(time.DateTime),
+		"device_type": device, "event_type": "reading",
+	})
+	r.Topic = e.topic
+	return r
+}
+
+// iotTable is the built-in table (the IoT table) resolved as sluice
+// resolves it against the test's source, its target planned from the
+// source: what reads the records of e.topic.
+func (e *itEnv) iotTable() *schema.Table {
+	e.t.Helper()
+	b, err := builtinConfig(e.topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tb, err := schema.Resolve(context.Background(), b.tables[0], e.admin, nil, schema.ResolveConfig{SourceDB: e.src, TargetDB: e.dst})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tb
+}
+
+func (e *itEnv) topicKeys(total int) map[int32]map[int64]string {
+	e.t.Helper()
+	tb := e.iotTable()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(e.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer cl.Close()
-	keys := map[int32]map[int64]schema.Key{}
+	keys := map[int32]map[int64]string{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for n := 0; n < total; {
@@ -298,14 +329,14 @@ func (e *itEnv) topicKeys(total int) map[int32]map[int64]schema.Key {
 			e.t.Fatalf("read %d of %d records of %s", n, total, e.topic)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			ev, err := schema.DecodeEvent(r.Value)
-			if err != nil {
+			var c schema.Change
+			if _, err := schema.ParseChange(nil, tb, r.Value, &c); err != nil {
 				e.t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 			}
 			if keys[r.Partition] == nil {
-				keys[r.Partition] = map[int64]schema.Key{}
+				keys[r.Partition] = map[int64]string{}
 			}
-			keys[r.Partition][r.Offset] = ev.Key()
+			keys[r.Partition][r.Offset] = keyOf(tb, c.Image())
 			n++
 		})
 	}
@@ -316,7 +347,7 @@ func (e *itEnv) topicKeys(total int) map[int32]map[int64]schema.Key {
 // the group's committed offset is in the target. Offsets are read first, the
 // target second; the target only grows, so a commit ahead of the database
 // shows as a missing key.
-func (e *itEnv) checkCommitsBehindDB(keys map[int32]map[int64]schema.Key) (committed int64) {
+func (e *itEnv) checkCommitsBehindDB(keys map[int32]map[int64]string) (committed int64) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -327,14 +358,20 @@ func (e *itEnv) checkCommitsBehindDB(keys map[int32]map[int64]schema.Key) (commi
 	if err != nil {
 		e.t.Fatalf("fetch offsets: %v", err)
 	}
-	rows, err := e.admin.QueryContext(ctx, "SELECT device_type, event_type, timestamp FROM "+e.dst+".records")
+	// the key columns' texts, in the table's key order, as keyOf joins them
+	tb := e.iotTable()
+	var cols []string
+	for _, k := range tb.Key {
+		cols = append(cols, "`"+tb.Columns[k].Target.Name+"`")
+	}
+	rows, err := e.admin.QueryContext(ctx, "SELECT CONCAT_WS('|', "+strings.Join(cols, ", ")+") FROM "+e.dst+".records")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	have := map[schema.Key]bool{}
+	have := map[string]bool{}
 	for rows.Next() {
-		var k schema.Key
-		if err := rows.Scan(&k.DeviceType, &k.EventType, &k.Timestamp); err != nil {
+		var k string
+		if err := rows.Scan(&k); err != nil {
 			e.t.Fatal(err)
 		}
 		have[k] = true
@@ -535,11 +572,8 @@ func TestIntegrationDeadLettersAndRedrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	longDevice := strings.Repeat("d", 300)
-	long := schema.Event{Op: schema.OpCreate, After: &schema.Row{ID: 1, DeviceType: longDevice, EventType: "reading",
-		Date: e.startT, Timestamp: e.startT.Add(time.Hour)}}
-	value, _ := schema.EncodeEvent(&long)
-	key, _ := schema.EncodeKey(long.Key())
-	for _, r := range []*kgo.Record{{Topic: e.topic, Key: key, Value: value}, {Topic: e.topic, Key: []byte(`{"device_type":"x"}`), Value: []byte(`{"op":"c","after":`)}} {
+	long := e.iotRecord(1, longDevice, e.startT.Add(time.Hour))
+	for _, r := range []*kgo.Record{long, {Topic: e.topic, Key: []byte(`{"device_type":"x"}`), Value: []byte(`{"op":"c","after":`)}} {
 		if err := e.kcl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			t.Fatal(err)
 		}

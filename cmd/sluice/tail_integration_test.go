@@ -50,12 +50,13 @@ func (e *itEnv) binlogNow() (file string, pos uint64, gtid string) {
 func (e *itEnv) opCounts(topic string) map[schema.Op]int {
 	e.t.Helper()
 	counts := map[schema.Op]int{}
+	tb := e.iotTable()
+	var c schema.Change
 	for _, r := range e.committedRecords(topic) {
-		ev, err := schema.DecodeEvent(r.Value)
-		if err != nil {
+		if _, err := schema.ParseChange(nil, tb, r.Value, &c); err != nil {
 			e.t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}
-		counts[ev.Op]++
+		counts[c.Op]++
 	}
 	return counts
 }
