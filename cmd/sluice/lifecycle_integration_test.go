@@ -185,6 +185,9 @@ func (e *itEnv) targetRows() int { return e.count("SELECT COUNT(*) FROM " + e.ds
 // the backfill produces or while the group applies it, fails the run with
 // exit 1 within a minute, its failure logged, instead of leaving the process
 // waiting on Kafka (it used to stay up for minutes after `run failed`).
+// Mid-backfill the members have not started (the run backfills first): the
+// backfill's stall watchdog fails it after --delivery-timeout, as for
+// `sluice backfill` alone (TestIntegrationBackfillEndsWhenBrokerDies).
 func TestIntegrationRunEndsWhenBrokerDies(t *testing.T) {
 	const rows = 60000
 	for _, tc := range []struct {
@@ -197,8 +200,9 @@ func TestIntegrationRunEndsWhenBrokerDies(t *testing.T) {
 		{name: "mid-backfill", midWhat: "backfill",
 			// one reader, one chunk of 500 in flight: the backfill lasts
 			args: []string{"--readers", "1", "--chunk-size", "500", "--max-buffered-records", "500", "--produce-linger", "20ms",
-				"--checkpoint-interval", "100ms"},
-			killNow: func(e *itEnv, logs string) bool { return e.targetRows() > 0 },
+				"--checkpoint-interval", "100ms", "--delivery-timeout", "5s"},
+			// (the members start once it has produced the window)
+			killNow: func(e *itEnv, logs string) bool { return strings.Contains(logs, "backfill: planned") },
 		},
 		{name: "mid-consume", midWhat: "consume",
 			// small batches into a slowed target: the group applies for long

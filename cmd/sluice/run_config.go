@@ -57,7 +57,7 @@ func (s *stage) runConfigured(ctx context.Context, c *command, path string) erro
 	err = b.run(ctx)
 	if err == nil {
 		_, produced := b.rows()
-		s.log.Info("run: backfill produced; the group applies it", "rows", produced, "tables", len(tables), "group", s.o.group)
+		s.log.Info("run: backfill produced; waiting for the group to apply it", "rows", produced, "tables", len(tables), "group", s.o.group)
 		err = s.applyCaughtUp(ctx, members, tables, adm, t0)
 	}
 	if err == nil && ctx.Err() != nil {
