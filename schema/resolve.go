@@ -347,6 +347,9 @@ func (r *resolver) columns(t *Table) error {
 			return r.failf(field, "columns %q and %q both write target column %s.%s", prev, sc.Name, t.Target, tname)
 		}
 		written[strings.ToLower(tname)] = sc.Name
+		if err := CheckType(sc); err != nil {
+			return r.failf(field, "%v in the source %s; exclude the column (columns.exclude) to sync the table", err, r.spec.Source)
+		}
 		if lineage[strings.ToLower(tname)] {
 			return r.failf(field, "column %q: target column %s is a lineage column Sluice writes itself; rename or exclude the column", sc.Name, tname)
 		}

@@ -117,6 +117,17 @@ CREATE TABLE {dst}.wide (
   k    INT,
   note VARCHAR(10) NOT NULL,
   UNIQUE KEY ua (a), UNIQUE KEY ub (b), UNIQUE KEY uk (k));
+CREATE TABLE {src}.odd (
+  id   BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  pt   POINT,
+  l1   VARCHAR(20) CHARACTER SET latin1,
+  note VARCHAR(20));
+CREATE TABLE {dst}.odd (
+  id   BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  pt   POINT,
+  l1   VARCHAR(20) CHARACTER SET latin1,
+  note VARCHAR(20),
+  source_id BIGINT UNSIGNED NULL, source_version BIGINT UNSIGNED NULL, loaded_at DATETIME(6) NULL);
 INSERT INTO {src}.raw_records (date, timestamp, device_type, event_type, message) VALUES ('2025-10-01', '2025-10-01 10:00:00', 'sensor', 'open', 'hi');
 INSERT INTO {src}.customers (email, phone, ssn, full_name, signed_up) VALUES ('ann@example.com', '+33612345678', '123-45-6789', 'Ann', '2025-10-01 10:00:00');`)
 	return e
@@ -371,6 +382,11 @@ func TestIntegrationResolveBadConfig(t *testing.T) {
 			field: "rules.message.min", want: "DATE, DATETIME and TIMESTAMP"},
 		{name: "bad time bound", specs: with(iot(), func(s *schema.TableSpec) { s.Rules = map[string]schema.RuleSpec{"timestamp": {Max: "tomorrow"}} }),
 			field: "rules.timestamp.max", want: `"tomorrow" is not a time`},
+		{name: "unsupported type", specs: []schema.TableSpec{{Source: "odd", Columns: schema.ColumnsSpec{Exclude: []string{"l1"}}}}, table: "odd", field: "columns",
+			want: "column pt: type point is not supported in the source odd; exclude the column"},
+		{name: "character set not UTF-8", specs: []schema.TableSpec{{Source: "odd", Columns: schema.ColumnsSpec{Exclude: []string{"pt"}}}}, table: "odd", field: "columns",
+			want: "column l1: character set latin1 is not supported"},
+		{name: "unsupported columns excluded", specs: []schema.TableSpec{{Source: "odd", Columns: schema.ColumnsSpec{Exclude: []string{"pt", "l1"}}}}, field: "", want: ""},
 		{name: "constant does not fit", specs: []schema.TableSpec{func() schema.TableSpec {
 			s := wide()
 			s.Transforms = map[string][]schema.TransformSpec{"a": {{Name: "constant", Value: "none"}}}

@@ -36,7 +36,7 @@ func manyKinds() schema.SourceShape {
 			{Name: "amount", Ordinal: 5, DataType: "decimal", ColumnType: "decimal(65,30)", Nullable: true, Precision: 65, Scale: 30},
 			{Name: "flags", Ordinal: 6, DataType: "bit", ColumnType: "bit(5)", Nullable: true, Precision: 5},
 			{Name: "kind", Ordinal: 7, DataType: "enum", ColumnType: "enum('a','it''s','')", Nullable: true, Charset: "utf8mb4", Collation: "utf8mb4_general_ci", Length: 4, Elements: []string{"a", "it's", ""}},
-			{Name: "tags", Ordinal: 8, DataType: "set", ColumnType: "set('x','y')", Nullable: true, Charset: "latin1", Collation: "latin1_swedish_ci", Length: 3, Elements: []string{"x", "y"}},
+			{Name: "tags", Ordinal: 8, DataType: "set", ColumnType: "set('x','y')", Nullable: true, Charset: "utf8mb4", Collation: "utf8mb4_general_ci", Length: 3, Elements: []string{"x", "y"}},
 			{Name: "name", Ordinal: 9, DataType: "varchar", ColumnType: "varchar(100)", Charset: "utf8mb4", Collation: "utf8mb4_bin", Length: 100},
 			{Name: "raw", Ordinal: 10, DataType: "varbinary", ColumnType: "varbinary(16)", Nullable: true, Length: 16},
 			{Name: "d", Ordinal: 11, DataType: "date", ColumnType: "date", Nullable: true},
